@@ -1,0 +1,163 @@
+# Makefile for the EPS TLS-passthrough proxy.
+#
+#   make            build proxyd, privproxyd, epsd and the demo's internal server
+#   make demo       install missing Debian packages, build, run the demo
+#   make regress    run every test (SANITIZE=1: under ASan and UBSan)
+#   make bench      benchmarks, printed as a table
+#   make fuzz       build the libFuzzer targets (clang)
+#   make install    PREFIX=/usr/local DESTDIR=
+#
+# Programs go to build/ (build/san/ with SANITIZE=1), objects below obj/.
+
+PREFIX	?= /usr/local
+SBINDIR	?= $(PREFIX)/sbin
+MANDIR	?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+DESTDIR	?=
+
+CC	?= cc
+ifeq ($(origin YACC),default)
+YACC	 = byacc
+endif
+PKG_CONFIG ?= pkg-config
+PKGS	 = libevent libtls msgpack libbsd-overlay
+
+CFLAGS	?= -O2 -g
+WARNINGS = -Wall -Wextra -Werror -Wshadow -Wpointer-arith \
+	   -Wmissing-prototypes -Wstrict-prototypes -Wno-unused-parameter
+CPPFLAGS += -D_GNU_SOURCE -Icommon
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+LDLIBS	+= $(PKG_LIBS)
+
+# Probe for what the compat layer must supply (common/compat.c).
+HAVE_TIMINGSAFE_BCMP := $(shell printf '#include <string.h>\nint main(void){return timingsafe_bcmp("a","b",1);}\n' | \
+	$(CC) $(PKG_CFLAGS) -Werror=implicit-function-declaration -x c -o /dev/null - $(PKG_LIBS) >/dev/null 2>&1 && echo yes)
+ifneq ($(HAVE_TIMINGSAFE_BCMP),yes)
+CPPFLAGS += -DNEED_TIMINGSAFE_BCMP
+endif
+
+ifeq ($(SANITIZE),1)
+B	 = build/san
+SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer \
+	   -fno-sanitize-recover=undefined
+CFLAGS	+= $(SANFLAGS)
+LDFLAGS	+= $(SANFLAGS)
+else
+B	 = build
+endif
+
+O	 = $(B)/obj
+ALL_CFLAGS = $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(WARNINGS)
+
+COMMON_SRCS = common/compat.c common/log.c common/frame.c common/chan.c common/proc.c \
+	common/mp.c common/rpc.c common/epsclient.c common/clienthello.c \
+	common/splice.c common/net.c common/tlsutil.c common/lex.c \
+	common/dname.c
+PROXYD_SRCS = proxyd/proxyd.c proxyd/listener.c proxyd/matcher.c \
+	proxyd/relay.c proxyd/config.c proxyd/parse.y
+PRIVPROXYD_SRCS = privproxyd/privproxyd.c privproxyd/connector.c \
+	privproxyd/relay.c privproxyd/config.c privproxyd/parse.y
+EPSD_SRCS = epsd/epsd.c epsd/peer.c epsd/router.c epsd/config.c \
+	epsd/parse.y
+ISERVER_SRCS = examples/internal-server/internal-server.c
+
+UNIT_TESTS = $(basename $(notdir $(wildcard regress/unit/test_*.c)))
+FUZZ_TARGETS = $(basename $(notdir $(wildcard regress/fuzz/fuzz_*.c)))
+
+objs = $(patsubst %.y,$(O)/%.o,$(patsubst %.c,$(O)/%.o,$(1)))
+
+COMMON_OBJS = $(call objs,$(COMMON_SRCS))
+PROGS = $(B)/proxyd $(B)/privproxyd $(B)/epsd $(B)/internal-server
+
+.PHONY: all deps demo regress unit bench fuzz install uninstall clean lint \
+	check-deps
+.SUFFIXES:
+.SECONDARY:
+
+all: check-deps $(PROGS)
+
+check-deps:
+	@$(PKG_CONFIG) --exists $(PKGS) || { \
+	    echo "missing build dependencies: run 'make deps' as root" \
+	        "(or see etc/deps.sh)" >&2; exit 1; }
+
+deps:
+	@sh etc/deps.sh
+
+$(B)/libcommon.a: $(COMMON_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(B)/proxyd: $(call objs,$(PROXYD_SRCS)) $(B)/libcommon.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(B)/privproxyd: $(call objs,$(PRIVPROXYD_SRCS)) $(B)/libcommon.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(B)/epsd: $(call objs,$(EPSD_SRCS)) $(B)/libcommon.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(B)/internal-server: $(call objs,$(ISERVER_SRCS)) $(B)/libcommon.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(O)/%.o: %.c $(wildcard common/*.h */*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -I$(dir $<) -c -o $@ $<
+
+# The grammar: byacc's output is compiled like any other file.
+$(O)/%.c: %.y
+	@mkdir -p $(dir $@)
+	$(YACC) -o $@ $<
+$(O)/%.o: $(O)/%.c $(wildcard common/*.h */*.h)
+	$(CC) $(ALL_CFLAGS) -I$(patsubst $(O)/%,%,$(dir $<)) -c -o $@ $<
+
+# Unit tests: one program per regress/unit/test_*.c.
+$(B)/unit/%: regress/unit/%.c $(B)/libcommon.a regress/unit/unit.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Iregress/unit $(LDFLAGS) -o $@ $< \
+	    $(B)/libcommon.a $(LDLIBS)
+
+unit: check-deps $(addprefix $(B)/unit/,$(UNIT_TESTS))
+
+regress: all unit fuzz-if-clang
+	@B=$(B) sh regress/run.sh
+
+# libFuzzer targets need clang; regress runs each one briefly.
+FUZZ_CC	?= clang
+FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined
+build/fuzz/%: regress/fuzz/%.c $(COMMON_SRCS) $(wildcard common/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(PKG_CFLAGS) $(FUZZ_FLAGS) -o $@ $< \
+	    $(COMMON_SRCS) $(LDLIBS)
+
+fuzz: check-deps $(addprefix build/fuzz/,$(FUZZ_TARGETS))
+
+.PHONY: fuzz-if-clang
+fuzz-if-clang:
+	@if command -v $(FUZZ_CC) >/dev/null 2>&1; then \
+	    $(MAKE) --no-print-directory fuzz; fi
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@B=$(B) sh etc/demo/demo.sh
+
+bench: all
+	@B=$(B) sh regress/bench.sh
+
+lint:
+	mandoc -Tlint -Wwarning man/*.[1-9]
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 \
+	    $(DESTDIR)$(MANDIR)/man8
+	install -m 0755 $(B)/proxyd $(B)/privproxyd $(B)/epsd \
+	    $(DESTDIR)$(SBINDIR)
+	install -m 0644 man/*.5 $(DESTDIR)$(MANDIR)/man5
+	install -m 0644 man/*.8 $(DESTDIR)$(MANDIR)/man8
+
+uninstall:
+	cd $(DESTDIR)$(SBINDIR) && rm -f proxyd privproxyd epsd
+	cd $(DESTDIR)$(MANDIR) && rm -f man5/proxyd.conf.5 \
+	    man5/privproxyd.conf.5 man5/epsd.conf.5 man8/proxyd.8 \
+	    man8/privproxyd.8 man8/epsd.8
+
+clean:
+	rm -rf build

@@ -1,0 +1,49 @@
+/*
+ * compat.h: the portability layer.  libbsd (through its overlay include
+ * path) supplies the BSD functions and <sys/queue.h>, <sys/tree.h>; what
+ * is left to bridge lives here, not in #ifdefs spread through the code.
+ *
+ * pledge(2) and unveil(2) have no Linux equivalent we use yet: children
+ * are confined by chroot(2) and a dropped uid instead.
+ */
+
+#ifndef COMPAT_H
+#define COMPAT_H
+
+#include <sys/types.h>
+
+/* libbsd's <sys/tree.h> marks generated functions with BSD's __unused. */
+#ifndef __unused
+#define __unused	__attribute__((__unused__))
+#endif
+
+#include <sys/queue.h>
+#include <sys/tree.h>
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef __dead
+#define __dead		__attribute__((__noreturn__))
+#endif
+
+#ifndef nitems
+#define nitems(_a)	(sizeof((_a)) / sizeof((_a)[0]))
+#endif
+
+#ifndef MINIMUM
+#define MINIMUM(a, b)	(((a) < (b)) ? (a) : (b))
+#endif
+#ifndef MAXIMUM
+#define MAXIMUM(a, b)	(((a) > (b)) ? (a) : (b))
+#endif
+
+#define UNUSED(_x)	((void)(_x))
+
+#ifdef NEED_TIMINGSAFE_BCMP
+int	timingsafe_bcmp(const void *, const void *, size_t);
+#endif
+
+#endif /* COMPAT_H */

@@ -1,0 +1,177 @@
+/*
+ * log.c: logging to syslog(3) or, in the foreground, to stderr.
+ *
+ * A chrooted child cannot reach /dev/log by path, so log_init() opens
+ * the syslog connection at once (LOG_NDELAY) before any chroot.
+ * Verbosity: 0 logs up to LOG_INFO, 1 and more add LOG_DEBUG.
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "log.h"
+
+static int	 log_fg = 1;
+static int	 log_verbose;
+static char	 log_name[32];
+
+void
+log_init(int foreground, int facility)
+{
+	log_fg = foreground;
+	if (!log_fg)
+		openlog(getprogname(), LOG_PID | LOG_NDELAY, facility);
+	tzset();
+}
+
+void
+log_procname(const char *name)
+{
+	if (name == NULL)
+		log_name[0] = '\0';
+	else
+		(void)snprintf(log_name, sizeof(log_name), "%s: ", name);
+}
+
+void
+log_setverbose(int v)
+{
+	log_verbose = v;
+}
+
+int
+log_getverbose(void)
+{
+	return (log_verbose);
+}
+
+int
+log_foreground(void)
+{
+	return (log_fg);
+}
+
+void
+vlog(int pri, const char *fmt, va_list ap)
+{
+	char	 msg[1024];
+	int	 saved_errno = errno;
+
+	if (pri == LOG_DEBUG && log_verbose < 1)
+		return;
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (log_fg)
+		(void)fprintf(stderr, "%s%s\n", log_name, msg);
+	else
+		syslog(pri, "%s%s", log_name, msg);
+	errno = saved_errno;
+}
+
+static void
+vlog_errno(int pri, const char *fmt, va_list ap)
+{
+	char	 msg[900];
+	int	 saved_errno = errno;
+
+	if (fmt == NULL) {
+		log_warnx("%s", strerror(saved_errno));
+		return;
+	}
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	errno = saved_errno;
+	if (pri == LOG_CRIT)
+		log_warnx("fatal: %s: %s", msg, strerror(saved_errno));
+	else
+		log_warnx("%s: %s", msg, strerror(saved_errno));
+	errno = saved_errno;
+}
+
+void
+log_warn(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vlog_errno(LOG_ERR, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_warnx(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vlog(LOG_ERR, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_info(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vlog(LOG_INFO, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_debug(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (log_verbose < 1)
+		return;
+	va_start(ap, fmt);
+	vlog(LOG_DEBUG, fmt, ap);
+	va_end(ap);
+}
+
+__dead void
+fatal(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vlog_errno(LOG_CRIT, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+__dead void
+fatalx(const char *fmt, ...)
+{
+	char	 msg[900];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_warnx("fatal: %s", msg);
+	exit(1);
+}
+
+void
+log_limited(struct log_limit *l, const char *fmt, ...)
+{
+	va_list	 ap;
+	time_t	 now = time(NULL);
+
+	if (now != l->sec) {
+		if (l->dropped > 0)
+			log_warnx("%u similar messages suppressed", l->dropped);
+		l->sec = now;
+		l->count = 0;
+		l->dropped = 0;
+	}
+	if (l->count >= l->max) {
+		l->dropped++;
+		return;
+	}
+	l->count++;
+	va_start(ap, fmt);
+	vlog(LOG_WARNING, fmt, ap);
+	va_end(ap);
+}

@@ -1,0 +1,53 @@
+/*
+ * log.h: one logging module for all three daemons.  syslog(3) by
+ * default, stderr when running in the foreground (-d).  Children prefix
+ * their lines with their role so a log reads "listener: ...".
+ */
+
+#ifndef LOG_H
+#define LOG_H
+
+#include <stdarg.h>
+#include <syslog.h>
+#include <time.h>
+
+#include "compat.h"
+
+void	log_init(int foreground, int facility);
+void	log_procname(const char *);
+void	log_setverbose(int);
+int	log_getverbose(void);
+int	log_foreground(void);
+
+/*
+ * Refusals a remote peer can trigger at will are logged through a rate
+ * limit: at most max lines a second per limit, then one line saying how
+ * many were suppressed.
+ */
+struct log_limit {
+	time_t		 sec;
+	unsigned int	 count;
+	unsigned int	 dropped;
+	unsigned int	 max;
+};
+#define LOG_LIMIT_INITIALIZER(_max)	{ 0, 0, 0, (_max) }
+
+void	log_limited(struct log_limit *, const char *, ...)
+	    __attribute__((__format__ (printf, 2, 3)));
+
+void	log_warn(const char *, ...)
+	    __attribute__((__format__ (printf, 1, 2)));
+void	log_warnx(const char *, ...)
+	    __attribute__((__format__ (printf, 1, 2)));
+void	log_info(const char *, ...)
+	    __attribute__((__format__ (printf, 1, 2)));
+void	log_debug(const char *, ...)
+	    __attribute__((__format__ (printf, 1, 2)));
+void	vlog(int, const char *, va_list)
+	    __attribute__((__format__ (printf, 2, 0)));
+__dead void fatal(const char *, ...)
+	    __attribute__((__format__ (printf, 1, 2)));
+__dead void fatalx(const char *, ...)
+	    __attribute__((__format__ (printf, 1, 2)));
+
+#endif /* LOG_H */

@@ -1,0 +1,31 @@
+/*
+ * net.h: socket helpers shared by the daemons.
+ */
+
+#ifndef NET_H
+#define NET_H
+
+#include <sys/socket.h>
+
+#include <stddef.h>
+
+#define NET_ADDRSTRLEN	64	/* "[ipv6]:port" with NUL */
+
+struct net_addr {
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+};
+
+int		 net_resolve(const char *host, const char *port, int passive,
+		    struct net_addr *, size_t max, const char **why);
+int		 net_parse(const char *hostport, struct net_addr *);
+const char	*net_ntop(const struct sockaddr *, char *, size_t);
+const char	*net_addrstr(const struct net_addr *, char *, size_t);
+int		 net_listen(const struct net_addr *, int backlog,
+		    int reuseport);
+int		 net_connect(const struct net_addr *);
+int		 net_nonblock(int);
+void		 net_tune(int fd);
+int		 net_unix_connect(const char *path);
+
+#endif /* NET_H */

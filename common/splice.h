@@ -1,0 +1,59 @@
+/*
+ * splice.h: join two connected sockets and move the bytes between them
+ * in both directions until both sides are done.
+ *
+ * On Linux the bytes go through splice(2) and a pipe per direction, so
+ * the payload is never copied into user space; where splice(2) refuses
+ * the descriptors, read(2)/write(2) through a fixed buffer is the
+ * fallback.  An end of file in one direction is passed on as
+ * shutdown(SHUT_WR) on the other socket once every byte before it has
+ * been written (half-close); the relay ends when both directions have
+ * seen end of file, on the first hard error, or when no byte moved in
+ * either direction for the idle time.
+ */
+
+#ifndef SPLICE_H
+#define SPLICE_H
+
+#include <sys/time.h>
+
+#include <stdint.h>
+
+struct event_base;
+struct splice;
+
+enum splice_end {
+	SPLICE_DONE = 0,	/* both directions reached end of file */
+	SPLICE_ERROR,		/* read, write or splice failed (errno saved) */
+	SPLICE_IDLE,		/* idle timeout */
+};
+
+#define SPLICE_F_NOSPLICE	0x01	/* use read/write even where splice works */
+
+/* Called once, when the relay ends; call splice_free() from it or later. */
+typedef void	(*splice_done_cb)(struct splice *, enum splice_end, int error,
+		    void *arg);
+
+/*
+ * Take ownership of the non-blocking sockets a and b and relay between
+ * them.  idle may be NULL (or zero) for no idle timeout.  Returns NULL
+ * with errno set if the relay cannot start (then a and b are still the
+ * caller's).
+ */
+struct splice	*splice_start(struct event_base *, int a, int b,
+		    const struct timeval *idle, int flags, splice_done_cb,
+		    void *arg);
+
+/* Stop relaying, close both sockets and release the pipes. */
+void		 splice_free(struct splice *);
+
+/* Bytes moved so far from a to b (dir 0) and from b to a (dir 1). */
+uint64_t	 splice_bytes(const struct splice *, int dir);
+
+/*
+ * Pipes of finished relays are kept for reuse, up to this many per
+ * process; 0 disables the pool.  The default is 64.
+ */
+void		 splice_set_pool(unsigned int max);
+
+#endif /* SPLICE_H */

@@ -1,0 +1,200 @@
+/*
+ * config.c: epsd's configuration in memory, and as the msgpack map the
+ * parent sends to both children with IMSG_CFG:
+ *
+ *	{operator: str, heartbeat: uint, timeout: uint,
+ *	 peers: [{name: str, connect: ["addr:port", ...],
+ *	          allow: [method, ...]}, ...]}
+ *
+ * Addresses travel as numeric strings (net_addrstr), resolved by the
+ * parent when it read the file.  The TLS files and the sockets travel
+ * apart: IMSG_CFG_TLS to the peer process only, descriptors with
+ * IMSG_CFG_LISTEN and IMSG_CFG_SOCKET.  Children never read files.
+ */
+
+#include "compat.h"
+#include "epsd.h"
+#include "log.h"
+
+struct epsd_conf *
+config_new(void)
+{
+	struct epsd_conf	*c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return (NULL);
+	(void)strlcpy(c->user, PROC_USER, sizeof(c->user));
+	(void)strlcpy(c->chroot, PROC_EMPTYDIR, sizeof(c->chroot));
+	(void)strlcpy(c->socket, EPS_SOCKET, sizeof(c->socket));
+	c->heartbeat = EPSD_HEARTBEAT;
+	c->timeout = EPS_CALL_TIMEOUT;
+	TAILQ_INIT(&c->peers);
+	return (c);
+}
+
+static void
+peer_free(struct epsd_peer *p)
+{
+	size_t	 i;
+
+	for (i = 0; i < p->nallow; i++)
+		free(p->allow[i]);
+	free(p);
+}
+
+void
+config_free(struct epsd_conf *c)
+{
+	struct epsd_peer	*p;
+
+	if (c == NULL)
+		return;
+	while ((p = TAILQ_FIRST(&c->peers)) != NULL) {
+		TAILQ_REMOVE(&c->peers, p, entry);
+		peer_free(p);
+	}
+	free(c);
+}
+
+struct epsd_peer *
+config_peer(const struct epsd_conf *c, const char *name)
+{
+	struct epsd_peer	*p;
+
+	TAILQ_FOREACH(p, &c->peers, entry)
+		if (strcmp(p->name, name) == 0)
+			return (p);
+	return (NULL);
+}
+
+int
+config_allows(const struct epsd_peer *p, const char *method)
+{
+	size_t	 i;
+
+	for (i = 0; i < p->nallow; i++)
+		if (strcmp(p->allow[i], method) == 0)
+			return (1);
+	return (0);
+}
+
+int
+config_same_listen(const struct epsd_conf *a, const struct epsd_conf *b)
+{
+	int	 i;
+
+	if (a->nlisten != b->nlisten)
+		return (0);
+	for (i = 0; i < a->nlisten; i++)
+		if (a->listen[i].len != b->listen[i].len ||
+		    memcmp(&a->listen[i].ss, &b->listen[i].ss,
+		    a->listen[i].len) != 0)
+			return (0);
+	return (1);
+}
+
+void
+config_pack(const struct epsd_conf *c, struct mp_out *m)
+{
+	const struct epsd_peer	*p;
+	char			 a[NET_ADDRSTRLEN];
+	size_t			 i;
+	int			 j;
+
+	msgpack_pack_map(&m->pk, 4);
+	mp_pack_kstr(&m->pk, "operator", c->operator);
+	mp_pack_kuint(&m->pk, "heartbeat", c->heartbeat);
+	mp_pack_kuint(&m->pk, "timeout", c->timeout);
+	mp_pack_str(&m->pk, "peers");
+	msgpack_pack_array(&m->pk, (size_t)c->npeers);
+	TAILQ_FOREACH(p, &c->peers, entry) {
+		msgpack_pack_map(&m->pk, 3);
+		mp_pack_kstr(&m->pk, "name", p->name);
+		mp_pack_str(&m->pk, "connect");
+		msgpack_pack_array(&m->pk, (size_t)p->nconnect);
+		for (j = 0; j < p->nconnect; j++)
+			mp_pack_str(&m->pk, net_addrstr(&p->connect[j], a,
+			    sizeof(a)));
+		mp_pack_str(&m->pk, "allow");
+		msgpack_pack_array(&m->pk, p->nallow);
+		for (i = 0; i < p->nallow; i++)
+			mp_pack_str(&m->pk, p->allow[i]);
+	}
+}
+
+static int
+unpack_peer(struct epsd_conf *c, const msgpack_object *o)
+{
+	struct epsd_peer	*p;
+	const msgpack_object	*conn, *allow;
+	char			 buf[NET_ADDRSTRLEN];
+	char			 name[RPC_NAMEMAX];
+	uint32_t		 i;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return (-1);
+	TAILQ_INSERT_TAIL(&c->peers, p, entry);
+	c->npeers++;
+	if (mp_map_str(o, "name", p->name, sizeof(p->name)) == -1 ||
+	    !rpc_valid_name(p->name) || (conn = mp_map_array(o, "connect",
+	    EPSD_MAXCONNECT)) == NULL || (allow = mp_map_array(o, "allow",
+	    EPSD_MAXALLOW)) == NULL)
+		return (-1);
+	for (i = 0; i < conn->via.array.size; i++) {
+		if (mp_get_str(&conn->via.array.ptr[i], buf,
+		    sizeof(buf)) == -1 ||
+		    net_parse(buf, &p->connect[p->nconnect]) == -1)
+			return (-1);
+		p->nconnect++;
+	}
+	for (i = 0; i < allow->via.array.size; i++) {
+		if (mp_get_str(&allow->via.array.ptr[i], name,
+		    sizeof(name)) == -1 || !rpc_valid_name(name) ||
+		    (p->allow[p->nallow] = strdup(name)) == NULL)
+			return (-1);
+		p->nallow++;
+	}
+	return (0);
+}
+
+struct epsd_conf *
+config_unpack(const uint8_t *buf, size_t len)
+{
+	struct epsd_conf	*c;
+	struct mp_doc		 d;
+	const msgpack_object	*peers;
+	uint64_t		 v;
+	uint32_t		 i;
+
+	if ((c = config_new()) == NULL) {
+		log_warn("%s", __func__);
+		return (NULL);
+	}
+	if (mp_parse(&d, buf, len) == -1) {
+		log_warnx("%s: malformed configuration", __func__);
+		config_free(c);
+		return (NULL);
+	}
+	if (mp_map_str(d.root, "operator", c->operator,
+	    sizeof(c->operator)) == -1 || !rpc_valid_name(c->operator))
+		goto fail;
+	if (mp_map_uint(d.root, "heartbeat", EPSD_TIMEMAX, &v) == -1 ||
+	    v == 0)
+		goto fail;
+	c->heartbeat = (unsigned int)v;
+	if (mp_map_uint(d.root, "timeout", EPSD_TIMEMAX, &v) == -1 || v == 0)
+		goto fail;
+	c->timeout = (unsigned int)v;
+	if ((peers = mp_map_array(d.root, "peers", EPSD_MAXPEERS)) == NULL)
+		goto fail;
+	for (i = 0; i < peers->via.array.size; i++)
+		if (unpack_peer(c, &peers->via.array.ptr[i]) == -1)
+			goto fail;
+	mp_free(&d);
+	return (c);
+ fail:
+	log_warnx("%s: bad configuration from the parent", __func__);
+	mp_free(&d);
+	config_free(c);
+	return (NULL);
+}

@@ -1,0 +1,389 @@
+/*
+ * epsd.c: main() and the parent process of the EPS server.
+ *
+ * The parent parses the configuration, reads the TLS certificate, key
+ * and CA, resolves addresses, opens the local Unix socket and the TCP
+ * sockets peers link to, then starts the peer and router children and
+ * sends each its share of the configuration: the peer gets the TLS
+ * files and the TCP sockets, the router the Unix socket.  It keeps all
+ * of it, so that a child that dies is configured again when it comes
+ * back, and it runs no network-facing code.
+ *
+ * SIGHUP re-reads the file and sends a new round: peers, their allow
+ * lists, heartbeat, timeout and the TLS files may change.  The listen
+ * addresses, the socket, the user and the chroot directory are set up
+ * once; changing them needs a restart, and a reload says so.
+ */
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+
+#include <event2/event.h>
+#include <tls.h>
+
+#include "compat.h"
+#include "epsd.h"
+#include "log.h"
+#include "tlsutil.h"
+
+struct privsep		 epsd_ps;
+
+static const struct proc_type procs[] = {
+	{ "peer", PROC_PEER, 1U << PROC_ROUTER,
+	    peer_init, peer_dispatch, peer_peer_event },
+	{ "router", PROC_ROUTER, 1U << PROC_PEER,
+	    router_init, router_dispatch, router_peer_event },
+};
+
+static struct epsd_conf	*conf;
+static struct tlsutil_mem tlsmem;
+static char		 conffile[PATH_MAX];
+static char		*macros[32];
+static int		 nmacros;
+static int		 lfds[EPSD_MAXLISTEN];
+static int		 nlfds;
+static int		 sockfd = -1;
+static char		 sockpath[PATH_MAX];	/* the socket we made */
+
+static __dead void
+usage(void)
+{
+	fprintf(stderr, "usage: %s [-dnv] [-D macro=value] [-f file]\n",
+	    getprogname());
+	exit(1);
+}
+
+/* Read the TLS files and check that libtls takes them. */
+static int
+load_tls(const struct epsd_conf *c, struct tlsutil_mem *m)
+{
+	struct tls_config	*cfg;
+	const char		*why;
+
+	memset(m, 0, sizeof(*m));
+	if ((m->cert = tls_load_file(c->tls_cert, &m->certlen, NULL)) ==
+	    NULL) {
+		log_warnx("tls certificate %s: cannot load", c->tls_cert);
+		goto fail;
+	}
+	if ((m->key = tls_load_file(c->tls_key, &m->keylen, NULL)) == NULL) {
+		log_warnx("tls key %s: cannot load", c->tls_key);
+		goto fail;
+	}
+	if ((m->ca = tls_load_file(c->tls_ca, &m->calen, NULL)) == NULL) {
+		log_warnx("tls ca %s: cannot load", c->tls_ca);
+		goto fail;
+	}
+	if (m->certlen + m->keylen + m->calen > EPSD_TLSMAX) {
+		log_warnx("tls files too large: %zu bytes together, at most "
+		    "%d", m->certlen + m->keylen + m->calen, EPSD_TLSMAX);
+		goto fail;
+	}
+	if ((cfg = tlsutil_config(m, 1, &why)) == NULL) {
+		log_warnx("tls certificate %s, key %s, ca %s: %s",
+		    c->tls_cert, c->tls_key, c->tls_ca, why);
+		goto fail;
+	}
+	tls_config_free(cfg);
+	return (0);
+ fail:
+	tlsutil_mem_free(m);
+	return (-1);
+}
+
+/* The local socket: mode 0660, a stale one replaced, a live one kept. */
+static void
+open_socket(const char *path)
+{
+	struct sockaddr_un	 sun;
+	struct stat		 st;
+	char			*dir, *copy;
+	mode_t			 old;
+	int			 fd;
+
+	if ((copy = strdup(path)) == NULL)
+		fatal("%s", __func__);
+	dir = dirname(copy);
+	if (stat(dir, &st) == -1) {
+		if (errno != ENOENT || mkdir(dir, 0755) == -1)
+			fatal("socket directory %s", dir);
+		log_info("created socket directory %s", dir);
+	}
+	free(copy);
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode))
+			fatalx("%s exists and is not a socket", path);
+		if ((fd = net_unix_connect(path)) != -1) {
+			close(fd);
+			fatalx("%s is in use: is another epsd running?", path);
+		}
+		if (unlink(path) == -1)
+			fatal("unlink %s", path);
+		log_debug("removed stale socket %s", path);
+	}
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlcpy(sun.sun_path, path, sizeof(sun.sun_path)) >=
+	    sizeof(sun.sun_path))
+		fatalx("socket path %s is too long", path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1)
+		fatal("socket");
+	old = umask(S_IXUSR | S_IXGRP | S_IRWXO);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
+		fatal("bind %s", path);
+	(void)umask(old);
+	if (chmod(path, 0660) == -1)
+		fatal("chmod %s", path);
+	if (listen(fd, EPSD_BACKLOG) == -1)
+		fatal("listen %s", path);
+	sockfd = fd;
+	(void)strlcpy(sockpath, path, sizeof(sockpath));
+}
+
+static void
+open_listeners(const struct epsd_conf *c)
+{
+	char	 a[NET_ADDRSTRLEN];
+	int	 i;
+
+	for (i = 0; i < c->nlisten; i++) {
+		if ((lfds[i] = net_listen(&c->listen[i], EPSD_BACKLOG, 0)) ==
+		    -1)
+			fatal("listen on %s", net_addrstr(&c->listen[i], a,
+			    sizeof(a)));
+		nlfds++;
+	}
+}
+
+static void
+send_fd(struct proc_child *c, uint16_t type, int fd, const char *key,
+    const char *val)
+{
+	struct mp_out	 m;
+	int		 dfd;
+
+	if ((dfd = dup(fd)) == -1) {
+		log_warn("%s: dup", __func__);
+		return;
+	}
+	mp_out_init(&m);
+	msgpack_pack_map(&m.pk, 1);
+	mp_pack_kstr(&m.pk, key, val);
+	if (proc_child_send(c, type, 0, dfd, &m) == -1)
+		log_warn("%s: %s", __func__, c->type->title);
+	mp_out_free(&m);
+}
+
+/* One configuration round to one child: IMSG_CFG ... IMSG_CFG_DONE. */
+static void
+configure(struct privsep *ps, struct proc_child *c)
+{
+	struct mp_out	 m;
+	char		 a[NET_ADDRSTRLEN];
+	int		 i;
+
+	mp_out_init(&m);
+	config_pack(conf, &m);
+	if (proc_child_send(c, IMSG_CFG, 0, -1, &m) == -1)
+		log_warn("%s: %s", __func__, c->type->title);
+	mp_out_reset(&m);
+	if (c->type->id == PROC_PEER) {
+		msgpack_pack_map(&m.pk, 3);
+		mp_pack_kbin(&m.pk, "cert", tlsmem.cert, tlsmem.certlen);
+		mp_pack_kbin(&m.pk, "key", tlsmem.key, tlsmem.keylen);
+		mp_pack_kbin(&m.pk, "ca", tlsmem.ca, tlsmem.calen);
+		if (proc_child_send(c, IMSG_CFG_TLS, 0, -1, &m) == -1)
+			log_warn("%s: %s", __func__, c->type->title);
+		explicit_bzero(m.sb.data, m.sb.size);
+		mp_out_reset(&m);
+		for (i = 0; i < nlfds; i++)
+			send_fd(c, IMSG_CFG_LISTEN, lfds[i], "addr",
+			    net_addrstr(&conf->listen[i], a, sizeof(a)));
+	} else if (c->type->id == PROC_ROUTER)
+		send_fd(c, IMSG_CFG_SOCKET, sockfd, "path", sockpath);
+	msgpack_pack_map(&m.pk, 0);
+	if (proc_child_send(c, IMSG_CFG_DONE, 0, -1, &m) == -1)
+		log_warn("%s: %s", __func__, c->type->title);
+	mp_out_free(&m);
+}
+
+static void
+reload(struct privsep *ps)
+{
+	struct epsd_conf	*nconf;
+	struct tlsutil_mem	 nmem;
+	struct proc_child	*c;
+
+	log_info("reloading configuration from %s", conffile);
+	if ((nconf = parse_config(conffile, macros, nmacros)) == NULL) {
+		log_warnx("configuration not reloaded: errors in %s",
+		    conffile);
+		return;
+	}
+	if (load_tls(nconf, &nmem) == -1) {
+		log_warnx("configuration not reloaded: bad TLS files");
+		config_free(nconf);
+		return;
+	}
+	if (!config_same_listen(conf, nconf) ||
+	    strcmp(conf->socket, nconf->socket) != 0 ||
+	    strcmp(conf->user, nconf->user) != 0 ||
+	    strcmp(conf->chroot, nconf->chroot) != 0) {
+		log_warnx("listen, socket, user and chroot changes need a "
+		    "restart; keeping the old ones");
+		memcpy(nconf->listen, conf->listen, sizeof(nconf->listen));
+		nconf->nlisten = conf->nlisten;
+		(void)strlcpy(nconf->socket, conf->socket,
+		    sizeof(nconf->socket));
+		(void)strlcpy(nconf->user, conf->user, sizeof(nconf->user));
+		(void)strlcpy(nconf->chroot, conf->chroot,
+		    sizeof(nconf->chroot));
+	}
+	if (strcmp(conf->operator, nconf->operator) != 0)
+		log_warnx("operator changed from %s to %s", conf->operator,
+		    nconf->operator);
+	config_free(conf);
+	conf = nconf;
+	tlsutil_mem_free(&tlsmem);
+	tlsmem = nmem;
+	TAILQ_FOREACH(c, &ps->children, entry)
+		if (c->peer.chan != NULL)
+			configure(ps, c);
+	log_info("configuration reloaded");
+}
+
+static void
+parent_dispatch(struct privsep *ps, struct proc_child *c, struct frame *f)
+{
+	log_warnx("%s: unexpected message %u from %s", __func__, f->hdr.type,
+	    c->type->title);
+}
+
+static void
+shutdown_parent(struct privsep *ps)
+{
+	if (sockpath[0] != '\0')
+		(void)unlink(sockpath);
+}
+
+/* The configuration file's absolute path, for reloads after daemon(3). */
+static void
+set_conffile(const char *path)
+{
+	char	 cwd[PATH_MAX];
+	int	 n;
+
+	if (path[0] == '/')
+		n = snprintf(conffile, sizeof(conffile), "%s", path);
+	else {
+		if (getcwd(cwd, sizeof(cwd)) == NULL)
+			fatal("getcwd");
+		n = snprintf(conffile, sizeof(conffile), "%s/%s", cwd, path);
+	}
+	if (n < 0 || (size_t)n >= sizeof(conffile))
+		fatalx("configuration file name too long");
+}
+
+int
+main(int argc, char *argv[], char *envp[])
+{
+	struct privsep	*ps = &epsd_ps;
+	const char	*title = NULL, *errstr, *file = EPSD_CONF;
+	int		 ch, debug = 0, noaction = 0, verbose = 0;
+	int		 instance = 0;
+
+	setproctitle_init(argc, argv, envp);
+	log_init(1, LOG_DAEMON);
+	ps->name = "epsd";
+	ps->types = procs;
+	ps->ntypes = nitems(procs);
+
+	while ((ch = getopt(argc, argv, "dD:f:I:nP:v")) != -1) {
+		switch (ch) {
+		case 'd':
+			debug = 1;
+			break;
+		case 'D':
+			if (nmacros >= (int)nitems(macros))
+				fatalx("too many -D macros");
+			if (strchr(optarg, '=') == NULL ||
+			    optarg[0] == '=') {
+				fprintf(stderr, "%s: bad macro definition: "
+				    "%s\n", getprogname(), optarg);
+				usage();
+			}
+			macros[nmacros++] = optarg;
+			break;
+		case 'f':
+			file = optarg;
+			break;
+		case 'I':
+			instance = (int)strtonum(optarg, 0, PROC_INSTMAX - 1,
+			    &errstr);
+			if (errstr != NULL)
+				fatalx("instance %s is %s", optarg, errstr);
+			break;
+		case 'n':
+			noaction = 1;
+			break;
+		case 'P':
+			title = optarg;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+
+	ps->foreground = debug;
+	ps->verbose = verbose;
+	if (title != NULL) {
+		log_init(debug, LOG_DAEMON);
+		log_setverbose(verbose);
+		proc_child_main(ps, title, instance);
+	}
+	log_setverbose(verbose);
+	set_conffile(file);
+
+	/* errors go to stderr until the configuration is known good */
+	if ((conf = parse_config(conffile, macros, nmacros)) == NULL)
+		exit(1);
+	if (load_tls(conf, &tlsmem) == -1)
+		exit(1);
+	if (noaction) {
+		fprintf(stderr, "configuration OK\n");
+		exit(0);
+	}
+
+	proc_parent_init(ps, conf->user, conf->chroot);
+	open_listeners(conf);
+	open_socket(conf->socket);
+	log_init(debug, LOG_DAEMON);
+	if (!debug && daemon(0, 0) == -1)
+		fatal("daemon");
+
+	if ((ps->base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	ps->configure = configure;
+	ps->parent_dispatch = parent_dispatch;
+	ps->on_reload = reload;
+	ps->on_shutdown = shutdown_parent;
+	proc_start(ps);
+	log_info("startup: operator %s, %d peer%s, %d listening address%s",
+	    conf->operator, conf->npeers, conf->npeers == 1 ? "" : "s",
+	    conf->nlisten, conf->nlisten == 1 ? "" : "es");
+	event_base_dispatch(ps->base);
+	return (0);
+}

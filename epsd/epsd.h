@@ -1,0 +1,142 @@
+/*
+ * epsd.h: the EPS server.
+ *
+ * epsd runs beside each proxy.  Local services (the relay processes of
+ * proxyd and privproxyd) reach it over a Unix socket; epsd servers reach
+ * each other over mutually authenticated TLS.  An epsd knows each peer
+ * by its operator name, which is the subject CN of the peer's verified
+ * certificate, and lets it call only the methods its configuration
+ * allows for that operator.  Both carry frames (frame.h) holding one
+ * msgpack-RPC message each (rpc.h, eps.h).
+ *
+ *	parent		configuration, the TLS files, the listening TCP
+ *			sockets and the local Unix socket; supervises
+ *	peer		the TLS key and every peer link, inbound and
+ *			outbound: handshakes, heartbeats, redialling
+ *	router		the local socket and its clients, the directory
+ *			of registered methods, the ACL, the calls under way
+ *
+ * The peer process never parses an RPC message: it moves whole messages
+ * between the links and the router, tagged with the operator name of the
+ * link they came in on.  The router never touches the network.
+ */
+
+#ifndef EPSD_H
+#define EPSD_H
+
+#include <limits.h>
+
+#include "compat.h"
+#include "eps.h"
+#include "frame.h"
+#include "net.h"
+#include "proc.h"
+#include "rpc.h"
+
+#define EPSD_CONF		"/etc/epsd.conf"
+#define EPSD_HEARTBEAT		10	/* s between pings on an idle link */
+#define EPSD_HEARTBEAT_MISS	3	/* heartbeats without a byte: dead */
+#define EPSD_HANDSHAKE		10	/* s to connect, shake hands, greet */
+#define EPSD_STABLE		10	/* s up before the backoff resets */
+#define EPSD_BACKOFF_MIN	1	/* s before the first redial */
+#define EPSD_BACKOFF_MAX	30
+#define EPSD_TIMEMAX		3600	/* bound on heartbeat and timeout */
+
+#define EPSD_MAXLISTEN		16	/* listening addresses */
+#define EPSD_MAXCONNECT		8	/* addresses a peer name resolves to */
+#define EPSD_MAXPEERS		256
+#define EPSD_MAXALLOW		256	/* methods one peer may call */
+#define EPSD_BACKLOG		128
+
+/* One RPC message on a peer link, so that IMSG_LINK_MSG fits a frame. */
+#define EPSD_MSGMAX		(FRAME_MAXLEN - 1024)
+#define EPSD_TLSMAX		(FRAME_MAXLEN - 1024)	/* cert+key+ca */
+#define EPSD_LINK_OUTMAX	(8 * 1024 * 1024)	/* queued per link */
+#define EPSD_HANDSHAKES_MAX	64	/* inbound links not yet up */
+#define EPSD_CLIENTS_MAX	64	/* local clients */
+#define EPSD_METHODS_MAX	1024	/* registered methods, all clients */
+#define EPSD_REGISTER_MAX	64	/* names in one eps.register */
+#define EPSD_CALLS_ORIGIN	1024	/* calls under way from one origin */
+
+enum epsd_proc {
+	PROC_PEER = 1,
+	PROC_ROUTER,
+};
+
+/*
+ * Messages between the processes, with their msgpack payload.  peerid
+ * is always 0.
+ */
+enum imsg_type {
+	IMSG_CFG = IMSG_DAEMON,	/* parent->children: config_pack() */
+	IMSG_CFG_TLS,		/* parent->peer {cert: bin, key: bin,
+				   ca: bin} */
+	IMSG_CFG_LISTEN,	/* parent->peer fd + {addr: str}: one
+				   listening TCP socket */
+	IMSG_CFG_SOCKET,	/* parent->router fd + {path: str}: the
+				   listening local socket */
+	IMSG_CFG_DONE,		/* parent->children {}: apply the round */
+	IMSG_LINK_UP,		/* peer->router {operator: str} */
+	IMSG_LINK_DOWN,		/* peer->router {operator: str}: the link
+				   went down, or was not up when the router
+				   sent IMSG_LINK_MSG */
+	IMSG_LINK_MSG,		/* peer<->router {operator: str, msg: bin}:
+				   one msgpack-RPC message to or from the
+				   link of that operator; inbound, operator
+				   is the one of the link's certificate */
+};
+
+struct epsd_peer {
+	TAILQ_ENTRY(epsd_peer)	 entry;
+	char			 name[RPC_NAMEMAX];
+	struct net_addr		 connect[EPSD_MAXCONNECT];
+	int			 nconnect;	/* 0: never dial */
+	char			*allow[EPSD_MAXALLOW];
+	size_t			 nallow;
+};
+TAILQ_HEAD(epsd_peers, epsd_peer);
+
+struct epsd_conf {
+	char			 operator[RPC_NAMEMAX];
+	char			 user[LOGIN_NAME_MAX];
+	char			 chroot[PATH_MAX];
+	char			 socket[PATH_MAX];
+	char			 tls_cert[PATH_MAX];
+	char			 tls_key[PATH_MAX];
+	char			 tls_ca[PATH_MAX];
+	struct net_addr		 listen[EPSD_MAXLISTEN];
+	int			 nlisten;
+	unsigned int		 heartbeat;
+	unsigned int		 timeout;
+	struct epsd_peers	 peers;
+	int			 npeers;
+};
+
+/* epsd.c */
+extern struct privsep	 epsd_ps;
+
+/* peer.c */
+void	 peer_init(struct privsep *);
+void	 peer_dispatch(struct privsep *, struct proc_peer *, struct frame *);
+void	 peer_peer_event(struct privsep *, struct proc_peer *, int);
+
+/* router.c */
+void	 router_init(struct privsep *);
+void	 router_dispatch(struct privsep *, struct proc_peer *,
+	    struct frame *);
+void	 router_peer_event(struct privsep *, struct proc_peer *, int);
+
+/* config.c */
+struct epsd_conf *config_new(void);
+void	 config_free(struct epsd_conf *);
+void	 config_pack(const struct epsd_conf *, struct mp_out *);
+struct epsd_conf *config_unpack(const uint8_t *, size_t);
+struct epsd_peer *config_peer(const struct epsd_conf *, const char *);
+int	 config_allows(const struct epsd_peer *, const char *method);
+int	 config_same_listen(const struct epsd_conf *,
+	    const struct epsd_conf *);
+
+/* parse.y */
+struct epsd_conf *parse_config(const char *, char **macros, int nmacros);
+
+#endif /* EPSD_H */

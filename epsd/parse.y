@@ -1,0 +1,514 @@
+/*
+ * parse.y: the grammar of epsd.conf(5).  common/lex.c is the lexer;
+ * this file maps its words to keywords, builds a struct epsd_conf and
+ * checks it.  Host names are resolved here, in the parent, so the
+ * children only ever see addresses.  Relative paths (include, the TLS
+ * files, the socket) are made absolute against the directory epsd was
+ * started in, so that a reload after daemon(3) finds the same files.
+ */
+
+%{
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "compat.h"
+#include "epsd.h"
+#include "lex.h"
+#include "log.h"
+
+static struct lexer		 lx;
+static struct epsd_conf		*conf;
+static struct epsd_peer		*curpeer;
+static char			 basedir[PATH_MAX];
+static int			 lexfailed;	/* error already reported */
+
+int		 yylex(void);
+void		 yyerror(const char *, ...)
+		    __attribute__((__format__ (printf, 1, 2)));
+int		 yyparse(void);
+static char	*abspath(const char *);
+static int	 setpath(char *, size_t, char *, const char *);
+static int	 resolve(const char *, const char *, int,
+		    struct net_addr *, int *, int);
+static int	 checkconf(const char *);
+
+typedef struct {
+	union {
+		long long	 number;
+		char		*string;
+	} v;
+	int lineno;
+} YYSTYPE;
+#define YYSTYPE_IS_DECLARED 1
+
+%}
+
+%token	ALLOW CA CERTIFICATE CHROOT CONNECT HEARTBEAT INCLUDE KEY LISTEN
+%token	ON OPERATOR PEER PORT SOCKET TIMEOUT TLS TO USER
+%token	ERROR
+%token	<v.string>	STRING
+%token	<v.number>	NUMBER
+%type	<v.string>	port string
+
+%%
+
+grammar		: /* empty */
+		| grammar '\n'
+		| grammar include
+		| grammar varset '\n'
+		| grammar main '\n'
+		| grammar peer '\n'
+		| grammar error '\n'		{ yyerrok; }
+		;
+
+include		: INCLUDE STRING		{
+			char	*path;
+
+			if ((path = abspath($2)) == NULL) {
+				free($2);
+				YYERROR;
+			}
+			free($2);
+			if (lex_include(&lx, path) == -1) {
+				free(path);
+				YYERROR;
+			}
+			free(path);
+		}
+		;
+
+string		: STRING
+		| NUMBER			{
+			if (asprintf(&$$, "%lld", $1) == -1)
+				fatal("%s", __func__);
+		}
+		;
+
+varset		: STRING '=' string		{
+			const char	*s;
+
+			for (s = $1; *s != '\0'; s++)
+				if (!isalnum((unsigned char)*s) && *s != '_')
+					break;
+			if (*s != '\0' || $1[0] == '\0') {
+				yyerror("macro name %s is not [A-Za-z0-9_]+",
+				    $1);
+				free($1);
+				free($3);
+				YYERROR;
+			}
+			if (lex_symset(&lx, $1, $3, 0) == -1)
+				fatal("cannot store macro %s", $1);
+			free($1);
+			free($3);
+		}
+		;
+
+main		: OPERATOR STRING		{
+			if (!rpc_valid_name($2) ||
+			    strcmp($2, EPS_LOCAL_OP) == 0) {
+				yyerror("invalid operator name %s", $2);
+				free($2);
+				YYERROR;
+			}
+			(void)strlcpy(conf->operator, $2,
+			    sizeof(conf->operator));
+			free($2);
+		}
+		| USER STRING			{
+			if (strlcpy(conf->user, $2, sizeof(conf->user)) >=
+			    sizeof(conf->user) || $2[0] == '\0') {
+				yyerror("invalid user name %s", $2);
+				free($2);
+				YYERROR;
+			}
+			free($2);
+		}
+		| CHROOT STRING			{
+			if (setpath(conf->chroot, sizeof(conf->chroot), $2,
+			    "chroot") == -1)
+				YYERROR;
+		}
+		| SOCKET STRING			{
+			struct sockaddr_un	 sun;
+
+			if (setpath(conf->socket, sizeof(conf->socket), $2,
+			    "socket") == -1)
+				YYERROR;
+			if (strlen(conf->socket) >= sizeof(sun.sun_path)) {
+				yyerror("socket path %s is too long",
+				    conf->socket);
+				YYERROR;
+			}
+		}
+		| TLS CERTIFICATE STRING	{
+			if (setpath(conf->tls_cert, sizeof(conf->tls_cert),
+			    $3, "tls certificate") == -1)
+				YYERROR;
+		}
+		| TLS KEY STRING		{
+			if (setpath(conf->tls_key, sizeof(conf->tls_key), $3,
+			    "tls key") == -1)
+				YYERROR;
+		}
+		| TLS CA STRING			{
+			if (setpath(conf->tls_ca, sizeof(conf->tls_ca), $3,
+			    "tls ca") == -1)
+				YYERROR;
+		}
+		| LISTEN ON STRING PORT port	{
+			int	 r;
+
+			r = resolve($3, $5, 1, conf->listen, &conf->nlisten,
+			    EPSD_MAXLISTEN);
+			free($3);
+			free($5);
+			if (r == -1)
+				YYERROR;
+		}
+		| HEARTBEAT NUMBER		{
+			if ($2 < 1 || $2 > EPSD_TIMEMAX) {
+				yyerror("heartbeat %lld out of range (1..%d)",
+				    $2, EPSD_TIMEMAX);
+				YYERROR;
+			}
+			conf->heartbeat = (unsigned int)$2;
+		}
+		| TIMEOUT NUMBER		{
+			if ($2 < 1 || $2 > EPSD_TIMEMAX) {
+				yyerror("timeout %lld out of range (1..%d)",
+				    $2, EPSD_TIMEMAX);
+				YYERROR;
+			}
+			conf->timeout = (unsigned int)$2;
+		}
+		;
+
+port		: NUMBER			{
+			if ($1 < 1 || $1 > 65535) {
+				yyerror("port %lld out of range (1..65535)",
+				    $1);
+				YYERROR;
+			}
+			if (asprintf(&$$, "%lld", $1) == -1)
+				fatal("%s", __func__);
+		}
+		| STRING
+		;
+
+peer		: PEER STRING			{
+			struct epsd_peer	*p;
+
+			if (!rpc_valid_name($2) ||
+			    strcmp($2, EPS_LOCAL_OP) == 0) {
+				yyerror("invalid peer name %s", $2);
+				free($2);
+				YYERROR;
+			}
+			if (config_peer(conf, $2) != NULL) {
+				yyerror("peer %s defined twice", $2);
+				free($2);
+				YYERROR;
+			}
+			if (conf->npeers >= EPSD_MAXPEERS) {
+				yyerror("too many peers (at most %d)",
+				    EPSD_MAXPEERS);
+				free($2);
+				YYERROR;
+			}
+			if ((p = calloc(1, sizeof(*p))) == NULL)
+				fatal("%s", __func__);
+			(void)strlcpy(p->name, $2, sizeof(p->name));
+			free($2);
+			TAILQ_INSERT_TAIL(&conf->peers, p, entry);
+			conf->npeers++;
+			curpeer = p;
+		} optnl '{' optnl peeropts lastopt '}' {
+			curpeer = NULL;
+		}
+		;
+
+peeropts	: /* empty */
+		| peeropts peeropt nl
+		;
+
+lastopt		: /* empty */
+		| peeropt
+		;
+
+peeropt		: CONNECT TO STRING PORT port	{
+			int	 r;
+
+			if (curpeer->nconnect > 0) {
+				yyerror("peer %s: connect given twice",
+				    curpeer->name);
+				free($3);
+				free($5);
+				YYERROR;
+			}
+			r = resolve($3, $5, 0, curpeer->connect,
+			    &curpeer->nconnect, EPSD_MAXCONNECT);
+			free($3);
+			free($5);
+			if (r == -1)
+				YYERROR;
+		}
+		| ALLOW allowitem
+		| ALLOW '{' optnl allowlist '}'
+		;
+
+allowlist	: allowitem optnl
+		| allowlist comma allowitem optnl
+		;
+
+comma		: ',' optnl
+		| /* empty */
+		;
+
+allowitem	: STRING			{
+			size_t	 i;
+
+			if (!rpc_valid_name($1)) {
+				yyerror("invalid method name %s", $1);
+				free($1);
+				YYERROR;
+			}
+			for (i = 0; i < curpeer->nallow; i++)
+				if (strcmp(curpeer->allow[i], $1) == 0)
+					break;
+			if (i < curpeer->nallow) {
+				free($1);	/* listed twice: once is enough */
+			} else if (curpeer->nallow >= EPSD_MAXALLOW) {
+				yyerror("peer %s: too many methods (at most "
+				    "%d)", curpeer->name, EPSD_MAXALLOW);
+				free($1);
+				YYERROR;
+			} else
+				curpeer->allow[curpeer->nallow++] = $1;
+		}
+		;
+
+nl		: '\n' optnl
+		;
+
+optnl		: /* empty */
+		| optnl '\n'
+		;
+
+%%
+
+static const struct lex_keyword keywords[] = {
+	{ "allow",		ALLOW },
+	{ "ca",			CA },
+	{ "certificate",	CERTIFICATE },
+	{ "chroot",		CHROOT },
+	{ "connect",		CONNECT },
+	{ "heartbeat",		HEARTBEAT },
+	{ "include",		INCLUDE },
+	{ "key",		KEY },
+	{ "listen",		LISTEN },
+	{ "on",			ON },
+	{ "operator",		OPERATOR },
+	{ "peer",		PEER },
+	{ "port",		PORT },
+	{ "socket",		SOCKET },
+	{ "timeout",		TIMEOUT },
+	{ "tls",		TLS },
+	{ "to",			TO },
+	{ "user",		USER },
+};
+
+int
+yylex(void)
+{
+	struct lex_token	 t;
+
+	lexfailed = 0;
+	switch (lex_next(&lx, &t)) {
+	case LEX_EOF:
+		return (0);
+	case LEX_CHAR:
+		return (t.ch);
+	case LEX_KEYWORD:
+		return (t.token);
+	case LEX_STRING:
+		yylval.v.string = t.str;
+		return (STRING);
+	case LEX_NUMBER:
+		yylval.v.number = t.num;
+		return (NUMBER);
+	case LEX_ERROR:
+	default:
+		lexfailed = 1;	/* lex_error() has said why */
+		return (ERROR);
+	}
+}
+
+void
+yyerror(const char *fmt, ...)
+{
+	char	 msg[512];
+	va_list	 ap;
+
+	if (lexfailed) {
+		lexfailed = 0;
+		return;
+	}
+	va_start(ap, fmt);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	lex_error(&lx, "%s", msg);
+}
+
+/* A path as given, or made absolute against the starting directory. */
+static char *
+abspath(const char *path)
+{
+	char	*p;
+
+	if (path[0] == '/')
+		p = strdup(path);
+	else if (path[0] == '\0') {
+		yyerror("empty path");
+		return (NULL);
+	} else if (asprintf(&p, "%s/%s", basedir, path) == -1)
+		p = NULL;
+	if (p == NULL)
+		fatal("%s", __func__);
+	return (p);
+}
+
+/* Store an absolute version of path in dst; frees path. */
+static int
+setpath(char *dst, size_t dstsz, char *path, const char *what)
+{
+	char	*p;
+
+	if ((p = abspath(path)) == NULL) {
+		free(path);
+		return (-1);
+	}
+	if (strlcpy(dst, p, dstsz) >= dstsz) {
+		yyerror("%s path %s is too long", what, p);
+		free(p);
+		free(path);
+		return (-1);
+	}
+	free(p);
+	free(path);
+	return (0);
+}
+
+static int
+resolve(const char *host, const char *port, int passive,
+    struct net_addr *addrs, int *naddrs, int max)
+{
+	struct net_addr	 res[EPSD_MAXLISTEN];
+	const char	*why;
+	int		 n, i;
+
+	if ((n = net_resolve(host, port, passive, res, nitems(res),
+	    &why)) == -1) {
+		yyerror("cannot resolve %s port %s: %s", host, port, why);
+		return (-1);
+	}
+	for (i = 0; i < n; i++) {
+		if (*naddrs >= max) {
+			yyerror("%s port %s: too many addresses (at most %d)",
+			    host, port, max);
+			return (-1);
+		}
+		addrs[(*naddrs)++] = res[i];
+	}
+	return (0);
+}
+
+/* A file the parent will have to read: say now if it cannot. */
+static int
+checkfile(const char *file, const char *path, const char *what)
+{
+	int	 fd;
+
+	if (path[0] == '\0') {
+		log_warnx("%s: no tls %s given", file, what);
+		return (-1);
+	}
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		log_warnx("%s: tls %s %s: %s", file, what, path,
+		    strerror(errno));
+		return (-1);
+	}
+	close(fd);
+	return (0);
+}
+
+static int
+checkconf(const char *file)
+{
+	struct epsd_peer	*p;
+	int			 errors = 0;
+
+	if (conf->operator[0] == '\0') {
+		log_warnx("%s: no operator given", file);
+		errors++;
+	}
+	if (checkfile(file, conf->tls_cert, "certificate") == -1)
+		errors++;
+	if (checkfile(file, conf->tls_key, "key") == -1)
+		errors++;
+	if (checkfile(file, conf->tls_ca, "ca") == -1)
+		errors++;
+	TAILQ_FOREACH(p, &conf->peers, entry) {
+		if (strcmp(p->name, conf->operator) == 0) {
+			log_warnx("%s: peer %s is this server's own operator",
+			    file, p->name);
+			errors++;
+		}
+		if (p->nconnect == 0 && conf->nlisten == 0)
+			log_warnx("%s: warning: peer %s has no \"connect "
+			    "to\" and there is no \"listen on\": it can "
+			    "never link", file, p->name);
+	}
+	return (errors ? -1 : 0);
+}
+
+struct epsd_conf *
+parse_config(const char *file, char **macros, int nmacros)
+{
+	int	 i, errors;
+
+	if (basedir[0] == '\0' && getcwd(basedir, sizeof(basedir)) == NULL)
+		fatal("getcwd");
+	if ((conf = config_new()) == NULL)
+		fatal("%s", __func__);
+	for (i = 0; i < nmacros; i++)
+		if (lex_cmdline_symset(&lx, macros[i]) == -1) {
+			log_warnx("cannot define macro %s", macros[i]);
+			config_free(conf);
+			return (NULL);
+		}
+	if (lex_open(&lx, file, keywords, nitems(keywords)) == -1) {
+		config_free(conf);
+		return (NULL);
+	}
+	curpeer = NULL;
+	(void)yyparse();
+	errors = lx.errors;
+	lex_close(&lx);
+	if (errors == 0 && checkconf(file) == -1)
+		errors++;
+	if (errors) {
+		config_free(conf);
+		conf = NULL;
+		return (NULL);
+	}
+	return (conf);
+}

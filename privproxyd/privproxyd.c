@@ -1,0 +1,124 @@
+/*
+ * privproxyd.c: main() and the parent process of the private proxy.
+ *
+ * The parent parses the configuration, starts the relay and the
+ * connectors, sends them the configuration, opens the connection to the
+ * local epsd for the relay whenever it asks, and supervises.  It opens
+ * no TCP socket: the connectors dial out themselves, to addresses the
+ * parent resolved.
+ */
+
+#include <stdio.h>
+
+#include <event2/event.h>
+
+#include "compat.h"
+#include "epsclient.h"
+#include "log.h"
+#include "privproxyd.h"
+
+struct privsep		 privproxyd_ps;
+
+static const struct proc_type procs[] = {
+	{ "connector", PROC_CONNECTOR, 1U << PROC_RELAY,
+	    connector_init, connector_dispatch, NULL },
+	{ "relay", PROC_RELAY, 1U << PROC_CONNECTOR,
+	    relay_init, relay_dispatch, NULL },
+};
+
+static struct privproxyd_conf	*conf;
+static struct proc_opts		 opts = { .conffile = PRIVPROXYD_CONF };
+
+static void
+send_config(struct proc_child *c)
+{
+	struct mp_out	 m;
+
+	mp_out_init(&m);
+	config_pack(conf, &m);
+	if (proc_child_send(c, IMSG_CFG, 0, -1, &m) == -1)
+		log_warn("%s: %s", __func__, c->type->title);
+	mp_out_reset(&m);
+	msgpack_pack_map(&m.pk, 0);
+	(void)proc_child_send(c, IMSG_CFG_DONE, 0, -1, &m);
+	mp_out_free(&m);
+}
+
+static void
+configure(struct privsep *ps, struct proc_child *c)
+{
+	send_config(c);
+}
+
+static void
+reload(struct privsep *ps)
+{
+	struct privproxyd_conf	*nconf;
+	struct proc_child	*c;
+
+	log_info("reloading configuration from %s", opts.conffile);
+	if ((nconf = parse_config(opts.conffile, opts.macros,
+	    opts.nmacros)) == NULL) {
+		log_warnx("configuration not reloaded: errors in %s",
+		    opts.conffile);
+		return;
+	}
+	if (conf->prefork != nconf->prefork ||
+	    strcmp(conf->user, nconf->user) != 0 ||
+	    strcmp(conf->chroot, nconf->chroot) != 0) {
+		log_warnx("prefork, user and chroot changes need a restart; "
+		    "keeping the old ones");
+		nconf->prefork = conf->prefork;
+		(void)strlcpy(nconf->user, conf->user, sizeof(nconf->user));
+		(void)strlcpy(nconf->chroot, conf->chroot,
+		    sizeof(nconf->chroot));
+	}
+	config_free(conf);
+	conf = nconf;
+	TAILQ_FOREACH(c, &ps->children, entry)
+		if (c->peer.chan != NULL)
+			send_config(c);
+}
+
+static void
+parent_dispatch(struct privsep *ps, struct proc_child *c, struct frame *f)
+{
+	if (f->hdr.type == IMSG_EPS_CONNECT && c->type->id == PROC_RELAY) {
+		epsclient_parent_connect(c, IMSG_EPS_FD, conf->eps_socket);
+		return;
+	}
+	log_warnx("%s: unexpected message %u from %s", __func__, f->hdr.type,
+	    c->type->title);
+}
+
+int
+main(int argc, char *argv[], char *envp[])
+{
+	struct privsep	*ps = &privproxyd_ps;
+
+	ps->name = "privproxyd";
+	ps->types = procs;
+	ps->ntypes = nitems(procs);
+	proc_options(ps, argc, argv, envp, &opts);
+
+	conf = parse_config(opts.conffile, opts.macros, opts.nmacros);
+	if (opts.noaction)
+		proc_checked(conf != NULL);
+	if (conf == NULL)
+		exit(1);
+	ps->instances[PROC_CONNECTOR] = conf->prefork;
+	proc_parent_init(ps, conf->user, conf->chroot);
+	if (!opts.debug && daemon(0, 0) == -1)
+		fatal("daemon");
+
+	if ((ps->base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	ps->configure = configure;
+	ps->parent_dispatch = parent_dispatch;
+	ps->on_reload = reload;
+	proc_start(ps);
+	log_info("startup: %d connector%s", conf->prefork,
+	    conf->prefork == 1 ? "" : "s");
+	event_base_dispatch(ps->base);
+	return (0);
+}

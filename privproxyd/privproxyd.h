@@ -1,0 +1,116 @@
+/*
+ * privproxyd.h: the private proxy.
+ *
+ * privproxyd listens on no TCP port.  It announces the domains it
+ * serves to every public operator its configuration names, through its
+ * epsd, and renews them before they expire.  When a public proxy tells
+ * it of a waiting connection ("incoming", with a one-time token), it
+ * dials that operator's backchannel endpoint from its own configuration
+ * (never an address taken from the message), writes the preamble with
+ * the token, connects to the internal server of the domain, optionally
+ * sends a PROXY protocol header with the client's address, and splices
+ * the two sockets.  TLS is never terminated.
+ *
+ *	parent		configuration, the epsd connection; supervision
+ *	relay		the epsd client: announcements out, incoming in
+ *	connector	(prefork) backchannel and internal connections
+ */
+
+#ifndef PRIVPROXYD_H
+#define PRIVPROXYD_H
+
+#include <limits.h>
+
+#include "compat.h"
+#include "dname.h"
+#include "eps.h"
+#include "net.h"
+#include "proc.h"
+#include "rpc.h"
+
+#define PRIVPROXYD_CONF		"/etc/privproxyd.conf"
+#define PP_MAXADDR		8	/* addresses per backchannel */
+
+#define PP_TTL			60	/* s an announcement lasts */
+#define PP_TO_CONNECT		10	/* s for both connections */
+#define PP_TO_IDLE		300	/* s without a byte either way */
+#define PP_MAX_CONNS		10000	/* relays per connector */
+
+enum privproxyd_proc {
+	PROC_CONNECTOR = 1,
+	PROC_RELAY,
+};
+
+enum proxy_proto {
+	PROXY_NONE = 0,
+	PROXY_V1,
+	PROXY_V2,
+};
+
+/* Messages, with their msgpack payload. */
+enum imsg_type {
+	IMSG_CFG = IMSG_DAEMON,	/* the configuration, config_pack() */
+	IMSG_CFG_DONE,		/* {} apply it */
+	IMSG_EPS_CONNECT,	/* relay->parent {}: a connection to epsd */
+	IMSG_EPS_FD,		/* parent->relay fd, or {error: str} */
+	IMSG_CONNECT,		/* relay->connector {public, domain, token,
+				   client, server} */
+};
+
+struct pp_public {
+	TAILQ_ENTRY(pp_public)	 entry;
+	char			 name[RPC_NAMEMAX];
+	struct net_addr		 bc[PP_MAXADDR];
+	int			 nbc;
+};
+TAILQ_HEAD(pp_publics, pp_public);
+
+struct pp_domain {
+	TAILQ_ENTRY(pp_domain)	 entry;
+	char			 name[DNAME_MAX + 1];	/* or "*.suffix" */
+	struct net_addr		 fwd[PP_MAXADDR];
+	int			 nfwd;
+	enum proxy_proto	 proxy;
+};
+TAILQ_HEAD(pp_domains, pp_domain);
+
+struct privproxyd_conf {
+	char			 user[LOGIN_NAME_MAX];
+	char			 chroot[PATH_MAX];
+	char			 eps_socket[PATH_MAX];
+	int			 prefork;
+	unsigned int		 ttl;
+	unsigned int		 to_connect;
+	unsigned int		 to_idle;
+	unsigned int		 max_conns;
+	struct pp_publics	 publics;
+	struct pp_domains	 domains;
+};
+
+/* privproxyd.c */
+extern struct privsep	 privproxyd_ps;
+
+/* connector.c */
+void	 connector_init(struct privsep *);
+void	 connector_dispatch(struct privsep *, struct proc_peer *,
+	    struct frame *);
+int	 proxy_header(enum proxy_proto, const char *client,
+	    const char *server, uint8_t *buf, size_t len);
+
+/* relay.c */
+void	 relay_init(struct privsep *);
+void	 relay_dispatch(struct privsep *, struct proc_peer *,
+	    struct frame *);
+
+/* config.c */
+struct privproxyd_conf *config_new(void);
+void	 config_free(struct privproxyd_conf *);
+void	 config_pack(const struct privproxyd_conf *, struct mp_out *);
+struct privproxyd_conf *config_unpack(const uint8_t *, size_t);
+struct pp_public *config_public(struct privproxyd_conf *, const char *);
+struct pp_domain *config_domain(struct privproxyd_conf *, const char *);
+
+/* parse.y */
+struct privproxyd_conf *parse_config(const char *, char **, int);
+
+#endif /* PRIVPROXYD_H */

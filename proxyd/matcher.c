@@ -1,0 +1,597 @@
+/*
+ * matcher.c: the matcher process of proxyd.
+ *
+ * It owns the announcements (soft state: names private operators serve,
+ * renewed before they expire), finds the operator for a client's SNI
+ * name, issues the one-time tokens and remembers what became of each:
+ * issued (and by which listener), used, expired or failed.  A token
+ * that is no longer issued stays known for a while, so a late or second
+ * use of it is refused with the right reason.
+ *
+ * Name lookup: the exact name first, then "*.suffix" patterns from the
+ * most specific to the least.
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "compat.h"
+#include "clienthello.h"
+#include "log.h"
+#include "proxyd.h"
+
+#define TOKEN_KEEP	60	/* s a finished token is remembered */
+
+enum tok_state {
+	T_ISSUED,
+	T_USED,
+	T_EXPIRED,
+	T_FAILED,
+};
+
+struct token {
+	RB_ENTRY(token)		 node;
+	TAILQ_ENTRY(token)	 age;
+	uint64_t		 key;
+	uint8_t			 tok[EPS_TOKEN_LEN];
+	enum tok_state		 state;
+	int			 listener;
+	uint32_t		 connid;
+	time_t			 expires;
+	char			 name[DNAME_MAX + 1];
+};
+
+struct announce {
+	RB_ENTRY(announce)	 node;
+	char			 name[DNAME_MAX + 1];
+	char			 op[RPC_NAMEMAX];
+	time_t			 expires;
+};
+
+RB_HEAD(tokens, token);
+RB_HEAD(announces, announce);
+TAILQ_HEAD(token_age, token);
+
+static int	token_cmp(struct token *, struct token *);
+static int	announce_cmp(struct announce *, struct announce *);
+RB_GENERATE_STATIC(tokens, token, node, token_cmp)
+RB_GENERATE_STATIC(announces, announce, node, announce_cmp)
+
+static struct privsep		*ps;
+static struct proxyd_conf	*conf, *nconf;
+static struct tokens		 tokens = RB_INITIALIZER(&tokens);
+static struct token_age		 token_age = TAILQ_HEAD_INITIALIZER(token_age);
+static struct announces		 announces = RB_INITIALIZER(&announces);
+static unsigned int		 ntokens, nissued, nannounces;
+static struct event		*sweep_ev;
+static struct log_limit		 refused_limit = LOG_LIMIT_INITIALIZER(10);
+
+static int
+token_cmp(struct token *a, struct token *b)
+{
+	return (a->key < b->key ? -1 : a->key > b->key);
+}
+
+static int
+announce_cmp(struct announce *a, struct announce *b)
+{
+	return (strcmp(a->name, b->name));
+}
+
+static struct token *
+token_find(const uint8_t *tok)
+{
+	struct token	 key, *t;
+
+	memcpy(&key.key, tok, sizeof(key.key));
+	t = RB_FIND(tokens, &tokens, &key);
+	if (t == NULL || timingsafe_bcmp(t->tok, tok, EPS_TOKEN_LEN) != 0)
+		return (NULL);
+	return (t);
+}
+
+static void
+token_free(struct token *t)
+{
+	if (t->state == T_ISSUED)
+		nissued--;
+	RB_REMOVE(tokens, &tokens, t);
+	TAILQ_REMOVE(&token_age, t, age);
+	explicit_bzero(t, sizeof(*t));
+	free(t);
+	ntokens--;
+}
+
+static void
+token_end(struct token *t, enum tok_state st)
+{
+	if (t->state == T_ISSUED)
+		nissued--;
+	t->state = st;
+	t->expires = time(NULL) + TOKEN_KEEP;
+}
+
+static struct token *
+token_new(int listener, uint32_t connid, const char *name)
+{
+	struct token	*t, *old;
+
+	/* remembered tokens make room for new ones */
+	while (ntokens >= 2 * conf->max_tokens &&
+	    (old = TAILQ_FIRST(&token_age)) != NULL &&
+	    old->state != T_ISSUED)
+		token_free(old);
+	if (nissued >= conf->max_tokens || ntokens >= 2 * conf->max_tokens)
+		return (NULL);
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return (NULL);
+	do {
+		arc4random_buf(t->tok, sizeof(t->tok));
+		memcpy(&t->key, t->tok, sizeof(t->key));
+	} while (RB_INSERT(tokens, &tokens, t) != NULL);
+	TAILQ_INSERT_TAIL(&token_age, t, age);
+	t->state = T_ISSUED;
+	t->listener = listener;
+	t->connid = connid;
+	/* the listener times out first; this is the safety net */
+	t->expires = time(NULL) + conf->to_token + 5;
+	(void)strlcpy(t->name, name, sizeof(t->name));
+	ntokens++;
+	nissued++;
+	return (t);
+}
+
+static struct announce *
+announce_find(const char *name)
+{
+	struct announce	 key;
+
+	if (strlcpy(key.name, name, sizeof(key.name)) >= sizeof(key.name))
+		return (NULL);
+	return (RB_FIND(announces, &announces, &key));
+}
+
+static struct announce *
+route_lookup(const char *name)
+{
+	struct announce	*a;
+	char		 pat[DNAME_MAX + 3], cur[DNAME_MAX + 3];
+
+	if ((a = announce_find(name)) != NULL)
+		return (a);
+	(void)strlcpy(cur, name, sizeof(cur));
+	while (dname_parent(cur, pat, sizeof(pat)) == 0) {
+		if ((a = announce_find(pat)) != NULL)
+			return (a);
+		(void)strlcpy(cur, pat, sizeof(cur));
+	}
+	return (NULL);
+}
+
+static void
+route_fail(struct proc_peer *from, uint32_t connid, const char *reason,
+    int alert)
+{
+	struct mp_out	 m;
+
+	mp_out_init(&m);
+	msgpack_pack_map(&m.pk, 2);
+	mp_pack_kstr(&m.pk, "reason", reason);
+	mp_pack_kuint(&m.pk, "alert", (uint64_t)alert);
+	(void)proc_peer_send(from, IMSG_ROUTE_FAIL, connid, -1, &m);
+	mp_out_free(&m);
+}
+
+static void
+route(struct proc_peer *from, struct frame *f)
+{
+	struct mp_doc	 d;
+	struct mp_out	 m;
+	struct announce	*a;
+	struct token	*t;
+	char		 name[DNAME_MAX + 1], reason[DNAME_MAX + 64];
+	char		 client[NET_ADDRSTRLEN], server[NET_ADDRSTRLEN];
+
+	if (mp_parse(&d, f->data, f->len) == -1 ||
+	    mp_map_str(d.root, "name", name, sizeof(name)) == -1 ||
+	    mp_map_str(d.root, "client", client, sizeof(client)) == -1 ||
+	    mp_map_str(d.root, "server", server, sizeof(server)) == -1) {
+		log_warnx("%s: bad route request", __func__);
+		mp_free(&d);
+		route_fail(from, f->hdr.peerid, "bad route request",
+		    TLS_ALERT_INTERNAL_ERROR);
+		return;
+	}
+	mp_free(&d);
+	if ((a = route_lookup(name)) == NULL) {
+		(void)snprintf(reason, sizeof(reason),
+		    "no announcement for %s", name);
+		route_fail(from, f->hdr.peerid, reason,
+		    TLS_ALERT_UNRECOGNIZED_NAME);
+		return;
+	}
+	if (ps->peers[PROC_RELAY][0].chan == NULL) {
+		route_fail(from, f->hdr.peerid, "EPS relay unavailable",
+		    TLS_ALERT_INTERNAL_ERROR);
+		return;
+	}
+	if ((t = token_new(from->instance, f->hdr.peerid, name)) == NULL) {
+		route_fail(from, f->hdr.peerid, "too many connections "
+		    "waiting for a backchannel", TLS_ALERT_INTERNAL_ERROR);
+		return;
+	}
+	/* the listener learns the token before the private proxy can */
+	mp_out_init(&m);
+	msgpack_pack_map(&m.pk, 1);
+	mp_pack_kbin(&m.pk, "token", t->tok, EPS_TOKEN_LEN);
+	(void)proc_peer_send(from, IMSG_ROUTE_OK, f->hdr.peerid, -1, &m);
+	mp_out_reset(&m);
+	msgpack_pack_map(&m.pk, 5);
+	mp_pack_kstr(&m.pk, "operator", a->op);
+	mp_pack_kstr(&m.pk, "domain", name);
+	mp_pack_kbin(&m.pk, "token", t->tok, EPS_TOKEN_LEN);
+	mp_pack_kstr(&m.pk, "client", client);
+	mp_pack_kstr(&m.pk, "server", server);
+	if (proc_send_mp(ps, PROC_RELAY, 0, IMSG_INCOMING, 0, -1, &m) == -1) {
+		token_end(t, T_FAILED);
+		route_fail(from, f->hdr.peerid, "EPS relay unavailable",
+		    TLS_ALERT_INTERNAL_ERROR);
+	}
+	mp_out_free(&m);
+}
+
+/* The listener is done with a token: used, or its client went away. */
+static void
+token_done(struct frame *f)
+{
+	struct mp_doc	 d;
+	struct token	*t;
+	uint8_t		 tok[EPS_TOKEN_LEN];
+	int		 used;
+
+	if (mp_parse(&d, f->data, f->len) == -1 ||
+	    mp_map_bin(d.root, "token", tok, sizeof(tok)) == -1 ||
+	    mp_map_bool(d.root, "used", &used) == -1) {
+		log_warnx("%s: bad message", __func__);
+		mp_free(&d);
+		return;
+	}
+	mp_free(&d);
+	if ((t = token_find(tok)) != NULL && t->state == T_ISSUED)
+		token_end(t, used ? T_USED : T_EXPIRED);
+	explicit_bzero(tok, sizeof(tok));
+}
+
+/* A backchannel whose token the listener that took it does not hold. */
+static void
+handoff(struct proc_peer *from, struct frame *f)
+{
+	struct mp_doc	 d;
+	struct mp_out	 m;
+	struct token	*t;
+	uint8_t		 tok[EPS_TOKEN_LEN];
+	char		 addr[NET_ADDRSTRLEN];
+	const char	*why;
+
+	if (f->fd == -1 || mp_parse(&d, f->data, f->len) == -1 ||
+	    mp_map_bin(d.root, "token", tok, sizeof(tok)) == -1 ||
+	    mp_map_str(d.root, "addr", addr, sizeof(addr)) == -1) {
+		log_warnx("%s: bad handoff", __func__);
+		mp_free(&d);
+		return;
+	}
+	mp_free(&d);
+	t = token_find(tok);
+	if (t != NULL && t->state == T_ISSUED) {
+		mp_out_init(&m);
+		msgpack_pack_map(&m.pk, 2);
+		mp_pack_kbin(&m.pk, "token", tok, EPS_TOKEN_LEN);
+		mp_pack_kstr(&m.pk, "addr", addr);
+		if (proc_send_mp(ps, PROC_LISTENER, t->listener,
+		    IMSG_BC_HANDOFF, 0, f->fd, &m) == -1)
+			log_limited(&refused_limit, "refused backchannel "
+			    "from %s: listener unavailable", addr);
+		f->fd = -1;
+		mp_out_free(&m);
+		token_end(t, T_USED);
+		explicit_bzero(tok, sizeof(tok));
+		return;
+	}
+	if (t == NULL)
+		why = "unknown token";
+	else if (t->state == T_USED)
+		why = "token already used";
+	else if (t->state == T_EXPIRED)
+		why = "token expired";
+	else
+		why = "token of a failed connection";
+	log_limited(&refused_limit, "refused backchannel from %s: %s", addr,
+	    why);
+	explicit_bzero(tok, sizeof(tok));
+}
+
+/* The incoming call to the private operator failed: drop the client. */
+static void
+incoming_fail(struct frame *f)
+{
+	struct mp_doc	 d;
+	struct token	*t;
+	uint8_t		 tok[EPS_TOKEN_LEN];
+	char		 reason[200], why[DNAME_MAX + 256];
+
+	if (mp_parse(&d, f->data, f->len) == -1 ||
+	    mp_map_bin(d.root, "token", tok, sizeof(tok)) == -1 ||
+	    mp_map_str(d.root, "reason", reason, sizeof(reason)) == -1) {
+		log_warnx("%s: bad message", __func__);
+		mp_free(&d);
+		return;
+	}
+	mp_free(&d);
+	if ((t = token_find(tok)) != NULL && t->state == T_ISSUED) {
+		(void)snprintf(why, sizeof(why), "private proxy for %s not "
+		    "reached: %s", t->name, reason);
+		route_fail(&ps->peers[PROC_LISTENER][t->listener], t->connid,
+		    why, TLS_ALERT_INTERNAL_ERROR);
+		token_end(t, T_FAILED);
+	}
+	explicit_bzero(tok, sizeof(tok));
+}
+
+static int
+operator_allows(const char *opname, const char *pattern)
+{
+	struct proxyd_operator	*op;
+	size_t			 i;
+
+	if ((op = config_operator(conf, opname)) == NULL)
+		return (0);
+	for (i = 0; i < op->nallow; i++)
+		if (dname_covers(op->allow[i], pattern))
+			return (1);
+	return (0);
+}
+
+static void
+announce_free(struct announce *a)
+{
+	RB_REMOVE(announces, &announces, a);
+	free(a);
+	nannounces--;
+}
+
+/* One name of an announcement; NULL when accepted, else why not. */
+static const char *
+announce_one(const char *caller, const char *name, unsigned int ttl,
+    time_t now)
+{
+	struct announce	*a;
+
+	if (config_operator(conf, caller) == NULL)
+		return ("operator not configured");
+	if (!operator_allows(caller, name))
+		return ("name not allowed for this operator");
+	if ((a = announce_find(name)) != NULL) {
+		if (strcmp(a->op, caller) != 0 && a->expires > now)
+			return ("conflict: name held by another operator");
+		if (strcmp(a->op, caller) != 0)
+			(void)strlcpy(a->op, caller, sizeof(a->op));
+		else
+			log_debug("%s renewed %s (ttl %u)", caller, name, ttl);
+		a->expires = now + ttl;
+		return (NULL);
+	}
+	if (nannounces >= conf->max_announce)
+		return ("too many announcements");
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return ("out of memory");
+	(void)strlcpy(a->name, name, sizeof(a->name));
+	(void)strlcpy(a->op, caller, sizeof(a->op));
+	a->expires = now + ttl;
+	RB_INSERT(announces, &announces, a);
+	nannounces++;
+	log_info("%s announced %s (ttl %u)", caller, name, ttl);
+	return (NULL);
+}
+
+static void
+announce(struct proc_peer *from, struct frame *f, int withdraw)
+{
+	struct mp_doc		 d;
+	struct mp_out		 m, refused;
+	const msgpack_object	*doms;
+	struct announce		*a;
+	char			 caller[RPC_NAMEMAX], name[DNAME_MAX + 1];
+	const char		*why;
+	uint64_t		 ttl = 0;
+	uint32_t		 i, nacc = 0, nref = 0;
+	time_t			 now = time(NULL);
+
+	if (mp_parse(&d, f->data, f->len) == -1 ||
+	    mp_map_str(d.root, "caller", caller, sizeof(caller)) == -1 ||
+	    (doms = mp_map_array(d.root, "domains", EPS_DOMAINS_MAX)) ==
+	    NULL || (!withdraw && mp_map_uint(d.root, "ttl", UINT32_MAX,
+	    &ttl) == -1)) {
+		log_warnx("%s: bad message from relay", __func__);
+		mp_free(&d);
+		return;
+	}
+	if (ttl > conf->max_ttl)
+		ttl = conf->max_ttl;
+	if (!withdraw && ttl == 0)
+		ttl = 1;
+	mp_out_init(&m);
+	mp_out_init(&refused);
+	/* accepted names first, counted; refused ones packed aside */
+	for (i = 0; i < doms->via.array.size; i++) {
+		if (mp_get_str(&doms->via.array.ptr[i], name,
+		    sizeof(name)) == -1 || dname_lower(name, name,
+		    sizeof(name), 1) == -1) {
+			why = "not a valid name or pattern";
+			(void)strlcpy(name, "(invalid)", sizeof(name));
+		} else if (withdraw) {
+			why = NULL;
+			if ((a = announce_find(name)) != NULL &&
+			    strcmp(a->op, caller) == 0) {
+				log_info("%s withdrew %s", caller, name);
+				announce_free(a);
+				nacc++;
+			}
+			continue;
+		} else
+			why = announce_one(caller, name, (unsigned int)ttl,
+			    now);
+		if (why == NULL) {
+			mp_pack_str(&m.pk, name);
+			nacc++;
+			continue;
+		}
+		log_limited(&refused_limit, "refused announcement of %s by "
+		    "%s: %s", name, caller, why);
+		msgpack_pack_array(&refused.pk, 2);
+		mp_pack_str(&refused.pk, name);
+		mp_pack_str(&refused.pk, why);
+		nref++;
+	}
+	mp_free(&d);
+	/* now assemble {accepted: [...], refused: [...]} around them */
+	{
+		struct mp_out	 res;
+
+		mp_out_init(&res);
+		if (withdraw) {
+			msgpack_pack_map(&res.pk, 1);
+			mp_pack_kuint(&res.pk, "withdrawn", nacc);
+		} else {
+			msgpack_pack_map(&res.pk, 2);
+			mp_pack_str(&res.pk, "accepted");
+			msgpack_pack_array(&res.pk, nacc);
+			msgpack_sbuffer_write(&res.sb, m.sb.data, m.sb.size);
+			mp_pack_str(&res.pk, "refused");
+			msgpack_pack_array(&res.pk, nref);
+			msgpack_sbuffer_write(&res.sb, refused.sb.data,
+			    refused.sb.size);
+		}
+		(void)proc_peer_send(from, IMSG_ANNOUNCE_RES, f->hdr.peerid,
+		    -1, &res);
+		mp_out_free(&res);
+	}
+	mp_out_free(&m);
+	mp_out_free(&refused);
+}
+
+static void
+sweep(evutil_socket_t fd, short ev, void *arg)
+{
+	struct timeval	 tv = { 1, 0 };
+	struct announce	*a, *an;
+	struct token	*t, *tn;
+	time_t		 now = time(NULL);
+
+	RB_FOREACH_SAFE(a, announces, &announces, an)
+		if (a->expires <= now) {
+			log_info("announcement of %s by %s expired", a->name,
+			    a->op);
+			announce_free(a);
+		}
+	TAILQ_FOREACH_SAFE(t, &token_age, age, tn) {
+		if (t->expires > now)
+			continue;
+		if (t->state == T_ISSUED)
+			token_end(t, T_EXPIRED);
+		else
+			token_free(t);
+	}
+	evtimer_add(sweep_ev, &tv);
+}
+
+/* After a reload, drop what the new configuration no longer allows. */
+static void
+recheck(void)
+{
+	struct announce	*a, *an;
+
+	RB_FOREACH_SAFE(a, announces, &announces, an)
+		if (!operator_allows(a->op, a->name)) {
+			log_info("announcement of %s by %s dropped: no "
+			    "longer allowed", a->name, a->op);
+			announce_free(a);
+		}
+}
+
+void
+matcher_dispatch(struct privsep *p, struct proc_peer *from, struct frame *f)
+{
+	switch (f->hdr.type) {
+	case IMSG_CFG:
+		if (from->id != PROC_PARENT)
+			break;
+		config_free(nconf);
+		nconf = config_unpack(f->data, f->len);
+		return;
+	case IMSG_CFG_DONE:
+		if (from->id != PROC_PARENT || nconf == NULL)
+			break;
+		config_free(conf);
+		conf = nconf;
+		nconf = NULL;
+		recheck();
+		return;
+	}
+	if (conf == NULL) {
+		log_warnx("%s: message %u before configuration", __func__,
+		    f->hdr.type);
+		return;
+	}
+	switch (f->hdr.type) {
+	case IMSG_ROUTE:
+		if (from->id == PROC_LISTENER)
+			route(from, f);
+		return;
+	case IMSG_TOKEN_DONE:
+		if (from->id == PROC_LISTENER)
+			token_done(f);
+		return;
+	case IMSG_BC_HANDOFF:
+		if (from->id == PROC_LISTENER)
+			handoff(from, f);
+		return;
+	case IMSG_INCOMING_FAIL:
+		if (from->id == PROC_RELAY)
+			incoming_fail(f);
+		return;
+	case IMSG_ANNOUNCE:
+	case IMSG_WITHDRAW:
+		if (from->id == PROC_RELAY)
+			announce(from, f, f->hdr.type == IMSG_WITHDRAW);
+		return;
+	}
+	log_warnx("%s: unexpected message %u from %s", __func__, f->hdr.type,
+	    proc_title(p, from->id));
+}
+
+void
+matcher_peer_event(struct privsep *p, struct proc_peer *peer, int up)
+{
+	struct token	*t;
+
+	if (up || peer->id != PROC_LISTENER)
+		return;
+	/* the listener's clients are gone with it */
+	TAILQ_FOREACH(t, &token_age, age)
+		if (t->state == T_ISSUED && t->listener == peer->instance)
+			token_end(t, T_FAILED);
+}
+
+void
+matcher_init(struct privsep *p)
+{
+	struct timeval	 tv = { 1, 0 };
+
+	ps = p;
+	if ((sweep_ev = evtimer_new(ps->base, sweep, NULL)) == NULL)
+		fatal("%s", __func__);
+	evtimer_add(sweep_ev, &tv);
+}

@@ -1,0 +1,290 @@
+/*
+ * parse.y: the grammar of proxyd.conf(5).  The lexer is common/lex.c;
+ * this file maps its words to keywords and builds a struct proxyd_conf.
+ * Host names are resolved here, in the parent, once.
+ */
+
+%{
+#include <sys/socket.h>
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "compat.h"
+#include "lex.h"
+#include "log.h"
+#include "proxyd.h"
+
+static struct lexer		 lx;
+static struct proxyd_conf	*conf;
+static struct proxyd_operator	*curop;
+
+int	 yyparse(void);
+static int	 yylex(void);
+static void	 yyerror(const char *, ...)
+		    __attribute__((__format__ (printf, 1, 2)));
+static int	 add_allow(char *);
+
+typedef struct lex_yystype YYSTYPE;
+#define YYSTYPE_IS_DECLARED 1
+%}
+
+%token	ALLOW ANNOUNCEMENTS BACKCHANNEL CHROOT CONNECTIONS ENDPOINT EPS
+%token	HANDSHAKE IDLE INCLUDE LISTEN MAX ON OPERATOR PORT PREAMBLE
+%token	PREFORK SOCKET TIMEOUT TOKEN TOKENS TTL USER ERROR
+%token	<v.string>	STRING
+%token	<v.number>	NUMBER
+%type	<v.string>	port
+
+%%
+
+grammar		: /* empty */
+		| grammar '\n'
+		| grammar include '\n'
+		| grammar varset '\n'
+		| grammar main '\n'
+		| grammar operator '\n'
+		| grammar error '\n'		{ lx.errors++; }
+		;
+
+include		: INCLUDE STRING		{ lex_include_path(&lx, $2); }
+		;
+
+varset		: STRING '=' STRING		{ lex_varset(&lx, $1, $3); }
+		;
+
+port		: NUMBER			{
+			if (($$ = lex_port(&lx, $1)) == NULL)
+				YYERROR;
+		}
+		| STRING			{ $$ = $1; }
+		;
+
+main		: USER STRING			{
+			(void)lex_copy(&lx, $2, conf->user,
+			    sizeof(conf->user), "user name");
+		}
+		| CHROOT STRING			{
+			if ($2[0] != '/')
+				yyerror("chroot must be an absolute path");
+			(void)lex_copy(&lx, $2, conf->chroot,
+			    sizeof(conf->chroot), "chroot path");
+		}
+		| PREFORK NUMBER		{
+			unsigned int	 n;
+
+			if (lex_uint(&lx, $2, 1, PROC_INSTMAX, "prefork",
+			    &n) == 0)
+				conf->prefork = (int)n;
+		}
+		| LISTEN ON STRING PORT port	{
+			(void)lex_addrs(&lx, $3, $5, 1, conf->listen,
+			    &conf->nlisten, PROXYD_MAXLISTEN);
+			free($3);
+			free($5);
+		}
+		| BACKCHANNEL ON STRING PORT port {
+			(void)lex_addrs(&lx, $3, $5, 1, conf->backchannel,
+			    &conf->nbackchannel, PROXYD_MAXLISTEN);
+			free($3);
+			free($5);
+		}
+		| BACKCHANNEL ENDPOINT STRING	{
+			(void)lex_copy(&lx, $3, conf->endpoint,
+			    sizeof(conf->endpoint), "endpoint");
+		}
+		| EPS SOCKET STRING		{
+			(void)lex_path(&lx, $3, conf->eps_socket,
+			    sizeof(conf->eps_socket));
+		}
+		| TIMEOUT HANDSHAKE NUMBER	{
+			(void)lex_uint(&lx, $3, 1, 3600, "timeout",
+			    &conf->to_handshake);
+		}
+		| TIMEOUT TOKEN NUMBER		{
+			(void)lex_uint(&lx, $3, 1, 3600, "timeout",
+			    &conf->to_token);
+		}
+		| TIMEOUT PREAMBLE NUMBER	{
+			(void)lex_uint(&lx, $3, 1, 3600, "timeout",
+			    &conf->to_preamble);
+		}
+		| TIMEOUT IDLE NUMBER		{
+			(void)lex_uint(&lx, $3, 0, 86400 * 7, "timeout",
+			    &conf->to_idle);
+		}
+		| MAX CONNECTIONS NUMBER	{
+			(void)lex_uint(&lx, $3, 1, 1000000, "max connections",
+			    &conf->max_conns);
+		}
+		| MAX TOKENS NUMBER		{
+			(void)lex_uint(&lx, $3, 1, 1000000, "max tokens",
+			    &conf->max_tokens);
+		}
+		| MAX ANNOUNCEMENTS NUMBER	{
+			(void)lex_uint(&lx, $3, 1, 1000000,
+			    "max announcements", &conf->max_announce);
+		}
+		| MAX TTL NUMBER		{
+			(void)lex_uint(&lx, $3, 1, 86400 * 7, "max ttl",
+			    &conf->max_ttl);
+		}
+		;
+
+operator	: OPERATOR STRING		{
+			if (!rpc_valid_name($2) ||
+			    strcmp($2, EPS_LOCAL_OP) == 0)
+				yyerror("invalid operator name \"%s\"", $2);
+			else if (config_operator(conf, $2) != NULL)
+				yyerror("operator \"%s\" defined twice", $2);
+			if ((curop = calloc(1, sizeof(*curop))) == NULL)
+				fatal("calloc");
+			(void)strlcpy(curop->name, $2, sizeof(curop->name));
+			TAILQ_INSERT_TAIL(&conf->operators, curop, entry);
+			free($2);
+		} optnl '{' optnl opbody '}'	{
+			if (curop->nallow == 0)
+				yyerror("operator \"%s\" allows no names",
+				    curop->name);
+			curop = NULL;
+		}
+		;
+
+opbody		: /* empty */
+		| opbody opline nl
+		;
+
+opline		: ALLOW allowlist
+		| ALLOW '{' optnl allowlist_b '}'
+		;
+
+allowlist	: STRING			{ (void)add_allow($1); }
+		| allowlist comma STRING	{ (void)add_allow($3); }
+		;
+
+allowlist_b	: STRING optnl			{ (void)add_allow($1); }
+		| allowlist_b comma STRING optnl { (void)add_allow($3); }
+		;
+
+comma		: ','
+		| /* empty */
+		;
+
+optnl		: '\n' optnl
+		| /* empty */
+		;
+
+nl		: '\n' optnl
+		;
+
+%%
+
+static const struct lex_keyword keywords[] = {
+	{ "allow",		ALLOW },
+	{ "announcements",	ANNOUNCEMENTS },
+	{ "backchannel",	BACKCHANNEL },
+	{ "chroot",		CHROOT },
+	{ "connections",	CONNECTIONS },
+	{ "endpoint",		ENDPOINT },
+	{ "eps",		EPS },
+	{ "handshake",		HANDSHAKE },
+	{ "idle",		IDLE },
+	{ "include",		INCLUDE },
+	{ "listen",		LISTEN },
+	{ "max",		MAX },
+	{ "on",			ON },
+	{ "operator",		OPERATOR },
+	{ "port",		PORT },
+	{ "preamble",		PREAMBLE },
+	{ "prefork",		PREFORK },
+	{ "socket",		SOCKET },
+	{ "timeout",		TIMEOUT },
+	{ "token",		TOKEN },
+	{ "tokens",		TOKENS },
+	{ "ttl",		TTL },
+	{ "user",		USER },
+};
+
+static void
+yyerror(const char *fmt, ...)
+{
+	char	 msg[512];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	lex_error(&lx, "%s", msg);
+}
+
+static int
+yylex(void)
+{
+	return (lex_yylex(&lx, &yylval, STRING, NUMBER, ERROR));
+}
+
+static int
+add_allow(char *s)
+{
+	char	 pat[DNAME_MAX + 1];
+
+	if (dname_lower(pat, s, sizeof(pat), 1) == -1) {
+		yyerror("invalid name or pattern \"%s\"", s);
+		free(s);
+		return (-1);
+	}
+	free(s);
+	if (curop->nallow >= PROXYD_MAXALLOW) {
+		yyerror("too many names for operator %s", curop->name);
+		return (-1);
+	}
+	if ((curop->allow[curop->nallow] = strdup(pat)) == NULL)
+		fatal("strdup");
+	curop->nallow++;
+	return (0);
+}
+
+struct proxyd_conf *
+parse_config(const char *file, char **macros, int nmacros)
+{
+	long	 ncpu;
+	int	 i, errors;
+
+	if ((conf = config_new()) == NULL)
+		fatal("%s", __func__);
+	memset(&lx, 0, sizeof(lx));
+	TAILQ_INIT(&lx.syms);
+	for (i = 0; i < nmacros; i++)
+		if (lex_cmdline_symset(&lx, macros[i]) == -1)
+			fatalx("bad macro definition %s", macros[i]);
+	if (lex_open(&lx, file, keywords, nitems(keywords)) == -1) {
+		config_free(conf);
+		return (NULL);
+	}
+	yyparse();
+	errors = lx.errors;
+
+	if (errors == 0) {
+		if (conf->nlisten == 0)
+			log_warnx("%s: no \"listen on\"", file), errors++;
+		if (conf->nbackchannel == 0)
+			log_warnx("%s: no \"backchannel on\"", file), errors++;
+		if (TAILQ_EMPTY(&conf->operators))
+			log_warnx("%s: no operator may announce names "
+			    "(warning)", file);
+	}
+	if (conf->prefork == 0) {
+		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		conf->prefork = ncpu < 1 ? 1 : (int)MINIMUM(ncpu, 16);
+	}
+	if (conf->endpoint[0] == '\0' && conf->nbackchannel > 0)
+		(void)net_addrstr(&conf->backchannel[0], conf->endpoint,
+		    sizeof(conf->endpoint));
+	lex_close(&lx);
+	if (errors) {
+		config_free(conf);
+		return (NULL);
+	}
+	return (conf);
+}

@@ -1,0 +1,189 @@
+/*
+ * proxyd.c: main() and the parent process of the public proxy.
+ *
+ * The parent parses the configuration, opens the public and backchannel
+ * sockets (one SO_REUSEPORT socket per listener and address, so the
+ * kernel spreads connections over the listeners), starts the children,
+ * sends them their configuration, connects the relay to the local epsd
+ * whenever it asks, and supervises.  It runs no network-facing code.
+ */
+
+#include <sys/stat.h>
+
+
+#include <event2/event.h>
+
+#include "compat.h"
+#include "epsclient.h"
+#include "log.h"
+#include "proxyd.h"
+
+struct privsep		 proxyd_ps;
+
+static const struct proc_type procs[] = {
+	{ "listener", PROC_LISTENER, 1U << PROC_MATCHER,
+	    listener_init, listener_dispatch, listener_peer_event },
+	{ "matcher", PROC_MATCHER, (1U << PROC_LISTENER) | (1U << PROC_RELAY),
+	    matcher_init, matcher_dispatch, matcher_peer_event },
+	{ "relay", PROC_RELAY, 1U << PROC_MATCHER,
+	    relay_init, relay_dispatch, relay_peer_event },
+};
+
+static struct proxyd_conf *conf;
+static struct proc_opts	 opts = { .conffile = PROXYD_CONF };
+/* per listener instance: public sockets, then backchannel sockets */
+static int		 lfds[PROC_INSTMAX][2 * PROXYD_MAXLISTEN];
+
+static void
+open_sockets(void)
+{
+	char	 a[NET_ADDRSTRLEN];
+	int	 i, j, n;
+
+	for (i = 0; i < conf->prefork; i++) {
+		n = 0;
+		for (j = 0; j < conf->nlisten; j++, n++)
+			if ((lfds[i][n] = net_listen(&conf->listen[j],
+			    PROXYD_BACKLOG, 1)) == -1)
+				fatal("listen on %s", net_addrstr(
+				    &conf->listen[j], a, sizeof(a)));
+		for (j = 0; j < conf->nbackchannel; j++, n++)
+			if ((lfds[i][n] = net_listen(&conf->backchannel[j],
+			    PROXYD_BACKLOG, 1)) == -1)
+				fatal("backchannel on %s", net_addrstr(
+				    &conf->backchannel[j], a, sizeof(a)));
+	}
+}
+
+static void
+send_config(struct privsep *ps, struct proc_child *c, int withfds)
+{
+	struct mp_out	 m;
+	int		 j, n, fd;
+
+	mp_out_init(&m);
+	config_pack(conf, &m);
+	if (proc_child_send(c, IMSG_CFG, 0, -1, &m) == -1)
+		log_warn("%s: %s", __func__, c->type->title);
+	if (withfds && c->type->id == PROC_LISTENER) {
+		n = conf->nlisten + conf->nbackchannel;
+		for (j = 0; j < n; j++) {
+			if ((fd = dup(lfds[c->instance][j])) == -1) {
+				log_warn("%s: dup", __func__);
+				continue;
+			}
+			mp_out_reset(&m);
+			msgpack_pack_map(&m.pk, 1);
+			mp_pack_kstr(&m.pk, "kind", j < conf->nlisten ?
+			    "public" : "backchannel");
+			(void)proc_child_send(c, IMSG_CFG_LISTEN, 0, fd, &m);
+		}
+	}
+	mp_out_reset(&m);
+	msgpack_pack_map(&m.pk, 0);
+	(void)proc_child_send(c, IMSG_CFG_DONE, 0, -1, &m);
+	mp_out_free(&m);
+}
+
+static void
+configure(struct privsep *ps, struct proc_child *c)
+{
+	send_config(ps, c, 1);
+}
+
+static int
+same_addrs(const struct net_addr *a, int na, const struct net_addr *b,
+    int nb)
+{
+	int	 i;
+
+	if (na != nb)
+		return (0);
+	for (i = 0; i < na; i++)
+		if (a[i].len != b[i].len ||
+		    memcmp(&a[i].ss, &b[i].ss, a[i].len) != 0)
+			return (0);
+	return (1);
+}
+
+static void
+reload(struct privsep *ps)
+{
+	struct proxyd_conf	*nconf;
+	struct proc_child	*c;
+
+	log_info("reloading configuration from %s", opts.conffile);
+	if ((nconf = parse_config(opts.conffile, opts.macros,
+	    opts.nmacros)) == NULL) {
+		log_warnx("configuration not reloaded: errors in %s",
+		    opts.conffile);
+		return;
+	}
+	if (!same_addrs(conf->listen, conf->nlisten, nconf->listen,
+	    nconf->nlisten) || !same_addrs(conf->backchannel,
+	    conf->nbackchannel, nconf->backchannel, nconf->nbackchannel) ||
+	    conf->prefork != nconf->prefork ||
+	    strcmp(conf->user, nconf->user) != 0 ||
+	    strcmp(conf->chroot, nconf->chroot) != 0) {
+		log_warnx("listen, backchannel, prefork, user and chroot "
+		    "changes need a restart; keeping the old ones");
+		memcpy(nconf->listen, conf->listen, sizeof(conf->listen));
+		nconf->nlisten = conf->nlisten;
+		memcpy(nconf->backchannel, conf->backchannel,
+		    sizeof(conf->backchannel));
+		nconf->nbackchannel = conf->nbackchannel;
+		nconf->prefork = conf->prefork;
+		(void)strlcpy(nconf->user, conf->user, sizeof(nconf->user));
+		(void)strlcpy(nconf->chroot, conf->chroot,
+		    sizeof(nconf->chroot));
+	}
+	config_free(conf);
+	conf = nconf;
+	TAILQ_FOREACH(c, &ps->children, entry)
+		if (c->peer.chan != NULL)
+			send_config(ps, c, 0);
+}
+
+static void
+parent_dispatch(struct privsep *ps, struct proc_child *c, struct frame *f)
+{
+	if (f->hdr.type == IMSG_EPS_CONNECT && c->type->id == PROC_RELAY) {
+		epsclient_parent_connect(c, IMSG_EPS_FD, conf->eps_socket);
+		return;
+	}
+	log_warnx("%s: unexpected message %u from %s", __func__, f->hdr.type,
+	    c->type->title);
+}
+
+int
+main(int argc, char *argv[], char *envp[])
+{
+	struct privsep	*ps = &proxyd_ps;
+
+	ps->name = "proxyd";
+	ps->types = procs;
+	ps->ntypes = nitems(procs);
+	proc_options(ps, argc, argv, envp, &opts);
+
+	conf = parse_config(opts.conffile, opts.macros, opts.nmacros);
+	if (opts.noaction)
+		proc_checked(conf != NULL);
+	if (conf == NULL)
+		exit(1);
+	ps->instances[PROC_LISTENER] = conf->prefork;
+	proc_parent_init(ps, conf->user, conf->chroot);
+	open_sockets();
+	if (!opts.debug && daemon(0, 0) == -1)
+		fatal("daemon");
+
+	if ((ps->base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	ps->configure = configure;
+	ps->parent_dispatch = parent_dispatch;
+	ps->on_reload = reload;
+	proc_start(ps);
+	log_info("startup: %d listener%s", conf->prefork,
+	    conf->prefork == 1 ? "" : "s");
+	event_base_dispatch(ps->base);
+	return (0);
+}

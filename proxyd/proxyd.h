@@ -1,0 +1,142 @@
+/*
+ * proxyd.h: the public proxy.
+ *
+ * proxyd listens on the public TLS port and on the backchannel port.
+ * It reads the SNI name of each ClientHello without terminating TLS,
+ * finds the private operator that announced the name, hands it a
+ * one-time token through the EPS network, waits for the private proxy
+ * to dial the backchannel with that token, writes the ClientHello to it
+ * and splices the two sockets.  It never dials out.
+ *
+ *	parent		configuration, sockets, the epsd connection;
+ *			supervises the children
+ *	listener	(prefork) public and backchannel connections, the
+ *			tokens of its own connections, the splice relays
+ *	matcher		announcements, route lookup, token issue and state
+ *	relay		the epsd client: announce/withdraw in, incoming out
+ */
+
+#ifndef PROXYD_H
+#define PROXYD_H
+
+#include <limits.h>
+
+#include "compat.h"
+#include "dname.h"
+#include "eps.h"
+#include "net.h"
+#include "proc.h"
+#include "rpc.h"
+
+#define PROXYD_CONF		"/etc/proxyd.conf"
+#define PROXYD_MAXLISTEN	8	/* addresses per listen kind */
+#define PROXYD_MAXALLOW		256	/* patterns per operator */
+
+#define PROXYD_TO_HANDSHAKE	10	/* s for the whole ClientHello */
+#define PROXYD_TO_TOKEN		10	/* s for the private proxy to come */
+#define PROXYD_TO_PREAMBLE	5	/* s for a backchannel's preamble */
+#define PROXYD_TO_IDLE		300	/* s without a byte either way */
+#define PROXYD_MAX_CONNS	10000	/* client connections per listener */
+#define PROXYD_MAX_TOKENS	10000	/* tokens waiting, whole daemon */
+#define PROXYD_MAX_ANNOUNCE	10000	/* names announced, whole daemon */
+#define PROXYD_MAX_TTL		3600	/* s an announcement may last */
+#define PROXYD_BACKLOG		1024
+
+enum proxyd_proc {
+	PROC_LISTENER = 1,
+	PROC_MATCHER,
+	PROC_RELAY,
+};
+
+/*
+ * Messages, with their msgpack payload.  peerid carries the listener's
+ * connection id where one is named.
+ */
+enum imsg_type {
+	IMSG_CFG = IMSG_DAEMON,	/* the configuration, config_pack() */
+	IMSG_CFG_LISTEN,	/* fd + {kind: "public"|"backchannel"} */
+	IMSG_CFG_DONE,		/* {} apply what came since IMSG_CFG */
+	IMSG_EPS_CONNECT,	/* relay->parent {}: a connection to epsd */
+	IMSG_EPS_FD,		/* parent->relay fd, or {error: str} */
+	IMSG_ROUTE,		/* listener->matcher, peerid conn:
+				   {name, client, server} */
+	IMSG_ROUTE_OK,		/* matcher->listener, peerid conn:
+				   {token: bin 32} */
+	IMSG_ROUTE_FAIL,	/* matcher->listener, peerid conn:
+				   {reason: str, alert: uint} */
+	IMSG_TOKEN_DONE,	/* listener->matcher {token, used: bool} */
+	IMSG_BC_HANDOFF,	/* listener<->matcher fd + {token, addr} */
+	IMSG_INCOMING,		/* matcher->relay {operator, domain, token,
+				   client, server} */
+	IMSG_INCOMING_FAIL,	/* relay->matcher {token, reason} */
+	IMSG_ANNOUNCE,		/* relay->matcher, peerid msgid:
+				   {caller, domains: [str], ttl} */
+	IMSG_WITHDRAW,		/* relay->matcher, peerid msgid:
+				   {caller, domains: [str]} */
+	IMSG_ANNOUNCE_RES,	/* matcher->relay, peerid msgid:
+				   {accepted: [str], refused: [[str, str]]}
+				   or {withdrawn: uint} */
+};
+
+struct proxyd_operator {
+	TAILQ_ENTRY(proxyd_operator)	 entry;
+	char				 name[RPC_NAMEMAX];
+	char				*allow[PROXYD_MAXALLOW];
+	size_t				 nallow;
+};
+TAILQ_HEAD(proxyd_operators, proxyd_operator);
+
+struct proxyd_conf {
+	char			 user[LOGIN_NAME_MAX];
+	char			 chroot[PATH_MAX];
+	char			 eps_socket[PATH_MAX];
+	char			 endpoint[256];
+	int			 prefork;
+	struct net_addr		 listen[PROXYD_MAXLISTEN];
+	int			 nlisten;
+	struct net_addr		 backchannel[PROXYD_MAXLISTEN];
+	int			 nbackchannel;
+	unsigned int		 to_handshake;
+	unsigned int		 to_token;
+	unsigned int		 to_preamble;
+	unsigned int		 to_idle;
+	unsigned int		 max_conns;
+	unsigned int		 max_tokens;
+	unsigned int		 max_announce;
+	unsigned int		 max_ttl;
+	struct proxyd_operators	 operators;
+};
+
+/* proxyd.c */
+extern struct privsep	 proxyd_ps;
+
+/* listener.c */
+void	 listener_init(struct privsep *);
+void	 listener_dispatch(struct privsep *, struct proc_peer *,
+	    struct frame *);
+void	 listener_peer_event(struct privsep *, struct proc_peer *, int);
+
+/* matcher.c */
+void	 matcher_init(struct privsep *);
+void	 matcher_dispatch(struct privsep *, struct proc_peer *,
+	    struct frame *);
+void	 matcher_peer_event(struct privsep *, struct proc_peer *, int);
+
+/* relay.c */
+void	 relay_init(struct privsep *);
+void	 relay_dispatch(struct privsep *, struct proc_peer *,
+	    struct frame *);
+void	 relay_peer_event(struct privsep *, struct proc_peer *, int);
+
+/* config.c */
+struct proxyd_conf *config_new(void);
+void	 config_free(struct proxyd_conf *);
+void	 config_pack(const struct proxyd_conf *, struct mp_out *);
+struct proxyd_conf *config_unpack(const uint8_t *, size_t);
+struct proxyd_operator *config_operator(struct proxyd_conf *,
+	    const char *);
+
+/* parse.y */
+struct proxyd_conf *parse_config(const char *, char **macros, int nmacros);
+
+#endif /* PROXYD_H */

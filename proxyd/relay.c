@@ -1,0 +1,235 @@
+/*
+ * relay.c: the relay process of proxyd, its link to the local epsd.
+ *
+ * It registers the methods proxyd serves (announce, withdraw), passes
+ * those calls to the matcher with the caller's operator name as epsd
+ * attached it, and places the "incoming" calls the matcher asks for.
+ * The parent opens the connection to epsd and passes it down
+ * (common/epsclient.c asks again, with back-off, when it is lost).
+ */
+
+#include <errno.h>
+#include <stdio.h>
+
+#include <event2/event.h>
+
+#include "compat.h"
+#include "epsclient.h"
+#include "log.h"
+#include "proxyd.h"
+
+struct incoming {
+	uint8_t		 token[EPS_TOKEN_LEN];
+	char		 op[RPC_NAMEMAX];
+	char		 domain[DNAME_MAX + 1];
+};
+
+static struct privsep		*ps;
+static struct proxyd_conf	*conf, *nconf;
+static struct epsclient		*eps;
+static struct log_limit		 fail_limit = LOG_LIMIT_INITIALIZER(10);
+
+static const char *const methods[] = { EPS_ANNOUNCE, EPS_WITHDRAW, NULL };
+
+static void
+eps_need_fd(struct epsclient *ec, void *arg)
+{
+	if (proc_send(ps, PROC_PARENT, 0, IMSG_EPS_CONNECT, 0, -1, NULL, 0) ==
+	    -1)
+		log_warn("%s", __func__);
+}
+
+static void
+eps_request(struct epsclient *ec, const struct rpc_msg *m, void *arg)
+{
+	char			 op[RPC_NAMEMAX], name[RPC_NAMEMAX];
+	const msgpack_object	*doms;
+	uint64_t		 ttl = 0;
+	struct mp_out		 o;
+	uint32_t		 i;
+	int			 withdraw;
+
+	if (rpc_split(m->method, op, sizeof(op), name, sizeof(name)) == -1 ||
+	    m->caller[0] == '\0') {
+		(void)epsclient_reply(ec, m->msgid, "bad request", NULL);
+		return;
+	}
+	if (strcmp(name, EPS_ANNOUNCE) == 0)
+		withdraw = 0;
+	else if (strcmp(name, EPS_WITHDRAW) == 0)
+		withdraw = 1;
+	else {
+		(void)epsclient_reply(ec, m->msgid, "no such method", NULL);
+		return;
+	}
+	if ((doms = mp_map_array(m->params, "domains", EPS_DOMAINS_MAX)) ==
+	    NULL || (!withdraw && mp_map_uint(m->params, "ttl", UINT32_MAX,
+	    &ttl) == -1)) {
+		(void)epsclient_reply(ec, m->msgid, "bad parameters", NULL);
+		return;
+	}
+	for (i = 0; i < doms->via.array.size; i++)
+		if (doms->via.array.ptr[i].type != MSGPACK_OBJECT_STR) {
+			(void)epsclient_reply(ec, m->msgid, "bad parameters",
+			    NULL);
+			return;
+		}
+	mp_out_init(&o);
+	msgpack_pack_map(&o.pk, withdraw ? 2 : 3);
+	mp_pack_kstr(&o.pk, "caller", m->caller);
+	mp_pack_str(&o.pk, "domains");
+	msgpack_pack_object(&o.pk, *doms);
+	if (!withdraw)
+		mp_pack_kuint(&o.pk, "ttl", ttl);
+	if (proc_send_mp(ps, PROC_MATCHER, 0, withdraw ? IMSG_WITHDRAW :
+	    IMSG_ANNOUNCE, m->msgid, -1, &o) == -1)
+		(void)epsclient_reply(ec, m->msgid, "matcher unavailable",
+		    NULL);
+	mp_out_free(&o);
+}
+
+static void
+announce_res(struct frame *f)
+{
+	struct mp_out	 o;
+	struct mp_doc	 d;
+
+	if (mp_parse(&d, f->data, f->len) == -1) {
+		log_warnx("%s: malformed result from matcher", __func__);
+		(void)epsclient_reply(eps, f->hdr.peerid, "internal error",
+		    NULL);
+		return;
+	}
+	mp_out_init(&o);
+	msgpack_pack_object(&o.pk, *d.root);
+	(void)epsclient_reply(eps, f->hdr.peerid, NULL, &o);
+	mp_out_free(&o);
+	mp_free(&d);
+}
+
+static void
+incoming_fail(const uint8_t *token, const char *reason)
+{
+	struct mp_out	 m;
+
+	mp_out_init(&m);
+	msgpack_pack_map(&m.pk, 2);
+	mp_pack_kbin(&m.pk, "token", token, EPS_TOKEN_LEN);
+	mp_pack_kstr(&m.pk, "reason", reason);
+	(void)proc_send_mp(ps, PROC_MATCHER, 0, IMSG_INCOMING_FAIL, 0, -1, &m);
+	mp_out_free(&m);
+}
+
+static void
+incoming_reply(const char *error, const msgpack_object *result, void *arg)
+{
+	struct incoming	*in = arg;
+
+	if (error != NULL) {
+		log_limited(&fail_limit, "incoming %s to %s failed: %s",
+		    in->domain, in->op, error);
+		incoming_fail(in->token, error);
+	}
+	explicit_bzero(in, sizeof(*in));
+	free(in);
+}
+
+static void
+incoming(struct frame *f)
+{
+	struct mp_doc	 d;
+	struct mp_out	 m;
+	struct incoming	*in;
+	char		 method[RPC_METHODMAX];
+	char		 client[NET_ADDRSTRLEN], server[NET_ADDRSTRLEN];
+
+	if ((in = calloc(1, sizeof(*in))) == NULL) {
+		log_warn("%s", __func__);
+		return;
+	}
+	if (mp_parse(&d, f->data, f->len) == -1 ||
+	    mp_map_str(d.root, "operator", in->op, sizeof(in->op)) == -1 ||
+	    mp_map_str(d.root, "domain", in->domain, sizeof(in->domain)) ==
+	    -1 || mp_map_bin(d.root, "token", in->token, EPS_TOKEN_LEN) ==
+	    -1 || mp_map_str(d.root, "client", client, sizeof(client)) == -1 ||
+	    mp_map_str(d.root, "server", server, sizeof(server)) == -1) {
+		log_warnx("%s: bad message from matcher", __func__);
+		mp_free(&d);
+		free(in);
+		return;
+	}
+	mp_free(&d);
+	(void)snprintf(method, sizeof(method), "%s.%s", in->op,
+	    EPS_INCOMING);
+	mp_out_init(&m);
+	msgpack_pack_map(&m.pk, 5);
+	mp_pack_kstr(&m.pk, "domain", in->domain);
+	mp_pack_kbin(&m.pk, "token", in->token, EPS_TOKEN_LEN);
+	mp_pack_kstr(&m.pk, "endpoint", conf->endpoint);
+	mp_pack_kstr(&m.pk, "client", client);
+	mp_pack_kstr(&m.pk, "server", server);
+	if (epsclient_call(eps, method, &m, conf->to_token, incoming_reply,
+	    in) == -1)
+		incoming_reply(errno == ENOTCONN ? "epsd not connected" :
+		    strerror(errno), NULL, in);
+	mp_out_free(&m);
+}
+
+void
+relay_dispatch(struct privsep *p, struct proc_peer *from, struct frame *f)
+{
+	switch (f->hdr.type) {
+	case IMSG_CFG:
+		if (from->id != PROC_PARENT)
+			break;
+		config_free(nconf);
+		nconf = config_unpack(f->data, f->len);
+		return;
+	case IMSG_CFG_DONE:
+		if (from->id != PROC_PARENT || nconf == NULL)
+			break;
+		config_free(conf);
+		conf = nconf;
+		nconf = NULL;
+		epsclient_start(eps);
+		return;
+	case IMSG_EPS_FD:
+		if (from->id == PROC_PARENT) {
+			epsclient_attach(eps, f->fd);
+			f->fd = -1;
+		}
+		return;
+	}
+	if (conf == NULL)
+		return;
+	switch (f->hdr.type) {
+	case IMSG_INCOMING:
+		if (from->id == PROC_MATCHER)
+			incoming(f);
+		return;
+	case IMSG_ANNOUNCE_RES:
+		if (from->id == PROC_MATCHER)
+			announce_res(f);
+		return;
+	}
+	log_warnx("%s: unexpected message %u from %s", __func__, f->hdr.type,
+	    proc_title(p, from->id));
+}
+
+void
+relay_peer_event(struct privsep *p, struct proc_peer *peer, int up)
+{
+}
+
+void
+relay_init(struct privsep *p)
+{
+	static const struct epsclient_cbs cbs = {
+		.request = eps_request,
+		.need_fd = eps_need_fd,
+	};
+
+	ps = p;
+	if ((eps = epsclient_new(ps->base, methods, &cbs, NULL)) == NULL)
+		fatal("%s", __func__);
+}
