@@ -32,11 +32,13 @@ config_new(void)
 	return (c);
 }
 
-static void
-peer_free(struct epsd_peer *p)
+void
+config_peer_free(struct epsd_peer *p)
 {
 	size_t	 i;
 
+	if (p == NULL)
+		return;
 	for (i = 0; i < p->nallow; i++)
 		free(p->allow[i]);
 	free(p);
@@ -51,7 +53,7 @@ config_free(struct epsd_conf *c)
 		return;
 	while ((p = TAILQ_FIRST(&c->peers)) != NULL) {
 		TAILQ_REMOVE(&c->peers, p, entry);
-		peer_free(p);
+		config_peer_free(p);
 	}
 	free(c);
 }

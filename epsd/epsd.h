@@ -34,29 +34,31 @@
 #include "rpc.h"
 
 #define EPSD_CONF		"/etc/epsd.conf"
-#define EPSD_HEARTBEAT		10	/* s between pings on an idle link */
-#define EPSD_HEARTBEAT_MISS	3	/* heartbeats without a byte: dead */
-#define EPSD_HANDSHAKE		10	/* s to connect, shake hands, greet */
-#define EPSD_STABLE		10	/* s up before the backoff resets */
+#define EPSD_HEARTBEAT		10	/* s: ping an idle link */
+#define EPSD_HEARTBEAT_MISS	3	/* silent heartbeats: dead */
+#define EPSD_HANDSHAKE		10	/* s to connect, shake hands */
 #define EPSD_BACKOFF_MIN	1	/* s before the first redial */
 #define EPSD_BACKOFF_MAX	30
-#define EPSD_TIMEMAX		3600	/* bound on heartbeat and timeout */
+#define EPSD_TIMEMAX		3600	/* heartbeat, timeout: max */
 
 #define EPSD_MAXLISTEN		16	/* listening addresses */
-#define EPSD_MAXCONNECT		8	/* addresses a peer name resolves to */
+#define EPSD_MAXCONNECT		8	/* addresses of one peer */
 #define EPSD_MAXPEERS		256
 #define EPSD_MAXALLOW		256	/* methods one peer may call */
 #define EPSD_BACKLOG		128
 
-/* One RPC message on a peer link, so that IMSG_LINK_MSG fits a frame. */
+/*
+ * One RPC message on a peer link, so that IMSG_LINK_MSG fits a frame;
+ * the TLS certificate, key and CA together, for IMSG_CFG_TLS.
+ */
 #define EPSD_MSGMAX		(FRAME_MAXLEN - 1024)
-#define EPSD_TLSMAX		(FRAME_MAXLEN - 1024)	/* cert+key+ca */
-#define EPSD_LINK_OUTMAX	(8 * 1024 * 1024)	/* queued per link */
+#define EPSD_TLSMAX		(FRAME_MAXLEN - 1024)
+#define EPSD_LINK_OUTMAX	(8 * 1024 * 1024)	/* queued/link */
 #define EPSD_HANDSHAKES_MAX	64	/* inbound links not yet up */
 #define EPSD_CLIENTS_MAX	64	/* local clients */
-#define EPSD_METHODS_MAX	1024	/* registered methods, all clients */
+#define EPSD_METHODS_MAX	1024	/* registered, all clients */
 #define EPSD_REGISTER_MAX	64	/* names in one eps.register */
-#define EPSD_CALLS_ORIGIN	1024	/* calls under way from one origin */
+#define EPSD_CALLS_ORIGIN	1024	/* calls under way per origin */
 
 enum epsd_proc {
 	PROC_PEER = 1,
@@ -80,10 +82,10 @@ enum imsg_type {
 	IMSG_LINK_DOWN,		/* peer->router {operator: str}: the link
 				   went down, or was not up when the router
 				   sent IMSG_LINK_MSG */
-	IMSG_LINK_MSG,		/* peer<->router {operator: str, msg: bin}:
+	IMSG_LINK_MSG,		/* peer<->router {operator: str, msg: bin}
 				   one msgpack-RPC message to or from the
-				   link of that operator; inbound, operator
-				   is the one of the link's certificate */
+				   link of that operator; from a link, the
+				   operator of its certificate */
 };
 
 struct epsd_peer {
@@ -117,7 +119,8 @@ extern struct privsep	 epsd_ps;
 
 /* peer.c */
 void	 peer_init(struct privsep *);
-void	 peer_dispatch(struct privsep *, struct proc_peer *, struct frame *);
+void	 peer_dispatch(struct privsep *, struct proc_peer *,
+	    struct frame *);
 void	 peer_peer_event(struct privsep *, struct proc_peer *, int);
 
 /* router.c */
@@ -129,6 +132,7 @@ void	 router_peer_event(struct privsep *, struct proc_peer *, int);
 /* config.c */
 struct epsd_conf *config_new(void);
 void	 config_free(struct epsd_conf *);
+void	 config_peer_free(struct epsd_peer *);
 void	 config_pack(const struct epsd_conf *, struct mp_out *);
 struct epsd_conf *config_unpack(const uint8_t *, size_t);
 struct epsd_peer *config_peer(const struct epsd_conf *, const char *);

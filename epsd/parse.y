@@ -27,8 +27,9 @@
 static struct lexer		 lx;
 static struct epsd_conf		*conf;
 static struct epsd_peer		*curpeer;
+static int			 curbad;	/* curpeer is dropped */
 static char			 basedir[PATH_MAX];
-static int			 lexfailed;	/* error already reported */
+static int			 lexfailed;	/* error said */
 
 int		 yylex(void);
 void		 yyerror(const char *, ...)
@@ -60,6 +61,12 @@ typedef struct {
 
 %%
 
+/*
+ * A semantic error is reported with yyerror() and parsing goes on, so
+ * that one mistake in a block does not turn the rest of it into syntax
+ * errors; lx.errors counts them all.
+ */
+
 grammar		: /* empty */
 		| grammar '\n'
 		| grammar include
@@ -72,16 +79,11 @@ grammar		: /* empty */
 include		: INCLUDE STRING		{
 			char	*path;
 
-			if ((path = abspath($2)) == NULL) {
-				free($2);
-				YYERROR;
-			}
-			free($2);
-			if (lex_include(&lx, path) == -1) {
-				free(path);
-				YYERROR;
-			}
+			/* lex_include() reports its own errors */
+			if ((path = abspath($2)) != NULL)
+				(void)lex_include(&lx, path);
 			free(path);
+			free($2);
 		}
 		;
 
@@ -93,19 +95,15 @@ string		: STRING
 		;
 
 varset		: STRING '=' string		{
-			const char	*s;
+			const char	*p;
 
-			for (s = $1; *s != '\0'; s++)
-				if (!isalnum((unsigned char)*s) && *s != '_')
+			for (p = $1; *p != '\0'; p++)
+				if (!isalnum((unsigned char)*p) && *p != '_')
 					break;
-			if (*s != '\0' || $1[0] == '\0') {
+			if (*p != '\0' || $1[0] == '\0')
 				yyerror("macro name %s is not [A-Za-z0-9_]+",
 				    $1);
-				free($1);
-				free($3);
-				YYERROR;
-			}
-			if (lex_symset(&lx, $1, $3, 0) == -1)
+			else if (lex_symset(&lx, $1, $3, 0) == -1)
 				fatal("cannot store macro %s", $1);
 			free($1);
 			free($3);
@@ -114,124 +112,105 @@ varset		: STRING '=' string		{
 
 main		: OPERATOR STRING		{
 			if (!rpc_valid_name($2) ||
-			    strcmp($2, EPS_LOCAL_OP) == 0) {
+			    strcmp($2, EPS_LOCAL_OP) == 0)
 				yyerror("invalid operator name %s", $2);
-				free($2);
-				YYERROR;
-			}
-			(void)strlcpy(conf->operator, $2,
-			    sizeof(conf->operator));
+			else
+				(void)strlcpy(conf->operator, $2,
+				    sizeof(conf->operator));
 			free($2);
 		}
 		| USER STRING			{
-			if (strlcpy(conf->user, $2, sizeof(conf->user)) >=
-			    sizeof(conf->user) || $2[0] == '\0') {
+			if ($2[0] == '\0' || strlcpy(conf->user, $2,
+			    sizeof(conf->user)) >= sizeof(conf->user))
 				yyerror("invalid user name %s", $2);
-				free($2);
-				YYERROR;
-			}
 			free($2);
 		}
 		| CHROOT STRING			{
-			if (setpath(conf->chroot, sizeof(conf->chroot), $2,
-			    "chroot") == -1)
-				YYERROR;
+			setpath(conf->chroot, sizeof(conf->chroot), $2,
+			    "chroot");
 		}
 		| SOCKET STRING			{
 			struct sockaddr_un	 sun;
 
 			if (setpath(conf->socket, sizeof(conf->socket), $2,
-			    "socket") == -1)
-				YYERROR;
-			if (strlen(conf->socket) >= sizeof(sun.sun_path)) {
+			    "socket") == 0 && strlen(conf->socket) >=
+			    sizeof(sun.sun_path))
 				yyerror("socket path %s is too long",
 				    conf->socket);
-				YYERROR;
-			}
 		}
 		| TLS CERTIFICATE STRING	{
-			if (setpath(conf->tls_cert, sizeof(conf->tls_cert),
-			    $3, "tls certificate") == -1)
-				YYERROR;
+			setpath(conf->tls_cert, sizeof(conf->tls_cert), $3,
+			    "tls certificate");
 		}
 		| TLS KEY STRING		{
-			if (setpath(conf->tls_key, sizeof(conf->tls_key), $3,
-			    "tls key") == -1)
-				YYERROR;
+			setpath(conf->tls_key, sizeof(conf->tls_key), $3,
+			    "tls key");
 		}
 		| TLS CA STRING			{
-			if (setpath(conf->tls_ca, sizeof(conf->tls_ca), $3,
-			    "tls ca") == -1)
-				YYERROR;
+			setpath(conf->tls_ca, sizeof(conf->tls_ca), $3,
+			    "tls ca");
 		}
 		| LISTEN ON STRING PORT port	{
-			int	 r;
-
-			r = resolve($3, $5, 1, conf->listen, &conf->nlisten,
-			    EPSD_MAXLISTEN);
+			if ($5 != NULL)
+				resolve($3, $5, 1, conf->listen,
+				    &conf->nlisten, EPSD_MAXLISTEN);
 			free($3);
 			free($5);
-			if (r == -1)
-				YYERROR;
 		}
 		| HEARTBEAT NUMBER		{
-			if ($2 < 1 || $2 > EPSD_TIMEMAX) {
+			if ($2 < 1 || $2 > EPSD_TIMEMAX)
 				yyerror("heartbeat %lld out of range (1..%d)",
 				    $2, EPSD_TIMEMAX);
-				YYERROR;
-			}
-			conf->heartbeat = (unsigned int)$2;
+			else
+				conf->heartbeat = (unsigned int)$2;
 		}
 		| TIMEOUT NUMBER		{
-			if ($2 < 1 || $2 > EPSD_TIMEMAX) {
+			if ($2 < 1 || $2 > EPSD_TIMEMAX)
 				yyerror("timeout %lld out of range (1..%d)",
 				    $2, EPSD_TIMEMAX);
-				YYERROR;
-			}
-			conf->timeout = (unsigned int)$2;
+			else
+				conf->timeout = (unsigned int)$2;
 		}
 		;
 
+/* NULL after an error */
 port		: NUMBER			{
-			if ($1 < 1 || $1 > 65535) {
+			$$ = NULL;
+			if ($1 < 1 || $1 > 65535)
 				yyerror("port %lld out of range (1..65535)",
 				    $1);
-				YYERROR;
-			}
-			if (asprintf(&$$, "%lld", $1) == -1)
+			else if (asprintf(&$$, "%lld", $1) == -1)
 				fatal("%s", __func__);
 		}
 		| STRING
 		;
 
 peer		: PEER STRING			{
-			struct epsd_peer	*p;
-
+			config_peer_free(curpeer);	/* left open */
+			if ((curpeer = calloc(1, sizeof(*curpeer))) == NULL)
+				fatal("%s", __func__);
+			(void)strlcpy(curpeer->name, $2,
+			    sizeof(curpeer->name));
+			curbad = 1;
 			if (!rpc_valid_name($2) ||
-			    strcmp($2, EPS_LOCAL_OP) == 0) {
+			    strcmp($2, EPS_LOCAL_OP) == 0)
 				yyerror("invalid peer name %s", $2);
-				free($2);
-				YYERROR;
-			}
-			if (config_peer(conf, $2) != NULL) {
+			else if (config_peer(conf, $2) != NULL)
 				yyerror("peer %s defined twice", $2);
-				free($2);
-				YYERROR;
-			}
-			if (conf->npeers >= EPSD_MAXPEERS) {
+			else if (conf->npeers >= EPSD_MAXPEERS)
 				yyerror("too many peers (at most %d)",
 				    EPSD_MAXPEERS);
-				free($2);
-				YYERROR;
-			}
-			if ((p = calloc(1, sizeof(*p))) == NULL)
-				fatal("%s", __func__);
-			(void)strlcpy(p->name, $2, sizeof(p->name));
+			else
+				curbad = 0;
 			free($2);
-			TAILQ_INSERT_TAIL(&conf->peers, p, entry);
-			conf->npeers++;
-			curpeer = p;
 		} optnl '{' optnl peeropts lastopt '}' {
+			if (curbad)
+				config_peer_free(curpeer);
+			else {
+				TAILQ_INSERT_TAIL(&conf->peers, curpeer,
+				    entry);
+				conf->npeers++;
+			}
 			curpeer = NULL;
 		}
 		;
@@ -245,21 +224,14 @@ lastopt		: /* empty */
 		;
 
 peeropt		: CONNECT TO STRING PORT port	{
-			int	 r;
-
-			if (curpeer->nconnect > 0) {
+			if (curpeer->nconnect > 0)
 				yyerror("peer %s: connect given twice",
 				    curpeer->name);
-				free($3);
-				free($5);
-				YYERROR;
-			}
-			r = resolve($3, $5, 0, curpeer->connect,
-			    &curpeer->nconnect, EPSD_MAXCONNECT);
+			else if ($5 != NULL)
+				resolve($3, $5, 0, curpeer->connect,
+				    &curpeer->nconnect, EPSD_MAXCONNECT);
 			free($3);
 			free($5);
-			if (r == -1)
-				YYERROR;
 		}
 		| ALLOW allowitem
 		| ALLOW '{' optnl allowlist '}'
@@ -276,21 +248,18 @@ comma		: ',' optnl
 allowitem	: STRING			{
 			size_t	 i;
 
-			if (!rpc_valid_name($1)) {
-				yyerror("invalid method name %s", $1);
-				free($1);
-				YYERROR;
-			}
 			for (i = 0; i < curpeer->nallow; i++)
 				if (strcmp(curpeer->allow[i], $1) == 0)
 					break;
-			if (i < curpeer->nallow) {
-				free($1);	/* listed twice: once is enough */
-			} else if (curpeer->nallow >= EPSD_MAXALLOW) {
+			if (!rpc_valid_name($1)) {
+				yyerror("invalid method name %s", $1);
+				free($1);
+			} else if (i < curpeer->nallow)
+				free($1);	/* listed twice */
+			else if (curpeer->nallow >= EPSD_MAXALLOW) {
 				yyerror("peer %s: too many methods (at most "
 				    "%d)", curpeer->name, EPSD_MAXALLOW);
 				free($1);
-				YYERROR;
 			} else
 				curpeer->allow[curpeer->nallow++] = $1;
 		}
@@ -501,6 +470,8 @@ parse_config(const char *file, char **macros, int nmacros)
 	}
 	curpeer = NULL;
 	(void)yyparse();
+	config_peer_free(curpeer);	/* a block left open by an error */
+	curpeer = NULL;
 	errors = lx.errors;
 	lex_close(&lx);
 	if (errors == 0 && checkconf(file) == -1)

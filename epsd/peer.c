@@ -5,7 +5,7 @@
  * on the listening sockets the parent passed down, or go out to the
  * peers configured with "connect to", which are kept up: a lost or
  * failed link is redialled after 1 s, doubling up to 30 s; the delay
- * starts again at 1 s once a link has stayed up for EPSD_STABLE s.
+ * starts again at 1 s once a link is up.
  *
  * A link goes through these states:
  *
@@ -72,15 +72,17 @@ struct link {
 	struct event		*wev;
 	struct evbuffer		*in;
 	struct evbuffer		*out;
-	int			 hswant;	/* what tls_handshake waits for */
-	int			 rwant;		/* what tls_read waits for */
-	int			 wwant;		/* what tls_write waits for */
+	int			 shaken;	/* handshake done */
+	/* what tls_handshake, tls_read and tls_write wait for */
+	int			 hswant;
+	int			 rwant;
+	int			 wwant;
 	time_t			 started;
-	time_t			 upsince;
 	time_t			 lastrecv;
 	time_t			 lastsend;
+	time_t			 lastping;
 	char			 addr[NET_ADDRSTRLEN];
-	char			 op[RPC_NAMEMAX];	/* "" until known */
+	char			 op[RPC_NAMEMAX];	/* or "" */
 };
 TAILQ_HEAD(links, link);
 
@@ -90,12 +92,12 @@ struct peer {
 	char			 name[RPC_NAMEMAX];
 	struct net_addr		 connect[EPSD_MAXCONNECT];
 	int			 nconnect;
-	int			 next;		/* address to dial next */
-	struct link		*link;		/* the link that is up */
-	struct link		*dial;		/* our dial under way */
+	int			 next;		/* address to dial */
+	struct link		*link;		/* the link up */
+	struct link		*dial;		/* our dial */
 	struct event		*redial;
 	unsigned int		 backoff;
-	int			 seen;		/* in the new configuration */
+	int			 seen;		/* in a new config */
 };
 TAILQ_HEAD(peers, peer);
 
@@ -111,7 +113,7 @@ static struct {
 	struct epsd_conf	*conf;
 	struct peers		 peers;
 	struct links		 links;
-	int			 handshakes;	/* inbound links not up */
+	int			 handshakes;	/* inbound, not up */
 	struct tls		*server;
 	struct tls_config	*scfg;
 	struct tls_config	*ccfg;
@@ -148,6 +150,14 @@ now(void)
 	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
 		fatal("clock_gettime");
 	return (ts.tv_sec);
+}
+
+static const char *
+tlserr(struct tls *ctx)
+{
+	const char	*e = tls_error(ctx);
+
+	return (e != NULL ? e : "unknown error");
 }
 
 static struct peer *
@@ -207,7 +217,7 @@ link_free(struct link *l)
 	event_free(l->wev);
 	if (l->tls != NULL) {
 		/* one try at close_notify, the socket does not wait */
-		if (l->state >= LINK_HELLO)
+		if (l->shaken)
 			(void)tls_close(l->tls);
 		tls_free(l->tls);
 	}
@@ -229,7 +239,6 @@ link_close(struct link *l, int refusal, const char *fmt, ...)
 	struct peer	*p = NULL;
 	char		 why[512];
 	va_list		 ap;
-	time_t		 t = now();
 
 	va_start(ap, fmt);
 	(void)vsnprintf(why, sizeof(why), fmt, ap);
@@ -241,14 +250,13 @@ link_close(struct link *l, int refusal, const char *fmt, ...)
 		log_info("link to %s down: %s", p->name, why);
 		p->link = NULL;
 		to_router(IMSG_LINK_DOWN, p->name, NULL, 0);
-		if (t - l->upsince >= EPSD_STABLE)
-			p->backoff = EPSD_BACKOFF_MIN;
 		link_free(l);
 		peer_schedule(p);
 		return;
 	}
 	if (!l->inbound) {
-		if (refusal)
+		/* verified, then closed before the greeting: refused */
+		if (refusal || l->state == LINK_HELLO)
 			log_warnx("refused link to %s (%s): %s", l->addr,
 			    l->op, why);
 		else
@@ -355,7 +363,7 @@ link_connected(struct link *l)
 	}
 	if (tls_configure(l->tls, env.ccfg) == -1 ||
 	    tls_connect_socket(l->tls, l->fd, p->name) == -1) {
-		link_close(l, 0, "TLS: %s", tls_error(l->tls));
+		link_close(l, 0, "TLS: %s", tlserr(l->tls));
 		return (-1);
 	}
 	l->state = LINK_HANDSHAKE;
@@ -440,8 +448,8 @@ link_up(struct link *l)
 	if (p->dial == l)
 		p->dial = NULL;
 	l->state = LINK_UP;
-	l->upsince = now();
 	p->link = l;
+	p->backoff = EPSD_BACKOFF_MIN;
 	if (p->redial != NULL)
 		evtimer_del(p->redial);
 	log_info("link to %s up (%s %s)", p->name, l->inbound ?
@@ -514,8 +522,7 @@ link_read(struct link *l)
 			return (0);
 		}
 		if (n == -1) {
-			link_close(l, !l->inbound && l->state == LINK_HELLO,
-			    "read: %s", tls_error(l->tls));
+			link_close(l, 0, "%s", tlserr(l->tls));
 			return (-1);
 		}
 		if (n == 0) {
@@ -556,7 +563,7 @@ link_write(struct link *l)
 			return (0);
 		}
 		if (n == -1) {
-			link_close(l, 0, "write: %s", tls_error(l->tls));
+			link_close(l, 0, "%s", tlserr(l->tls));
 			return (-1);
 		}
 		evbuffer_drain(l->out, (size_t)n);
@@ -578,9 +585,10 @@ link_io(struct link *l)
 		}
 		if (r == -1) {
 			link_close(l, 1, "TLS handshake failed: %s",
-			    tls_error(l->tls));
+			    tlserr(l->tls));
 			return;
 		}
+		l->shaken = 1;
 		if (link_verified(l) == -1)
 			return;
 	}
@@ -651,7 +659,7 @@ listener_accept(evutil_socket_t lfd, short ev, void *arg)
 			continue;
 		}
 		if (tls_accept_socket(env.server, &l->tls, fd) == -1) {
-			link_close(l, 1, "TLS: %s", tls_error(env.server));
+			link_close(l, 1, "TLS: %s", tlserr(env.server));
 			continue;
 		}
 		l->state = LINK_HANDSHAKE;
@@ -798,9 +806,18 @@ peer_tick(evutil_socket_t fd, short ev, void *arg)
 			link_close(l, 0, "heartbeat timeout");
 			continue;
 		}
-		if (t - l->lastsend >= (time_t)hb &&
-		    link_send(l, EPS_FRAME_PING, NULL, 0) == -1)
-			link_close(l, 0, "output queue full");
+		/*
+		 * Ping when we have sent nothing, or heard nothing, for a
+		 * heartbeat: the answer keeps the link alive here whatever
+		 * heartbeat the other end uses.
+		 */
+		if ((t - l->lastsend >= (time_t)hb ||
+		    t - l->lastrecv >= (time_t)hb) &&
+		    t - l->lastping >= (time_t)hb) {
+			l->lastping = t;
+			if (link_send(l, EPS_FRAME_PING, NULL, 0) == -1)
+				link_close(l, 0, "output queue full");
+		}
 	}
 }
 
@@ -911,7 +928,7 @@ tls_apply(void)
 	if ((server = tls_server()) == NULL ||
 	    tls_configure(server, scfg) == -1) {
 		log_warnx("TLS configuration not changed: %s",
-		    server != NULL ? tls_error(server) : "tls_server failed");
+		    server != NULL ? tlserr(server) : "tls_server failed");
 		if (server != NULL)
 			tls_free(server);
 		tls_config_free(scfg);
@@ -980,10 +997,17 @@ peers_apply(void)
 static void
 cfg_done(void)
 {
+	struct link	*l;
+	time_t		 t = now();
+
 	if (env.nconf == NULL) {
 		log_warnx("%s: no configuration in this round", __func__);
 		return;
 	}
+	/* a new heartbeat: give every link a full period of it */
+	if (env.conf != NULL && env.conf->heartbeat != env.nconf->heartbeat)
+		TAILQ_FOREACH(l, &env.links, entry)
+			l->lastrecv = l->lastping = t;
 	config_free(env.conf);
 	env.conf = env.nconf;
 	env.nconf = NULL;
@@ -1066,12 +1090,25 @@ peer_peer_event(struct privsep *ps, struct proc_peer *p, int up)
 			to_router(IMSG_LINK_UP, pe->name, NULL, 0);
 }
 
+/* On the way out, a close_notify on every link, so peers see an end. */
+static void
+peer_shutdown(void)
+{
+	struct link	*l;
+
+	TAILQ_FOREACH(l, &env.links, entry)
+		if (l->shaken)
+			(void)tls_close(l->tls);
+}
+
 void
 peer_init(struct privsep *ps)
 {
 	struct timeval	 tv = { 1, 0 };
 
 	env.ps = ps;
+	if (atexit(peer_shutdown) != 0)
+		fatal("atexit");
 	TAILQ_INIT(&env.peers);
 	TAILQ_INIT(&env.links);
 	if ((env.tick = event_new(ps->base, -1, EV_PERSIST, peer_tick,

@@ -46,19 +46,19 @@
 #define NFDS		240	/* frames in the descriptor case */
 #define NBURST		1000	/* descriptors in the burst case */
 #define NSTRAY		64	/* descriptors without FRAME_F_FD */
-#define WAIT_MS		10000	/* bound on every loop; never reached */
+#define WAIT_MS		10000	/* bound on every loop, never reached */
 
 /* A receiver that remembers what it was given. */
 struct rec {
 	struct chan	*c;
 	int		 nframes;
 	int		 closed;	/* close reports */
-	int		 freeat;	/* chan_free() on this frame, 0 never */
+	int		 freeat;	/* chan_free() on this frame */
 	int		 freed;
 	int		 after_free;	/* callbacks after chan_free() */
-	int		 mark;		/* write the frame number to f->fd */
+	int		 mark;		/* write frame numbers to f->fd */
 	int		 badmark;
-	int		 want;		/* rec_settled(): this many frames */
+	int		 want;		/* frames rec_settled() waits for */
 	uint16_t	 type[MAXREC];
 	uint16_t	 flags[MAXREC];
 	size_t		 len[MAXREC];
@@ -71,7 +71,7 @@ struct bulk {
 	struct chan	*c;
 	const size_t	*sizes;
 	uint8_t		*buf;
-	uint32_t	 side;		/* 0 or 1: seeds of what it sends */
+	uint32_t	 side;		/* 0 or 1, seeds what it sends */
 	size_t		 sent;
 	size_t		 got;
 	int		 bad;
@@ -87,11 +87,11 @@ struct fdcase {
 	struct chan	*c;
 	enum fdkind	 kind[NFDS];
 	int		 rd[NFDS];	/* our read end of a passed pipe */
-	int		 taken[NFDS];	/* descriptors the callback kept */
+	int		 taken[NFDS];	/* what the callback kept */
 	size_t		 got;
 	int		 wrongfd;	/* a descriptor not of its frame */
 	int		 fdmissing;
-	int		 fdextra;	/* a descriptor on a frame without one */
+	int		 fdextra;	/* a descriptor where none was */
 	int		 nocloexec;
 	int		 closed;
 };
@@ -104,7 +104,8 @@ struct burst {
 	int		 closed;
 };
 
-static size_t	 mem_max;	/* largest libevent allocation since reset */
+/* The largest libevent allocation since it was reset. */
+static size_t	 mem_max;
 
 static void	*mem_malloc(size_t);
 static void	*mem_realloc(void *, size_t);
@@ -849,6 +850,7 @@ static void
 test_fds(struct event_base *base)
 {
 	struct fdcase	*fc;
+	struct rec	 txr;
 	struct chan	*tx;
 	struct stat	 sb;
 	char		 path[] = "/tmp/test_frame.XXXXXX";
@@ -856,7 +858,8 @@ test_fds(struct event_base *base)
 	uint32_t	 idx, got;
 	size_t		 i, len;
 	int		 sv[2], p[2], fd, before, fd_to_send;
-	int		 pipesok = 1, eofok = 1, sendclosed = 1, takeneof = 1;
+	int		 pipesok = 1, eofok = 1, sendclosed = 1;
+	int		 takeneof = 1;
 	int		 npipe = 0, ntaken = 0, nfile = 0;
 
 	before = count_fds();
@@ -869,8 +872,8 @@ test_fds(struct event_base *base)
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
 		exit(1);
-	if ((tx = chan_new(base, sv[0], 0, rec_cb, NULL)) == NULL ||
-	    (fc->c = chan_new(base, sv[1], 0, fd_cb, fc)) == NULL)
+	tx = rec_chan(base, sv[0], 0, &txr);
+	if ((fc->c = chan_new(base, sv[1], 0, fd_cb, fc)) == NULL)
 		exit(1);
 	for (i = 0; i < NFDS; i++) {
 		fd_to_send = -1;
@@ -934,7 +937,7 @@ test_fds(struct event_base *base)
 	}
 	run_until(base, fd_done, fc, WAIT_MS);
 	UT_CHECK("chan: all frames of the descriptor case arrive",
-	    fc->got == NFDS && fc->closed == 0);
+	    fc->got == NFDS && fc->closed == 0 && txr.closed == 0);
 	UT_CHECK("chan: every descriptor arrives with its own frame",
 	    fc->wrongfd == 0 && fc->fdmissing == 0);
 	UT_CHECK("chan: frames without FRAME_F_FD have f->fd == -1",
@@ -1021,6 +1024,7 @@ static void
 test_burst(struct event_base *base)
 {
 	struct burst	 bu;
+	struct rec	 txr;
 	struct chan	*tx;
 	uint32_t	 i;
 	int		 sv[2], p[2], before, ok = 1;
@@ -1029,8 +1033,8 @@ test_burst(struct event_base *base)
 	memset(&bu, 0, sizeof(bu));
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
 		exit(1);
-	if ((tx = chan_new(base, sv[0], 0, rec_cb, NULL)) == NULL ||
-	    (bu.c = chan_new(base, sv[1], 0, burst_cb, &bu)) == NULL)
+	tx = rec_chan(base, sv[0], 0, &txr);
+	if ((bu.c = chan_new(base, sv[1], 0, burst_cb, &bu)) == NULL)
 		exit(1);
 	for (i = 0; i < NBURST; i++) {
 		xpipe(p);
@@ -1045,7 +1049,7 @@ test_burst(struct event_base *base)
 	UT_CHECK("chan: 1000 descriptors queue", ok);
 	run_until(base, burst_done, &bu, WAIT_MS);
 	UT_CHECK("chan: 1000 descriptors arrive",
-	    bu.fdframes == NBURST && bu.closed == 0);
+	    bu.fdframes == NBURST && bu.closed == 0 && txr.closed == 0);
 	UT_CHECK("chan: 1000 descriptors keep their order and frames",
 	    bu.outoforder == 0 && bu.got == NBURST + (NBURST + 2) / 3);
 	UT_CHECK("chan: the sender's queue is empty after the burst",
@@ -1270,7 +1274,7 @@ test_stray(struct event_base *base)
 			exit(1);
 	close(pa[1]);
 	run_until(base, rec_settled, &r, WAIT_MS);
-	held = count_fds() - before - 2;	/* sv[0], pa[0] */
+	held = count_fds() - before - 3;	/* sv[0], sv[1], pa[0] */
 	UT_CHECK("chan: stray descriptors do not pile up in the receiver",
 	    held <= 8);
 	if (r.c != NULL)
@@ -1488,8 +1492,9 @@ test_flush(struct event_base *base)
 	}
 	for (i = 0; i < 3; i++) {
 		if (frame_next(in, FRAME_MAXLEN, &h, &payload, &why) !=
-		    FRAME_READY || h.type != 10 + i || h.peerid != (uint32_t)i ||
-		    h.len != (uint32_t)i || memcmp(payload, "hello", i) != 0) {
+		    FRAME_READY || h.type != 10 + i ||
+		    h.peerid != (uint32_t)i || h.len != (uint32_t)i ||
+		    memcmp(payload, "hello", i) != 0) {
 			ok = 0;
 			break;
 		}

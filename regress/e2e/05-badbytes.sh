@@ -1,0 +1,79 @@
+#!/bin/sh
+# Bytes that are not a TLS ClientHello on the public port: plain HTTP,
+# random bytes, a handshake that is no ClientHello, a ClientHello too big
+# to wait for, silence.  Each connection is closed (with the alert the
+# design names where TLS was spoken), refused in the log with its
+# reason, and the proxy goes on serving.
+. "$(dirname "$0")/../lib.sh"
+need nc timeout
+
+PROXYD_EXTRA="timeout handshake 2"
+start_all
+log=$T/proxyd.log
+
+# send NAME: send stdin to the public port; the proxy must close the
+# connection (nc ends) within 8 s; what came back is in $T/NAME.back.
+send()
+{
+	if timeout 8 nc 127.0.0.1 "$P_PUBLIC" >"$T/$1.back" 2>"$T/$1.err"; then
+		pass "$1-closed"
+	else
+		fail "$1-closed" "connection not closed by the proxy (nc: \
+$(cat "$T/$1.err"))"
+	fi
+}
+
+# hex FILE: the bytes of FILE in hex, one string.
+hex()
+{
+	od -An -tx1 -v "$1" | tr -d ' \n'
+}
+
+# is_alert FILE CODE: FILE is one fatal TLS alert record of CODE (hex).
+is_alert()
+{
+	hex "$1" | grep -Eq "^1503[0-9a-f]{2}000202${2}\$"
+}
+
+from=$(lines "$log")
+printf 'GET /jsonrpc HTTP/1.1\r\nHost: %s\r\n\r\n' "$NAME" | send http
+check http-no-answer "got $(wc -c <"$T/http.back") bytes back" \
+    [ ! -s "$T/http.back" ]
+assert_log http-refused "$log" \
+    "refused client 127\.0\.0\.1:[0-9]+: not a TLS ClientHello" 5 "$from"
+
+from=$(lines "$log")
+{ printf '\001'; head -c 1000 /dev/urandom; } | send random
+assert_log random-refused "$log" \
+    "refused client 127\.0\.0\.1:[0-9]+: not a TLS ClientHello" 5 "$from"
+
+# a handshake record holding a ServerHello: decode_error (50)
+from=$(lines "$log")
+printf '\026\003\001\000\010\002\000\000\004\003\003\000\000' | send serverhello
+check serverhello-alert "answer $(hex "$T/serverhello.back"), not a \
+decode_error alert" is_alert "$T/serverhello.back" 32
+assert_log serverhello-refused "$log" \
+    "refused client 127\.0\.0\.1:[0-9]+: bad ClientHello" 5 "$from"
+
+# a ClientHello announcing 16 MB: handshake_failure (40) at once
+from=$(lines "$log")
+{ printf '\026\003\001\100\000\001\377\377\377'; head -c 1000 /dev/zero; } |
+    send toobig
+check toobig-alert "answer $(hex "$T/toobig.back"), not a \
+handshake_failure alert" is_alert "$T/toobig.back" 28
+assert_log toobig-refused "$log" \
+    "refused client 127\.0\.0\.1:[0-9]+: ClientHello too (big|long)" 5 \
+    "$from"
+
+# nothing at all: closed after "timeout handshake 2"
+from=$(lines "$log")
+if timeout 8 nc -d 127.0.0.1 "$P_PUBLIC" >"$T/silent.back" 2>&1; then
+	pass silent-closed
+else
+	fail silent-closed "a silent client was not closed"
+fi
+assert_log silent-refused "$log" \
+    "refused client 127\.0\.0\.1:[0-9]+: no ClientHello in time" 5 "$from"
+
+check_demo still-serving
+daemons_alive all-alive proxyd privproxyd epsd-public epsd-private

@@ -1,0 +1,74 @@
+#!/bin/sh
+# epsd links are mutually authenticated.  A private epsd whose
+# certificate is not from the CA the public epsd trusts, one that names
+# an operator the public side does not know, and one that does not trust
+# the public side's certificate never get a link; the public epsd says
+# why.  The right certificate then links at once.
+. "$(dirname "$0")/../lib.sh"
+
+ports
+certs
+start_epsd_public
+pub=$T/epsd-public.log
+
+# try NAME: start a private epsd with the current EPSPRIV_* settings;
+# it must not link within 4 s.
+try()
+{
+	conf_epsd_private
+	cp "$T/epsd-private.conf" "$T/epsd-$1.conf"
+	start_daemon "epsd-$1" "$BIN/epsd" -d -f "$T/epsd-$1.conf"
+	if wait_log "$T/epsd-$1.log" "link to public up" 4; then
+		fail "$1-no-link" "the link came up"
+	else
+		pass "$1-no-link"
+	fi
+	refute_log "$1-public-no-link" "$pub" "link to [a-z0-9]+ up" "$from"
+	stop_daemon "epsd-$1"
+}
+
+# a certificate for CN=private from a CA nobody trusts
+selfca rogue private
+from=$(lines "$pub")
+EPSPRIV_CERT=rogue
+try rogue
+assert_log rogue-refused "$pub" \
+    "refused link from 127\.0\.0\.1:[0-9]+: .*(certificate|verif|unknown ca|handshake)" \
+    0 "$from"
+
+# a good certificate for an operator the public side does not know
+issue stranger stranger
+from=$(lines "$pub")
+EPSPRIV_CERT=stranger
+EPSPRIV_OP=stranger
+try stranger
+assert_log stranger-refused "$pub" \
+    "refused link from 127\.0\.0\.1:[0-9]+: operator stranger not configured" \
+    0 "$from"
+assert_log stranger-told "$T/epsd-stranger.log" \
+    "refused link to 127\.0\.0\.1:$P_EPS" 0
+
+# the right certificate, but the private side trusts another CA: it
+# refuses the public epsd's certificate
+from=$(lines "$pub")
+EPSPRIV_CERT=epsd-private
+EPSPRIV_OP=private
+conf_epsd_private
+sed "s#^tls ca .*#tls ca \"$C/rogue-ca.crt\"#" "$T/epsd-private.conf" \
+    >"$T/epsd-distrust.conf"
+start_daemon epsd-distrust "$BIN/epsd" -d -f "$T/epsd-distrust.conf"
+if wait_log "$T/epsd-distrust.log" "link to public up" 4; then
+	fail distrust-no-link "the link came up"
+else
+	pass distrust-no-link
+fi
+assert_log distrust-refuses "$T/epsd-distrust.log" \
+    "(refused|cannot) link to .*127\.0\.0\.1:$P_EPS" 0
+stop_daemon epsd-distrust
+
+# and the right one links
+from=$(lines "$pub")
+start_epsd_private
+assert_log good-link "$pub" \
+    "link to private up \(inbound from 127\.0\.0\.1:[0-9]+" 5 "$from"
+daemons_alive all-alive epsd-public epsd-private

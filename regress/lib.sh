@@ -1,0 +1,676 @@
+# lib.sh: the harness of the end-to-end tests, for POSIX sh (dash).
+#
+# A case file sources this library, says what it sends and what it
+# expects, and leaves the work to these functions:
+#
+#	. "$(dirname "$0")/../lib.sh"
+#	start_all
+#	curl_demo >"$T/out" && pass request || fail request "curl failed"
+#
+# Sourcing makes a private directory $T for the case (mktemp -d), and
+# sets a trap that, on exit, stops every process the case started, by
+# pid: SIGTERM, then SIGKILL after $STOP_WAIT seconds; never by name.
+# $T is removed unless KEEP=1.  Certificates are made once per case,
+# in $C, by etc/demo/gencerts.sh.  Configurations are written into $T
+# from the variables below, and the daemons run from $BIN ($B from
+# make, default build) in the foreground (-d), each logging to
+# $T/NAME.log.  Everything listens on 127.0.0.1 only.
+#
+# Output: one line per check, "PASS case/check", "FAIL case/check: why"
+# (followed by the tails of the logs, indented) or "SKIP case/check:
+# why"; regress/run.sh counts them.  A case exits non-zero when any
+# check failed.
+#
+# Processes and their logs (the NAME of start_daemon, dpid, stop_daemon):
+#	is		the internal server (build/internal-server), port $P_IS
+#	epsd-public	public epsd, peer port $P_EPS, socket $T/epsd-public.sock
+#	epsd-privateS	private epsd of operator "privateS" (S is "" or a
+#			suffix such as 2), socket $T/epsd-privateS.sock
+#	proxyd		public proxy, ports $P_PUBLIC and $P_BC
+#	privproxydS	private proxy of operator "privateS"
+#
+# Variables a case may set before starting a daemon (the defaults are
+# the demo's):
+#	PROXYD_PREFORK	listeners (2)
+#	PROXYD_OPS	operator blocks of proxyd.conf
+#	PROXYD_EXTRA	more lines for proxyd.conf (timeouts, limits)
+#	EPSPUB_PEERS	peer blocks of the public epsd.conf
+#	EPSPUB_EXTRA	more lines for the public epsd.conf
+#	EPSPRIV_EXTRA	more lines for the private epsd.conf
+#	EPSPRIV_OP	operator name of the private epsd (privateS)
+#	EPSPRIV_CERT	certificate base name in $C (epsd-privateS)
+#	PP_DOMAINS	domain blocks of privproxyd.conf (test.internal-
+#			server.local forwarded to the internal server)
+#	PP_TTL		announce ttl (60)
+#	PP_BC_PORT	the backchannel privproxyd dials ($P_BC)
+#	PP_EXTRA	more lines for privproxyd.conf
+# Run with VERBOSE=1 to start the daemons with -v.
+
+set -u
+
+REGRESS=$(cd "$(dirname "$0")/.." && pwd)
+TOP=$(dirname "$REGRESS")
+CASE=$(basename "$0" .sh)
+B=${B:-build}
+case $B in
+/*)	BIN=$B ;;
+*)	BIN=$TOP/$B ;;
+esac
+GENCERTS=$TOP/etc/demo/gencerts.sh
+NAME=test.internal-server.local
+STOP_WAIT=${STOP_WAIT:-5}
+FAILS=0
+CHECKS=0
+
+# ---------------------------------------------------------------- output
+
+pass()
+{
+	CHECKS=$((CHECKS + 1))
+	echo "PASS $CASE/$1"
+}
+
+# fail CHECK WHY: the check failed; show the end of every log.
+fail()
+{
+	CHECKS=$((CHECKS + 1))
+	FAILS=$((FAILS + 1))
+	echo "FAIL $CASE/$1: $2"
+	logtails
+}
+
+skip()
+{
+	CHECKS=$((CHECKS + 1))
+	echo "SKIP $CASE/$1: $2"
+}
+
+# check CHECK WHY CMD...: pass if CMD succeeds, else fail with WHY.
+check()
+{
+	ck_name=$1
+	ck_why=$2
+	shift 2
+	if "$@"; then
+		pass "$ck_name"
+	else
+		fail "$ck_name" "$ck_why"
+	fi
+}
+
+# die CHECK WHY: fail and end the case (its setup did not work).
+die()
+{
+	fail "$1" "$2"
+	exit 1
+}
+
+note()
+{
+	echo "    # $*"
+}
+
+logtails()
+{
+	for lt_f in "$T"/*.log; do
+		[ -s "$lt_f" ] || continue
+		echo "    --- ${lt_f##*/} (last ${TAIL_LINES:-12} lines)"
+		tail -n "${TAIL_LINES:-12}" "$lt_f" | sed 's/^/    | /'
+	done
+}
+
+# need TOOL...: skip the whole case when a tool is missing.
+need()
+{
+	for nd_t in "$@"; do
+		if ! command -v "$nd_t" >/dev/null 2>&1; then
+			skip all "$nd_t not installed"
+			exit 0
+		fi
+	done
+}
+
+# need_root: skip the whole case unless we are root.
+need_root()
+{
+	if [ "$(id -u)" -ne 0 ]; then
+		skip all "needs root"
+		exit 0
+	fi
+}
+
+# ------------------------------------------------------------ processes
+
+# alive PID: the process exists and is not a zombie.
+alive()
+{
+	[ -r "/proc/$1/stat" ] || return 1
+	al_st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
+	[ -n "$al_st" ] && [ "$al_st" != Z ]
+}
+
+# track NAME PID: stop PID when the case ends.
+track()
+{
+	echo "$1 $2" >>"$T/pids"
+}
+
+# dpid NAME: the pid of the last process started as NAME.
+dpid()
+{
+	awk -v n="$1" '$1 == n { p = $2 } END { print p }' "$T/pids"
+}
+
+# children PID: the pids of PID's children.
+children()
+{
+	ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' '
+}
+
+# stop_pid PID: SIGTERM, wait, SIGKILL; reap it if it is our child.
+stop_pid()
+{
+	alive "$1" || { wait "$1" 2>/dev/null; return 0; }
+	kill -TERM "$1" 2>/dev/null
+	sp_i=0
+	while alive "$1" && [ "$sp_i" -lt $((STOP_WAIT * 10)) ]; do
+		sleep 0.1
+		sp_i=$((sp_i + 1))
+	done
+	if alive "$1"; then
+		note "pid $1 ignored SIGTERM for ${STOP_WAIT}s: SIGKILL"
+		kill -KILL "$1" 2>/dev/null
+	fi
+	wait "$1" 2>/dev/null
+	return 0
+}
+
+# stop_daemon NAME: stop the process started as NAME.
+stop_daemon()
+{
+	sd_pid=$(dpid "$1")
+	[ -n "$sd_pid" ] && stop_pid "$sd_pid"
+}
+
+# stop_all: stop everything the case started, the latest first.
+stop_all()
+{
+	[ -s "$T/pids" ] || return 0
+	for sa_pid in $(awk '{ print $2 }' "$T/pids" | sed '1!G;h;$!d'); do
+		stop_pid "$sa_pid"
+	done
+	# a daemon's children leave when their parent does; wait for them
+	sa_i=0
+	while [ "$sa_i" -lt 50 ]; do
+		sa_left=0
+		for sa_pid in $(cat "$T/children" 2>/dev/null); do
+			alive "$sa_pid" && sa_left=1
+		done
+		[ "$sa_left" = 0 ] && break
+		sleep 0.1
+		sa_i=$((sa_i + 1))
+	done
+	for sa_pid in $(cat "$T/children" 2>/dev/null); do
+		if alive "$sa_pid"; then
+			note "child $sa_pid outlived its parent: SIGKILL"
+			kill -KILL "$sa_pid" 2>/dev/null
+		fi
+	done
+	: >"$T/pids"
+}
+
+cleanup()
+{
+	cu_status=$?
+	trap - EXIT INT TERM
+	stop_all
+	if [ "${KEEP:-0}" = 1 ]; then
+		echo "    # kept $T"
+	else
+		rm -rf "$T"
+	fi
+	[ "$FAILS" -eq 0 ] || exit 1
+	exit "$cu_status"
+}
+
+# start_daemon NAME CMD...: run CMD in the background, output appended
+# to $T/NAME.log.
+start_daemon()
+{
+	st_name=$1
+	shift
+	"$@" >>"$T/$st_name.log" 2>&1 </dev/null &
+	track "$st_name" $!
+}
+
+# remember_children NAME: record the children of daemon NAME, so that
+# stop_all can make sure they leave too.
+remember_children()
+{
+	rc_list=$(children "$(dpid "$1")")
+	echo "$rc_list" >>"$T/children"
+	echo "$rc_list" | grep -c . >"$T/nchildren.$1"
+}
+
+# ----------------------------------------------------------------- logs
+
+# lines FILE: how many lines FILE has now (a mark for wait_log).
+lines()
+{
+	if [ -f "$1" ]; then
+		wc -l <"$1" | tr -d ' '
+	else
+		echo 0
+	fi
+}
+
+# wait_log FILE REGEX TIMEOUT [FROM]: wait until a line of FILE after
+# line FROM matches the extended REGEX; fail (return 1) after TIMEOUT
+# seconds.
+wait_log()
+{
+	wl_i=0
+	wl_max=$(($3 * 10))
+	while :; do
+		if [ -f "$1" ] &&
+		    tail -n "+$((${4:-0} + 1))" "$1" | grep -Eq -- "$2"; then
+			return 0
+		fi
+		[ "$wl_i" -ge "$wl_max" ] && return 1
+		sleep 0.1
+		wl_i=$((wl_i + 1))
+	done
+}
+
+# assert_log CHECK FILE REGEX [TIMEOUT [FROM]]: pass if FILE has (or
+# gets within TIMEOUT seconds) a line matching REGEX after line FROM.
+assert_log()
+{
+	if wait_log "$2" "$3" "${4:-0}" "${5:-0}"; then
+		pass "$1"
+	else
+		fail "$1" "no line /$3/ in ${2##*/}"
+	fi
+}
+
+# refute_log CHECK FILE REGEX [FROM]: pass if no line of FILE after
+# line FROM matches REGEX.
+refute_log()
+{
+	if [ -f "$2" ] && tail -n "+$((${4:-0} + 1))" "$2" |
+	    grep -Eq -- "$3"; then
+		fail "$1" "unexpected line /$3/ in ${2##*/}: $(tail -n \
+		    "+$((${4:-0} + 1))" "$2" | grep -E -- "$3" | head -n 1)"
+	else
+		pass "$1"
+	fi
+}
+
+# count_log FILE REGEX: how many lines of FILE match REGEX.
+count_log()
+{
+	grep -Ec -- "$2" "$1" 2>/dev/null || true
+}
+
+# ---------------------------------------------------------------- ports
+
+# port VAR: set VAR to a TCP port on 127.0.0.1 that nothing uses, below
+# the ephemeral range and not given out before in this case.
+port()
+{
+	pt_try=0
+	while :; do
+		pt_try=$((pt_try + 1))
+		[ "$pt_try" -le 200 ] || die setup "no free port found"
+		pt_n=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
+		pt_p=$((20000 + pt_n % 12000))
+		grep -qx "$pt_p" "$T/ports" 2>/dev/null && continue
+		if command -v ss >/dev/null 2>&1; then
+			[ -z "$(ss -Htan "sport = :$pt_p" 2>/dev/null)" ] ||
+			    continue
+		elif nc -z 127.0.0.1 "$pt_p" 2>/dev/null; then
+			continue
+		fi
+		echo "$pt_p" >>"$T/ports"
+		eval "$1=$pt_p"
+		return 0
+	done
+}
+
+# ports: the ports of the demo's processes.
+ports()
+{
+	port P_PUBLIC
+	port P_BC
+	port P_EPS
+}
+
+# ---------------------------------------------------------- certificates
+
+# certs: the demo CA and certificates in $C, made once per case.
+certs()
+{
+	C=$T/certs
+	[ -s "$C/root.crt" ] && return 0
+	sh "$GENCERTS" "$C" >"$T/gencerts.out" 2>&1 ||
+	    die setup "gencerts.sh failed: $(cat "$T/gencerts.out")"
+}
+
+# issue NAME CN: one more certificate from the demo CA.
+issue()
+{
+	sh "$GENCERTS" issue "$C" "$1" "$2" >"$T/gencerts.out" 2>&1 ||
+	    die setup "gencerts.sh issue failed: $(cat "$T/gencerts.out")"
+}
+
+# selfca NAME CN: a certificate from a CA nobody trusts.
+selfca()
+{
+	sh "$GENCERTS" selfca "$C" "$1" "$2" >"$T/gencerts.out" 2>&1 ||
+	    die setup "gencerts.sh selfca failed: $(cat "$T/gencerts.out")"
+}
+
+# ------------------------------------------------------- configurations
+
+# The daemons read these files as root and pass what the children need.
+
+DEFAULT_PROXYD_OPS='operator "private" {
+	allow "test.internal-server.local"
+	allow "*.internal-server.local"
+}'
+DEFAULT_EPSPUB_PEERS='peer "private" {
+	allow { "announce", "withdraw" }
+}'
+
+conf_proxyd()
+{
+	cat >"$T/proxyd.conf" <<EOT
+# proxyd.conf written by regress/lib.sh for $CASE
+user "nobody"
+prefork ${PROXYD_PREFORK:-2}
+listen on 127.0.0.1 port $P_PUBLIC
+backchannel on 127.0.0.1 port $P_BC
+eps socket "$T/epsd-public.sock"
+${PROXYD_EXTRA:-}
+${PROXYD_OPS:-$DEFAULT_PROXYD_OPS}
+EOT
+}
+
+conf_epsd_public()
+{
+	cat >"$T/epsd-public.conf" <<EOT
+# epsd.conf of the public site, written by regress/lib.sh for $CASE
+operator "public"
+user "nobody"
+socket "$T/epsd-public.sock"
+tls certificate "$C/epsd-public.crt"
+tls key "$C/epsd-public.key"
+tls ca "$C/root.crt"
+listen on 127.0.0.1 port $P_EPS
+heartbeat 2
+timeout 5
+${EPSPUB_EXTRA:-}
+${EPSPUB_PEERS:-$DEFAULT_EPSPUB_PEERS}
+EOT
+}
+
+# conf_epsd_private [S]: the epsd of the private site S.
+conf_epsd_private()
+{
+	cp_s=${1:-}
+	cat >"$T/epsd-private$cp_s.conf" <<EOT
+# epsd.conf of private site "$cp_s", written by regress/lib.sh for $CASE
+operator "${EPSPRIV_OP:-private$cp_s}"
+user "nobody"
+socket "$T/epsd-private$cp_s.sock"
+tls certificate "$C/${EPSPRIV_CERT:-epsd-private$cp_s}.crt"
+tls key "$C/${EPSPRIV_CERT:-epsd-private$cp_s}.key"
+tls ca "$C/root.crt"
+heartbeat 2
+timeout 5
+${EPSPRIV_EXTRA:-}
+peer "public" {
+	connect to 127.0.0.1 port $P_EPS
+	allow "incoming"
+}
+EOT
+}
+
+# conf_privproxyd [S]: the private proxy of site S.
+conf_privproxyd()
+{
+	cp_s=${1:-}
+	cp_dom="domain \"$NAME\" {
+	forward to 127.0.0.1 port $P_IS
+}"
+	cat >"$T/privproxyd$cp_s.conf" <<EOT
+# privproxyd.conf of private site "$cp_s", written by regress/lib.sh
+user "nobody"
+eps socket "$T/epsd-private$cp_s.sock"
+announce ttl ${PP_TTL:-60}
+${PP_EXTRA:-}
+public "public" {
+	backchannel 127.0.0.1 port ${PP_BC_PORT:-$P_BC}
+}
+${PP_DOMAINS:-$cp_dom}
+EOT
+}
+
+# -------------------------------------------------------------- daemons
+
+# dflags: the flags every daemon gets.
+dflags()
+{
+	if [ "${VERBOSE:-0}" = 1 ]; then
+		echo "-dv"
+	else
+		echo "-d"
+	fi
+}
+
+# up NAME REGEX TIMEOUT [FROM]: wait for NAME's log to say it is ready;
+# end the case if it does not, or if the daemon died.
+up()
+{
+	if ! wait_log "$T/$1.log" "$2" "$3" "${4:-0}"; then
+		if alive "$(dpid "$1")"; then
+			die setup "$1 not ready within $3 s (no /$2/)"
+		else
+			die setup "$1 died while starting"
+		fi
+	fi
+}
+
+# start_is: the internal server, on a port it picks itself.
+start_is()
+{
+	certs
+	start_daemon is "$BIN/internal-server" -l 127.0.0.1 -p 0 \
+	    -c "$C/internal-server.crt" -k "$C/internal-server.key"
+	up is "listening on" 10
+	P_IS=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' \
+	    "$T/is.log" | head -n 1)
+	[ -n "$P_IS" ] || die setup "no port in is.log"
+}
+
+start_epsd_public()
+{
+	certs
+	conf_epsd_public
+	st_from=$(lines "$T/epsd-public.log")
+	start_daemon epsd-public "$BIN/epsd" $(dflags) \
+	    -f "$T/epsd-public.conf"
+	up epsd-public "startup" 10 "$st_from"
+}
+
+# start_epsd_private [S]: the private epsd of site S; waits for its link.
+start_epsd_private()
+{
+	sp_s=${1:-}
+	certs
+	conf_epsd_private "$sp_s"
+	st_from=$(lines "$T/epsd-private$sp_s.log")
+	start_daemon "epsd-private$sp_s" "$BIN/epsd" $(dflags) \
+	    -f "$T/epsd-private$sp_s.conf"
+	up "epsd-private$sp_s" "link to public up" 15 "$st_from"
+}
+
+start_proxyd()
+{
+	conf_proxyd
+	st_from=$(lines "$T/proxyd.log")
+	start_daemon proxyd "$BIN/proxyd" $(dflags) -f "$T/proxyd.conf"
+	up proxyd "connected to epsd" 15 "$st_from"
+}
+
+# start_privproxyd [S]: the private proxy of site S; waits for its
+# first announcement.
+start_privproxyd()
+{
+	sp_s=${1:-}
+	conf_privproxyd "$sp_s"
+	st_from=$(lines "$T/privproxyd$sp_s.log")
+	start_daemon "privproxyd$sp_s" "$BIN/privproxyd" $(dflags) \
+	    -f "$T/privproxyd$sp_s.conf"
+	up "privproxyd$sp_s" "announced [0-9]+ domains? to public" 15 \
+	    "$st_from"
+}
+
+# start_all: the five demo processes, up once proxyd has taken the
+# announcement of test.internal-server.local.
+start_all()
+{
+	[ -n "${P_PUBLIC:-}" ] || ports
+	[ -n "${P_IS:-}" ] || start_is
+	start_epsd_public
+	start_proxyd
+	start_epsd_private
+	start_privproxyd
+	up proxyd "private announced $NAME" 15
+	for sa_d in epsd-public proxyd epsd-private privproxyd; do
+		remember_children "$sa_d"
+	done
+}
+
+# ------------------------------------------------------------- clients
+
+# curl_name NAME [CURL ARGS]: a request to https://NAME:$P_PUBLIC/jsonrpc
+# through proxyd; prints the body.
+curl_name()
+{
+	cn_name=$1
+	shift
+	curl -sS --max-time 15 --cacert "$C/root.crt" \
+	    --resolve "$cn_name:$P_PUBLIC:127.0.0.1" "$@" \
+	    "https://$cn_name:$P_PUBLIC/jsonrpc"
+}
+
+# curl_demo [CURL ARGS]: the seed's request.
+curl_demo()
+{
+	curl_name "$NAME" "$@"
+}
+
+# demo_ok: the demo request returns {"message": "success"}.
+demo_ok()
+{
+	curl_demo >"$T/demo.out" 2>"$T/demo.err" &&
+	    jq -e '.message == "success"' "$T/demo.out" >/dev/null 2>&1
+}
+
+# check_demo CHECK: the demo request works.
+check_demo()
+{
+	if demo_ok; then
+		pass "$1"
+	else
+		fail "$1" "demo request: $(cat "$T/demo.out" "$T/demo.err" |
+		    head -c 300)"
+	fi
+}
+
+# eventually_demo CHECK TIMEOUT: the demo request works within TIMEOUT
+# seconds (after a restart, say).
+eventually_demo()
+{
+	ed_i=0
+	while ! demo_ok; do
+		ed_i=$((ed_i + 1))
+		if [ "$ed_i" -ge "$2" ]; then
+			fail "$1" "demo request failing for $2 s: $(cat \
+			    "$T/demo.out" "$T/demo.err" | head -c 300)"
+			return 1
+		fi
+		sleep 1
+	done
+	pass "$1"
+}
+
+# s_client NAME [OPENSSL ARGS]: a TLS handshake with SNI NAME (or none
+# for NAME "-") to proxyd's public port; output in $T/s_client.out.
+s_client()
+{
+	sc_name=$1
+	shift
+	if [ "$sc_name" = - ]; then
+		set -- -noservername "$@"
+	else
+		set -- -servername "$sc_name" "$@"
+	fi
+	timeout 20 openssl s_client -connect "127.0.0.1:$P_PUBLIC" \
+	    -CAfile "$C/root.crt" "$@" </dev/null >"$T/s_client.out" 2>&1
+}
+
+# alert112: the last s_client got the unrecognized_name alert.
+alert112()
+{
+	grep -Eq 'alert number 112|unrecognized name' "$T/s_client.out"
+}
+
+# daemons_alive CHECK NAME...: each daemon and all its children still
+# run, and none of its children died.
+daemons_alive()
+{
+	da_check=$1
+	shift
+	da_bad=
+	for da_n in "$@"; do
+		da_pid=$(dpid "$da_n")
+		if ! alive "$da_pid"; then
+			da_bad="$da_bad $da_n(gone)"
+		elif [ -f "$T/nchildren.$da_n" ] && [ "$(children \
+		    "$da_pid" | grep -c .)" -ne "$(cat "$T/nchildren.$da_n")" ]; then
+			da_bad="$da_bad $da_n($(children "$da_pid" |
+			    grep -c .) children, not $(cat \
+			    "$T/nchildren.$da_n"))"
+		elif grep -Eq 'killed by signal|exited with status' \
+		    "$T/$da_n.log"; then
+			da_bad="$da_bad $da_n($(grep -E \
+			    'killed by signal|exited with status' \
+			    "$T/$da_n.log" | head -n 1))"
+		fi
+	done
+	if [ -z "$da_bad" ]; then
+		pass "$da_check"
+	else
+		fail "$da_check" "not alive:$da_bad"
+	fi
+}
+
+# --------------------------------------------------------------- set up
+
+for lib_b in proxyd privproxyd epsd internal-server; do
+	if [ ! -x "$BIN/$lib_b" ]; then
+		echo "FAIL $CASE/setup: $BIN/$lib_b not built (run make)"
+		exit 1
+	fi
+done
+need curl openssl jq od awk
+T=$(mktemp -d "${TMPDIR:-/tmp}/eps-$CASE.XXXXXX") ||
+    { echo "FAIL $CASE/setup: mktemp failed"; exit 1; }
+chmod 755 "$T"
+: >"$T/pids"
+C=$T/certs
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
