@@ -21,7 +21,8 @@
  * Methods of the proxies (names without the operator part):
  *
  *	announce	{domains: [str], ttl: uint}	to the public operator
- *		-> {accepted: [str], refused: [[str, reason]]}
+ *		-> {ttl: uint, accepted: [str], refused: [[str, reason]]}
+ *		ttl is what the public side granted, at most what was asked
  *	withdraw	{domains: [str]}		to the public operator
  *		-> {withdrawn: uint}
  *	incoming	{domain: str, token: bin 32, endpoint: str,

@@ -27,6 +27,7 @@ struct epsclient {
 	int			 backoff;
 	int			 waiting;	/* for a descriptor */
 	int			 registered;
+	int			 warned;	/* about this outage */
 };
 
 static void	epsclient_recv(struct chan *, struct frame *, void *);
@@ -143,6 +144,7 @@ epsclient_registered(const char *error, const msgpack_object *result,
 	}
 	ec->registered = 1;
 	ec->backoff = 1;
+	ec->warned = 0;
 	log_info("connected to epsd");
 	if (ec->cbs.up != NULL)
 		ec->cbs.up(ec, ec->arg);
@@ -312,4 +314,25 @@ epsclient_parent_connect(struct proc_child *c, uint16_t type,
 	if (proc_child_send(c, type, 0, fd, &m) == -1)
 		log_warn("%s", __func__);
 	mp_out_free(&m);
+}
+
+void
+epsclient_attach_frame(struct epsclient *ec, struct frame *f)
+{
+	struct mp_doc	 d;
+	char		 err[128] = "unknown error";
+
+	if (f->fd == -1) {
+		if (mp_parse(&d, f->data, f->len) == 0) {
+			(void)mp_map_str(d.root, "error", err, sizeof(err));
+			mp_free(&d);
+		}
+		if (!ec->warned)
+			log_warnx("cannot connect to epsd: %s; retrying", err);
+		else
+			log_debug("cannot connect to epsd: %s", err);
+		ec->warned = 1;
+	}
+	epsclient_attach(ec, f->fd);
+	f->fd = -1;
 }

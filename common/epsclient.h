@@ -39,6 +39,8 @@ void		 epsclient_free(struct epsclient *);
 void		 epsclient_start(struct epsclient *);
 /* fd -1: the parent could not connect; retried with back-off. */
 void		 epsclient_attach(struct epsclient *, int fd);
+/* The same, from the parent's frame: takes f->fd, logs f's error. */
+void		 epsclient_attach_frame(struct epsclient *, struct frame *);
 int		 epsclient_connected(const struct epsclient *);
 
 /* params is one packed msgpack object; NULL sends an empty map. */

@@ -26,7 +26,10 @@ struct lex_file {
 	size_t			 ungetsz;
 	int			 eof_nl;	/* returned the final '\n' */
 	int			 nl_pending;	/* count the '\n' next time */
+	int			 nl_first;	/* start with a '\n' token */
 };
+
+static char	 lex_startdir[PATH_MAX];
 
 struct lex_sym {
 	TAILQ_ENTRY(lex_sym)	 entry;
@@ -106,6 +109,9 @@ lex_open(struct lexer *lx, const char *path, const struct lex_keyword *kw,
 {
 	if (lx->syms.tqh_last == NULL)
 		TAILQ_INIT(&lx->syms);
+	if (lex_startdir[0] == '\0' &&
+	    getcwd(lex_startdir, sizeof(lex_startdir)) == NULL)
+		lex_startdir[0] = '\0';
 	TAILQ_INIT(&lx->files);
 	lx->file = NULL;
 	lx->keywords = kw;
@@ -143,7 +149,12 @@ lex_close(struct lexer *lx)
 int
 lex_include(struct lexer *lx, const char *path)
 {
-	return (lex_pushfile(lx, path) == NULL ? -1 : 0);
+	struct lex_file	*f;
+
+	if ((f = lex_pushfile(lx, path)) == NULL)
+		return (-1);
+	f->nl_first = 1;
+	return (0);
 }
 
 const char *
@@ -286,6 +297,15 @@ lex_next(struct lexer *lx, struct lex_token *t)
 	if (lx->file->nl_pending) {
 		lx->file->nl_pending = 0;
 		lx->file->lineno++;
+	}
+	/*
+	 * An included file starts with a '\n' token: it ends the include
+	 * statement, whose own '\n' comes after the included file.
+	 */
+	if (lx->file->nl_first) {
+		lx->file->nl_first = 0;
+		t->ch = '\n';
+		return (t->kind = LEX_CHAR);
 	}
 	while ((c = lex_getc(lx, 0)) == ' ')
 		;
@@ -469,22 +489,23 @@ lex_symget(struct lexer *lx, const char *name)
 	return (NULL);
 }
 
-/* Make a relative path absolute against the current directory. */
+/*
+ * Make a relative path absolute against the directory the daemon was
+ * started in, also on a reload after daemon(3) went to "/".
+ */
 int
 lex_abspath(struct lexer *lx, const char *in, char *out, size_t outsz)
 {
-	char	 cwd[PATH_MAX];
-
 	if (in[0] == '/') {
 		if (strlcpy(out, in, outsz) >= outsz)
 			goto toolong;
 		return (0);
 	}
-	if (getcwd(cwd, sizeof(cwd)) == NULL) {
-		lex_error(lx, "getcwd: %s", strerror(errno));
+	if (lex_startdir[0] == '\0') {
+		lex_error(lx, "cannot make %s absolute", in);
 		return (-1);
 	}
-	if ((size_t)snprintf(out, outsz, "%s/%s", cwd, in) >= outsz)
+	if ((size_t)snprintf(out, outsz, "%s/%s", lex_startdir, in) >= outsz)
 		goto toolong;
 	return (0);
  toolong:

@@ -100,6 +100,8 @@ void
 proc_options(struct privsep *ps, int argc, char *argv[], char *envp[],
     struct proc_opts *o)
 {
+	static char	 conffile[PATH_MAX];
+	char		 cwd[PATH_MAX];
 	const char	*title = NULL, *errstr;
 	int		 ch, instance = 0;
 
@@ -139,6 +141,14 @@ proc_options(struct privsep *ps, int argc, char *argv[], char *envp[],
 	}
 	if (optind != argc)
 		proc_usage();
+	/* a reload after daemon(3) went to "/" must find the file again */
+	if (title == NULL && o->conffile[0] != '/') {
+		if (getcwd(cwd, sizeof(cwd)) == NULL ||
+		    snprintf(conffile, sizeof(conffile), "%s/%s", cwd,
+		    o->conffile) >= (int)sizeof(conffile))
+			fatalx("cannot make %s absolute", o->conffile);
+		o->conffile = conffile;
+	}
 	ps->foreground = o->debug;
 	ps->verbose = o->verbose;
 	log_init(o->debug || o->noaction, LOG_DAEMON);
@@ -407,7 +417,8 @@ proc_reap(struct privsep *ps)
 			c->failures++;
 		else
 			c->failures = 0;
-		delay = c->failures > 6 ? PROC_MAXDELAY : 1 << c->failures;
+		delay = c->failures == 0 ? 1 : c->failures > 6 ?
+		    PROC_MAXDELAY : 1 << (c->failures - 1);
 		if (delay > PROC_MAXDELAY)
 			delay = PROC_MAXDELAY;
 		if (c->restart == NULL &&
@@ -653,8 +664,15 @@ proc_privdrop(struct privsep *ps)
 static void
 proc_sig_child(evutil_socket_t sig, short ev, void *arg)
 {
-	struct privsep	*ps = arg;
+	struct privsep		*ps = arg;
+	const struct proc_type	*t = proc_type_byid(ps, ps->id);
 
+	if (t->shutdown != NULL && !ps->shutdown) {
+		/* it calls event_base_loopexit() when it is done */
+		ps->shutdown = 1;
+		t->shutdown(ps);
+		return;
+	}
 	event_base_loopbreak(ps->base);
 }
 

@@ -58,6 +58,8 @@ struct proc_type {
 	/* a peer's channel closed (restart under way) or came back */
 	void		(*peer_event)(struct privsep *, struct proc_peer *,
 			    int up);
+	/* SIGTERM: finish up, then event_base_loopexit(); may be NULL */
+	void		(*shutdown)(struct privsep *);
 };
 
 struct proc_child {

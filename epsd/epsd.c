@@ -36,10 +36,12 @@
 struct privsep		 epsd_ps;
 
 static const struct proc_type procs[] = {
-	{ "peer", PROC_PEER, 1U << PROC_ROUTER,
-	    peer_init, peer_dispatch, peer_peer_event },
-	{ "router", PROC_ROUTER, 1U << PROC_PEER,
-	    router_init, router_dispatch, router_peer_event },
+	{ .title = "peer", .id = PROC_PEER, .peers = 1U << PROC_ROUTER,
+	  .init = peer_init, .dispatch = peer_dispatch,
+	  .peer_event = peer_peer_event },
+	{ .title = "router", .id = PROC_ROUTER, .peers = 1U << PROC_PEER,
+	  .init = router_init, .dispatch = router_dispatch,
+	  .peer_event = router_peer_event },
 };
 
 static struct epsd_conf	*conf;

@@ -58,6 +58,7 @@ typedef struct {
 %token	<v.string>	STRING
 %token	<v.number>	NUMBER
 %type	<v.string>	port string
+%destructor	{ free($$); }	<v.string>
 
 %%
 
@@ -203,6 +204,7 @@ peer		: PEER STRING			{
 			else
 				curbad = 0;
 			free($2);
+			$2 = NULL;	/* still on the stack: %destructor */
 		} optnl '{' optnl peeropts lastopt '}' {
 			if (curbad)
 				config_peer_free(curpeer);

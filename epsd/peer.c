@@ -411,7 +411,7 @@ link_verified(struct link *l)
 	return (0);
 }
 
-/* Was the link dialled by us?  Which of two crossing links wins? */
+/* Of two crossing links, the one the operator sorting last dialled wins. */
 static int
 link_wins(const struct link *l)
 {

@@ -277,6 +277,12 @@ call_done(const char *error, const msgpack_object *result, void *arg)
 			msgpack_pack_object(&env.out.pk, *result);
 		else
 			msgpack_pack_nil(&env.out.pk);
+		if (env.out.sb.size > (call->from_link != NULL ?
+		    EPSD_MSGMAX : FRAME_MAXLEN)) {
+			mp_out_reset(&env.out);
+			rpc_pack_error(&env.out.pk, call->origid,
+			    "message too large");
+		}
 	}
 	(void)send_to(call->from_client, call->from_link);
 	call_free(call);

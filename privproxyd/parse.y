@@ -53,6 +53,13 @@ include		: INCLUDE STRING		{ lex_include_path(&lx, $2); }
 		;
 
 varset		: STRING '=' STRING		{ lex_varset(&lx, $1, $3); }
+		| STRING '=' NUMBER		{
+			char	*v;
+
+			if (asprintf(&v, "%lld", $3) == -1)
+				fatal("asprintf");
+			lex_varset(&lx, $1, v);
+		}
 		;
 
 port		: NUMBER			{
@@ -121,7 +128,7 @@ public		: PUBLIC STRING			{
 		;
 
 pubbody		: /* empty */
-		| pubbody publine nl
+		| pubbody publine optnl
 		;
 
 publine		: BACKCHANNEL STRING PORT port	{
@@ -159,7 +166,7 @@ domain		: DOMAIN STRING			{
 		;
 
 dombody		: /* empty */
-		| dombody domline nl
+		| dombody domline optnl
 		;
 
 domline		: FORWARD TO STRING PORT port	{
@@ -181,9 +188,6 @@ domline		: FORWARD TO STRING PORT port	{
 
 optnl		: '\n' optnl
 		| /* empty */
-		;
-
-nl		: '\n' optnl
 		;
 
 %%
@@ -233,7 +237,8 @@ yylex(void)
 struct privproxyd_conf *
 parse_config(const char *file, char **macros, int nmacros)
 {
-	int	 i, errors;
+	struct pp_domain	*dom;
+	int			 i, errors, ndom = 0;
 
 	if ((conf = config_new()) == NULL)
 		fatal("%s", __func__);
@@ -256,6 +261,13 @@ parse_config(const char *file, char **macros, int nmacros)
 		}
 		if (TAILQ_EMPTY(&conf->domains)) {
 			log_warnx("%s: no domain", file);
+			errors++;
+		}
+		TAILQ_FOREACH(dom, &conf->domains, entry)
+			ndom++;
+		if (ndom > EPS_DOMAINS_MAX) {
+			log_warnx("%s: %d domains, at most %d can be "
+			    "announced", file, ndom, EPS_DOMAINS_MAX);
 			errors++;
 		}
 	}

@@ -19,11 +19,14 @@
 
 struct privsep		 privproxyd_ps;
 
+/* The relay stops first: it withdraws the names, then connectors go. */
 static const struct proc_type procs[] = {
-	{ "connector", PROC_CONNECTOR, 1U << PROC_RELAY,
-	    connector_init, connector_dispatch, NULL },
-	{ "relay", PROC_RELAY, 1U << PROC_CONNECTOR,
-	    relay_init, relay_dispatch, NULL },
+	{ .title = "relay", .id = PROC_RELAY, .peers = 1U << PROC_CONNECTOR,
+	  .init = relay_init, .dispatch = relay_dispatch,
+	  .shutdown = relay_shutdown },
+	{ .title = "connector", .id = PROC_CONNECTOR,
+	  .peers = 1U << PROC_RELAY, .init = connector_init,
+	  .dispatch = connector_dispatch },
 };
 
 static struct privproxyd_conf	*conf;

@@ -99,6 +99,7 @@ int	 proxy_header(enum proxy_proto, const char *client,
 
 /* relay.c */
 void	 relay_init(struct privsep *);
+void	 relay_shutdown(struct privsep *);
 void	 relay_dispatch(struct privsep *, struct proc_peer *,
 	    struct frame *);
 

@@ -27,6 +27,7 @@ struct pubstate {
 	int			 inflight;
 	int			 announced;	/* last announce worked */
 	unsigned int		 refused;	/* names refused last time */
+	unsigned int		 ttl;		/* as the public side took it */
 };
 TAILQ_HEAD(pubstates, pubstate);
 
@@ -35,16 +36,23 @@ static struct privproxyd_conf	*conf, *nconf;
 static struct epsclient		*eps;
 static struct pubstates		 pubs = TAILQ_HEAD_INITIALIZER(pubs);
 static int			 rr;
+static int			 withdrawing;
+static struct event		*stop_ev;
 static struct log_limit		 refused_limit = LOG_LIMIT_INITIALIZER(10);
 
 static const char *const methods[] = { EPS_INCOMING, NULL };
 
 static void	announce(struct pubstate *);
 
+/* Renew every third of the ttl, or of the shorter one the public took. */
 static unsigned int
-renew_interval(void)
+renew_interval(const struct pubstate *p)
 {
-	return (MAXIMUM(conf->ttl / 3, 1));
+	unsigned int	 ttl = conf->ttl;
+
+	if (p->ttl > 0 && p->ttl < ttl)
+		ttl = p->ttl;
+	return (MAXIMUM(ttl / 3, 1));
 }
 
 static void
@@ -67,6 +75,7 @@ announce_reply(const char *error, const msgpack_object *result, void *arg)
 	struct pubstate		*p = arg;
 	const msgpack_object	*acc, *ref, *r;
 	char			 name[DNAME_MAX + 1], why[128];
+	uint64_t		 ttl;
 	uint32_t		 i;
 
 	p->inflight = 0;
@@ -84,7 +93,7 @@ announce_reply(const char *error, const msgpack_object *result, void *arg)
 			log_debug("announce to %s failed: %s", p->name, error);
 		p->announced = 0;
 		schedule(p, MINIMUM((unsigned int)p->backoff,
-		    renew_interval()));
+		    renew_interval(p)));
 		p->backoff = MINIMUM(p->backoff * 2, 30);
 		return;
 	}
@@ -93,7 +102,7 @@ announce_reply(const char *error, const msgpack_object *result, void *arg)
 	ref = mp_map_array(result, "refused", EPS_DOMAINS_MAX);
 	if (acc == NULL || ref == NULL) {
 		log_warnx("announce to %s: malformed answer", p->name);
-		schedule(p, renew_interval());
+		schedule(p, renew_interval(p));
 		return;
 	}
 	if (!p->announced || ref->via.array.size != p->refused) {
@@ -114,9 +123,11 @@ announce_reply(const char *error, const msgpack_object *result, void *arg)
 	} else
 		log_debug("renewed %u domains with %s", acc->via.array.size,
 		    p->name);
+	if (mp_map_uint(result, "ttl", UINT32_MAX, &ttl) == 0)
+		p->ttl = (unsigned int)ttl;
 	p->announced = 1;
 	p->refused = ref->via.array.size;
-	schedule(p, renew_interval());
+	schedule(p, renew_interval(p));
 }
 
 static void
@@ -346,14 +357,63 @@ relay_dispatch(struct privsep *p, struct proc_peer *from, struct frame *f)
 		epsclient_start(eps);
 		return;
 	case IMSG_EPS_FD:
-		if (from->id == PROC_PARENT) {
-			epsclient_attach(eps, f->fd);
-			f->fd = -1;
-		}
+		if (from->id == PROC_PARENT)
+			epsclient_attach_frame(eps, f);
 		return;
 	}
 	log_warnx("%s: unexpected message %u from %s", __func__, f->hdr.type,
 	    proc_title(p, from->id));
+}
+
+static void
+stop_now(evutil_socket_t fd, short ev, void *arg)
+{
+	event_base_loopexit(ps->base, NULL);
+}
+
+static void
+withdrawn(const char *error, const msgpack_object *result, void *arg)
+{
+	if (--withdrawing == 0)
+		stop_now(-1, 0, NULL);
+}
+
+/*
+ * SIGTERM: withdraw our names from every public operator, so clients
+ * are refused at once rather than sent to a proxy that is gone; give up
+ * after a second.
+ */
+void
+relay_shutdown(struct privsep *p)
+{
+	struct timeval	 tv = { 1, 0 };
+	struct pubstate	*pub;
+	struct mp_out	 m;
+	char		 method[RPC_METHODMAX];
+
+	if (conf == NULL || !epsclient_connected(eps)) {
+		stop_now(-1, 0, NULL);
+		return;
+	}
+	mp_out_init(&m);
+	msgpack_pack_map(&m.pk, 1);
+	pack_domains(&m, conf);
+	TAILQ_FOREACH(pub, &pubs, entry) {
+		evtimer_del(pub->timer);
+		if (!pub->announced)
+			continue;
+		(void)snprintf(method, sizeof(method), "%s.%s", pub->name,
+		    EPS_WITHDRAW);
+		if (epsclient_call(eps, method, &m, 1, withdrawn, NULL) == 0)
+			withdrawing++;
+	}
+	mp_out_free(&m);
+	if (withdrawing == 0) {
+		stop_now(-1, 0, NULL);
+		return;
+	}
+	if ((stop_ev = evtimer_new(ps->base, stop_now, NULL)) != NULL)
+		evtimer_add(stop_ev, &tv);
 }
 
 void

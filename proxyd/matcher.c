@@ -408,6 +408,7 @@ announce(struct proc_peer *from, struct frame *f, int withdraw)
 	uint64_t		 ttl = 0;
 	uint32_t		 i, nacc = 0, nref = 0;
 	time_t			 now = time(NULL);
+	int			 replay = 0;
 
 	if (mp_parse(&d, f->data, f->len) == -1 ||
 	    mp_map_str(d.root, "caller", caller, sizeof(caller)) == -1 ||
@@ -418,6 +419,7 @@ announce(struct proc_peer *from, struct frame *f, int withdraw)
 		mp_free(&d);
 		return;
 	}
+	(void)mp_map_bool(d.root, "replay", &replay);
 	if (ttl > conf->max_ttl)
 		ttl = conf->max_ttl;
 	if (!withdraw && ttl == 0)
@@ -465,7 +467,8 @@ announce(struct proc_peer *from, struct frame *f, int withdraw)
 			msgpack_pack_map(&res.pk, 1);
 			mp_pack_kuint(&res.pk, "withdrawn", nacc);
 		} else {
-			msgpack_pack_map(&res.pk, 2);
+			msgpack_pack_map(&res.pk, 3);
+			mp_pack_kuint(&res.pk, "ttl", ttl);
 			mp_pack_str(&res.pk, "accepted");
 			msgpack_pack_array(&res.pk, nacc);
 			msgpack_sbuffer_write(&res.sb, m.sb.data, m.sb.size);
@@ -474,8 +477,9 @@ announce(struct proc_peer *from, struct frame *f, int withdraw)
 			msgpack_sbuffer_write(&res.sb, refused.sb.data,
 			    refused.sb.size);
 		}
-		(void)proc_peer_send(from, IMSG_ANNOUNCE_RES, f->hdr.peerid,
-		    -1, &res);
+		if (!replay)
+			(void)proc_peer_send(from, IMSG_ANNOUNCE_RES,
+			    f->hdr.peerid, -1, &res);
 		mp_out_free(&res);
 	}
 	mp_out_free(&m);

@@ -52,6 +52,13 @@ include		: INCLUDE STRING		{ lex_include_path(&lx, $2); }
 		;
 
 varset		: STRING '=' STRING		{ lex_varset(&lx, $1, $3); }
+		| STRING '=' NUMBER		{
+			char	*v;
+
+			if (asprintf(&v, "%lld", $3) == -1)
+				fatal("asprintf");
+			lex_varset(&lx, $1, v);
+		}
 		;
 
 port		: NUMBER			{
@@ -152,7 +159,11 @@ operator	: OPERATOR STRING		{
 		;
 
 opbody		: /* empty */
-		| opbody opline nl
+		| oplines
+		;
+
+oplines		: opline optnl
+		| oplines opline optnl
 		;
 
 opline		: ALLOW allowlist
@@ -160,22 +171,18 @@ opline		: ALLOW allowlist
 		;
 
 allowlist	: STRING			{ (void)add_allow($1); }
-		| allowlist comma STRING	{ (void)add_allow($3); }
+		| allowlist ',' STRING		{ (void)add_allow($3); }
 		;
 
 allowlist_b	: STRING optnl			{ (void)add_allow($1); }
-		| allowlist_b comma STRING optnl { (void)add_allow($3); }
-		;
-
-comma		: ','
-		| /* empty */
+		| allowlist_b ',' optnl STRING optnl {
+			(void)add_allow($4);
+		}
+		| allowlist_b STRING optnl	{ (void)add_allow($2); }
 		;
 
 optnl		: '\n' optnl
 		| /* empty */
-		;
-
-nl		: '\n' optnl
 		;
 
 %%

@@ -21,12 +21,16 @@
 struct privsep		 proxyd_ps;
 
 static const struct proc_type procs[] = {
-	{ "listener", PROC_LISTENER, 1U << PROC_MATCHER,
-	    listener_init, listener_dispatch, listener_peer_event },
-	{ "matcher", PROC_MATCHER, (1U << PROC_LISTENER) | (1U << PROC_RELAY),
-	    matcher_init, matcher_dispatch, matcher_peer_event },
-	{ "relay", PROC_RELAY, 1U << PROC_MATCHER,
-	    relay_init, relay_dispatch, relay_peer_event },
+	{ .title = "listener", .id = PROC_LISTENER,
+	  .peers = 1U << PROC_MATCHER, .init = listener_init,
+	  .dispatch = listener_dispatch, .peer_event = listener_peer_event },
+	{ .title = "matcher", .id = PROC_MATCHER,
+	  .peers = (1U << PROC_LISTENER) | (1U << PROC_RELAY),
+	  .init = matcher_init, .dispatch = matcher_dispatch,
+	  .peer_event = matcher_peer_event },
+	{ .title = "relay", .id = PROC_RELAY, .peers = 1U << PROC_MATCHER,
+	  .init = relay_init, .dispatch = relay_dispatch,
+	  .peer_event = relay_peer_event },
 };
 
 static struct proxyd_conf *conf;
@@ -34,12 +38,33 @@ static struct proc_opts	 opts = { .conffile = PROXYD_CONF };
 /* per listener instance: public sockets, then backchannel sockets */
 static int		 lfds[PROC_INSTMAX][2 * PROXYD_MAXLISTEN];
 
+/*
+ * Each listener has its own SO_REUSEPORT socket per address.  The same
+ * option would let a second proxyd share the port unnoticed, so first
+ * make sure nobody listens there: a plain bind fails if anyone does.
+ */
+static void
+probe(const struct net_addr *addrs, int n, const char *what)
+{
+	char	 a[NET_ADDRSTRLEN];
+	int	 i, fd;
+
+	for (i = 0; i < n; i++) {
+		if ((fd = net_listen(&addrs[i], 1, 0)) == -1)
+			fatal("%s on %s", what, net_addrstr(&addrs[i], a,
+			    sizeof(a)));
+		close(fd);
+	}
+}
+
 static void
 open_sockets(void)
 {
 	char	 a[NET_ADDRSTRLEN];
 	int	 i, j, n;
 
+	probe(conf->listen, conf->nlisten, "listen");
+	probe(conf->backchannel, conf->nbackchannel, "backchannel");
 	for (i = 0; i < conf->prefork; i++) {
 		n = 0;
 		for (j = 0; j < conf->nlisten; j++, n++)

@@ -70,7 +70,8 @@ enum imsg_type {
 				   client, server} */
 	IMSG_INCOMING_FAIL,	/* relay->matcher {token, reason} */
 	IMSG_ANNOUNCE,		/* relay->matcher, peerid msgid:
-				   {caller, domains: [str], ttl} */
+				   {caller, domains: [str], ttl,
+				   replay: bool (optional, no answer)} */
 	IMSG_WITHDRAW,		/* relay->matcher, peerid msgid:
 				   {caller, domains: [str]} */
 	IMSG_ANNOUNCE_RES,	/* matcher->relay, peerid msgid:

@@ -6,10 +6,16 @@
  * attached it, and places the "incoming" calls the matcher asks for.
  * The parent opens the connection to epsd and passes it down
  * (common/epsclient.c asks again, with back-off, when it is lost).
+ *
+ * The relay also keeps a shadow of the names the matcher accepted, with
+ * their expiry, and replays it to a matcher that was restarted, so a
+ * crash of the matcher does not make every name unknown until the next
+ * renewal.
  */
 
 #include <errno.h>
 #include <stdio.h>
+#include <time.h>
 
 #include <event2/event.h>
 
@@ -24,12 +30,150 @@ struct incoming {
 	char		 domain[DNAME_MAX + 1];
 };
 
+/* an announce under way in the matcher: whose it is */
+struct pending {
+	TAILQ_ENTRY(pending)	 entry;
+	uint32_t		 msgid;
+	char			 caller[RPC_NAMEMAX];
+};
+TAILQ_HEAD(pendings, pending);
+
+/* a name the matcher accepted */
+struct shadow {
+	RB_ENTRY(shadow)	 node;
+	char			 name[DNAME_MAX + 1];
+	char			 caller[RPC_NAMEMAX];
+	time_t			 expires;
+};
+RB_HEAD(shadows, shadow);
+
+static int	shadow_cmp(struct shadow *, struct shadow *);
+RB_GENERATE_STATIC(shadows, shadow, node, shadow_cmp)
+
+static struct pendings		 pendings = TAILQ_HEAD_INITIALIZER(pendings);
+static unsigned int		 npendings;
+static struct shadows		 shadows = RB_INITIALIZER(&shadows);
 static struct privsep		*ps;
 static struct proxyd_conf	*conf, *nconf;
 static struct epsclient		*eps;
 static struct log_limit		 fail_limit = LOG_LIMIT_INITIALIZER(10);
 
 static const char *const methods[] = { EPS_ANNOUNCE, EPS_WITHDRAW, NULL };
+
+static int
+shadow_cmp(struct shadow *a, struct shadow *b)
+{
+	return (strcmp(a->name, b->name));
+}
+
+static struct shadow *
+shadow_find(const char *name)
+{
+	struct shadow	 key;
+
+	if (strlcpy(key.name, name, sizeof(key.name)) >= sizeof(key.name))
+		return (NULL);
+	return (RB_FIND(shadows, &shadows, &key));
+}
+
+static void
+shadow_accepted(const char *caller, const msgpack_object *res)
+{
+	const msgpack_object	*acc;
+	struct shadow		*sh;
+	char			 name[DNAME_MAX + 1];
+	uint64_t		 ttl;
+	uint32_t		 i;
+
+	if ((acc = mp_map_array(res, "accepted", EPS_DOMAINS_MAX)) == NULL ||
+	    mp_map_uint(res, "ttl", UINT32_MAX, &ttl) == -1)
+		return;
+	for (i = 0; i < acc->via.array.size; i++) {
+		if (mp_get_str(&acc->via.array.ptr[i], name,
+		    sizeof(name)) == -1)
+			continue;
+		if ((sh = shadow_find(name)) == NULL) {
+			if ((sh = calloc(1, sizeof(*sh))) == NULL)
+				return;
+			(void)strlcpy(sh->name, name, sizeof(sh->name));
+			RB_INSERT(shadows, &shadows, sh);
+		}
+		(void)strlcpy(sh->caller, caller, sizeof(sh->caller));
+		sh->expires = time(NULL) + (time_t)ttl;
+	}
+}
+
+static void
+shadow_withdraw(const char *caller, const msgpack_object *doms)
+{
+	struct shadow	*sh;
+	char		 name[DNAME_MAX + 1];
+	uint32_t	 i;
+
+	for (i = 0; i < doms->via.array.size; i++)
+		if (mp_get_str(&doms->via.array.ptr[i], name,
+		    sizeof(name)) == 0 && dname_lower(name, name,
+		    sizeof(name), 1) == 0 && (sh = shadow_find(name)) !=
+		    NULL && strcmp(sh->caller, caller) == 0) {
+			RB_REMOVE(shadows, &shadows, sh);
+			free(sh);
+		}
+}
+
+/* A (re)started matcher learns again what the last one had accepted. */
+static void
+shadow_replay(void)
+{
+	struct shadow	*sh, *t;
+	struct mp_out	 m;
+	time_t		 now = time(NULL);
+
+	mp_out_init(&m);
+	RB_FOREACH_SAFE(sh, shadows, &shadows, t) {
+		if (sh->expires <= now) {
+			RB_REMOVE(shadows, &shadows, sh);
+			free(sh);
+			continue;
+		}
+		mp_out_reset(&m);
+		msgpack_pack_map(&m.pk, 4);
+		mp_pack_kstr(&m.pk, "caller", sh->caller);
+		mp_pack_str(&m.pk, "domains");
+		msgpack_pack_array(&m.pk, 1);
+		mp_pack_str(&m.pk, sh->name);
+		mp_pack_kuint(&m.pk, "ttl", (uint64_t)(sh->expires - now));
+		mp_pack_kbool(&m.pk, "replay", 1);
+		(void)proc_send_mp(ps, PROC_MATCHER, 0, IMSG_ANNOUNCE, 0, -1,
+		    &m);
+	}
+	mp_out_free(&m);
+}
+
+static struct pending *
+pending_take(uint32_t msgid)
+{
+	struct pending	*p;
+
+	TAILQ_FOREACH(p, &pendings, entry)
+		if (p->msgid == msgid) {
+			TAILQ_REMOVE(&pendings, p, entry);
+			npendings--;
+			return (p);
+		}
+	return (NULL);
+}
+
+static void
+pending_clear(void)
+{
+	struct pending	*p;
+
+	while ((p = TAILQ_FIRST(&pendings)) != NULL) {
+		TAILQ_REMOVE(&pendings, p, entry);
+		free(p);
+	}
+	npendings = 0;
+}
 
 static void
 eps_need_fd(struct epsclient *ec, void *arg)
@@ -44,6 +188,7 @@ eps_request(struct epsclient *ec, const struct rpc_msg *m, void *arg)
 {
 	char			 op[RPC_NAMEMAX], name[RPC_NAMEMAX];
 	const msgpack_object	*doms;
+	struct pending		*pend;
 	uint64_t		 ttl = 0;
 	struct mp_out		 o;
 	uint32_t		 i;
@@ -74,6 +219,19 @@ eps_request(struct epsclient *ec, const struct rpc_msg *m, void *arg)
 			    NULL);
 			return;
 		}
+	if (withdraw)
+		shadow_withdraw(m->caller, doms);
+	else {
+		if (npendings >= EPS_CALLS_MAX || (pend = calloc(1,
+		    sizeof(*pend))) == NULL) {
+			(void)epsclient_reply(ec, m->msgid, "busy", NULL);
+			return;
+		}
+		pend->msgid = m->msgid;
+		(void)strlcpy(pend->caller, m->caller, sizeof(pend->caller));
+		TAILQ_INSERT_TAIL(&pendings, pend, entry);
+		npendings++;
+	}
 	mp_out_init(&o);
 	msgpack_pack_map(&o.pk, withdraw ? 2 : 3);
 	mp_pack_kstr(&o.pk, "caller", m->caller);
@@ -82,15 +240,18 @@ eps_request(struct epsclient *ec, const struct rpc_msg *m, void *arg)
 	if (!withdraw)
 		mp_pack_kuint(&o.pk, "ttl", ttl);
 	if (proc_send_mp(ps, PROC_MATCHER, 0, withdraw ? IMSG_WITHDRAW :
-	    IMSG_ANNOUNCE, m->msgid, -1, &o) == -1)
+	    IMSG_ANNOUNCE, m->msgid, -1, &o) == -1) {
+		free(pending_take(m->msgid));
 		(void)epsclient_reply(ec, m->msgid, "matcher unavailable",
 		    NULL);
+	}
 	mp_out_free(&o);
 }
 
 static void
 announce_res(struct frame *f)
 {
+	struct pending	*pend;
 	struct mp_out	 o;
 	struct mp_doc	 d;
 
@@ -99,6 +260,10 @@ announce_res(struct frame *f)
 		(void)epsclient_reply(eps, f->hdr.peerid, "internal error",
 		    NULL);
 		return;
+	}
+	if ((pend = pending_take(f->hdr.peerid)) != NULL) {
+		shadow_accepted(pend->caller, d.root);
+		free(pend);
 	}
 	mp_out_init(&o);
 	msgpack_pack_object(&o.pk, *d.root);
@@ -194,10 +359,8 @@ relay_dispatch(struct privsep *p, struct proc_peer *from, struct frame *f)
 		epsclient_start(eps);
 		return;
 	case IMSG_EPS_FD:
-		if (from->id == PROC_PARENT) {
-			epsclient_attach(eps, f->fd);
-			f->fd = -1;
-		}
+		if (from->id == PROC_PARENT)
+			epsclient_attach_frame(eps, f);
 		return;
 	}
 	if (conf == NULL)
@@ -219,6 +382,12 @@ relay_dispatch(struct privsep *p, struct proc_peer *from, struct frame *f)
 void
 relay_peer_event(struct privsep *p, struct proc_peer *peer, int up)
 {
+	if (peer->id != PROC_MATCHER)
+		return;
+	/* answers from a matcher that died will not come */
+	pending_clear();
+	if (up)
+		shadow_replay();
 }
 
 void
