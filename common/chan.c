@@ -6,7 +6,13 @@
  * sendmsg(2) and attaches a descriptor to the call whose first byte is
  * the first byte of its frame, and never sends past the start of the
  * next frame with a descriptor.  Linux delivers the descriptor with
- * that byte, so the receiver always has it when the frame is complete.
+ * that byte and ends the recvmsg(2) that took it there, so the frame
+ * starts inside the bytes of the read that brought its descriptor.  The
+ * receiver holds the peer to that: one descriptor per read, paired with
+ * a frame that says FRAME_F_FD and starts inside that read; a
+ * descriptor still unpaired once frames start past its read is a
+ * protocol error that ends the channel, so a peer cannot make us hold
+ * descriptors we never use.
  */
 
 #include <sys/socket.h>
@@ -29,7 +35,8 @@
 
 struct chan_fd {
 	TAILQ_ENTRY(chan_fd)	 entry;
-	uint64_t		 pos;	/* stream offset of the frame */
+	uint64_t		 pos;	/* out: stream offset of the frame */
+	uint64_t		 end;	/* in: the read brought [pos, end) */
 	int			 fd;
 };
 TAILQ_HEAD(chan_fdq, chan_fd);
@@ -47,6 +54,8 @@ struct chan {
 	struct chan_fdq		 outfds;
 	uint64_t		 outpos;	/* bytes ever queued */
 	uint64_t		 sent;		/* bytes ever sent */
+	uint64_t		 inpos;		/* bytes ever received */
+	uint64_t		 parsed;	/* where the next frame starts */
 	int			 busy;		/* inside the callback */
 	int			 dead;		/* freed while busy */
 	int			 closed;	/* close reported */
@@ -336,7 +345,7 @@ chan_recv(struct chan *c)
 	struct chan_fd		*cf;
 	ssize_t			 n;
 	size_t			 i, nfds;
-	int			 fd;
+	int			 fd, bad = 0, nfd = 0;
 
 	if (evbuffer_reserve_space(c->in, CHAN_READSZ, &v, 1) != 1)
 		return (-1);
@@ -364,18 +373,25 @@ chan_recv(struct chan *c)
 		for (i = 0; i < nfds; i++) {
 			memcpy(&fd, CMSG_DATA(cmsg) + i * sizeof(int),
 			    sizeof(int));
-			if ((cf = calloc(1, sizeof(*cf))) == NULL) {
+			if (bad || i > 0 || n <= 0 ||
+			    (cf = calloc(1, sizeof(*cf))) == NULL) {
 				close(fd);
+				bad = 1;
 				continue;
 			}
 			cf->fd = fd;
+			cf->pos = c->inpos;
+			cf->end = c->inpos + (uint64_t)n;
 			TAILQ_INSERT_TAIL(&c->infds, cf, entry);
+			nfd++;
 		}
 	}
 	v.iov_len = (size_t)n;
 	evbuffer_commit_space(c->in, &v, 1);
-	if (msg.msg_flags & MSG_CTRUNC) {
-		errno = EMSGSIZE;
+	c->inpos += (uint64_t)n;
+	if ((msg.msg_flags & MSG_CTRUNC) || bad || nfd > 1) {
+		log_warnx("%s: descriptors not sent one per frame", c->name);
+		errno = EPROTO;
 		return (-1);
 	}
 	return (n == 0 ? 0 : 1);
@@ -409,18 +425,28 @@ chan_read(evutil_socket_t fd, short ev, void *arg)
 		}
 		f.len = f.hdr.len;
 		f.fd = -1;
+		cf = TAILQ_FIRST(&c->infds);
 		if (f.hdr.flags & FRAME_F_FD) {
-			if ((cf = TAILQ_FIRST(&c->infds)) == NULL) {
+			if (cf == NULL || c->parsed < cf->pos ||
+			    c->parsed >= cf->end) {
 				log_warnx("%s: frame without its descriptor",
 				    c->name);
 				c->busy--;
+				errno = EPROTO;
 				chan_fail(c, NULL);
 				return;
 			}
 			TAILQ_REMOVE(&c->infds, cf, entry);
 			f.fd = cf->fd;
 			free(cf);
+		} else if (cf != NULL && c->parsed >= cf->end) {
+			log_warnx("%s: descriptor without its frame", c->name);
+			c->busy--;
+			errno = EPROTO;
+			chan_fail(c, NULL);
+			return;
 		}
+		c->parsed += FRAME_HDRLEN + (uint64_t)f.len;
 		c->cb(c, &f, c->arg);
 		if (f.fd != -1)
 			close(f.fd);

@@ -345,8 +345,8 @@ lex_next(struct lexer *lx, struct lex_token *t)
 				return (t->kind = LEX_ERROR);
 			}
 			if (c == '\n') {
-				lx->file->lineno++;
 				lex_error(lx, "newline in quoted string");
+				lx->file->nl_pending = 1;
 				return (t->kind = LEX_ERROR);
 			}
 			if (c == quote)
@@ -519,6 +519,7 @@ lex_yylex(struct lexer *lx, struct lex_yystype *lval, int string, int number,
 {
 	struct lex_token	 t;
 
+	lx->lexfailed = 0;
 	switch (lex_next(lx, &t)) {
 	case LEX_EOF:
 		return (0);
@@ -535,7 +536,21 @@ lex_yylex(struct lexer *lx, struct lex_yystype *lval, int string, int number,
 	case LEX_ERROR:
 		break;
 	}
+	lx->lexfailed = 1;	/* lex_error() has said why */
 	return (error);
+}
+
+void
+lex_verror(struct lexer *lx, const char *fmt, va_list ap)
+{
+	char	 msg[512];
+
+	if (lx->lexfailed) {
+		lx->lexfailed = 0;
+		return;
+	}
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	lex_error(lx, "%s", msg);
 }
 
 void

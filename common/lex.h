@@ -11,6 +11,7 @@
 #ifndef LEX_H
 #define LEX_H
 
+#include <stdarg.h>
 #include <stdio.h>
 
 #include "compat.h"
@@ -52,6 +53,7 @@ struct lexer {
 	size_t				 nkeywords;
 	int				 errors;
 	int				 expanding;	/* macro depth */
+	int				 lexfailed;	/* error said */
 };
 
 int		 lex_open(struct lexer *, const char *path,
@@ -84,6 +86,9 @@ struct net_addr;
 /* yylex(): the grammar's token numbers for strings, numbers, errors */
 int		 lex_yylex(struct lexer *, struct lex_yystype *, int string,
 		    int number, int error);
+/* yyerror(): said once, not again after the lexer's own error */
+void		 lex_verror(struct lexer *, const char *, va_list)
+		    __attribute__((__format__ (printf, 2, 0)));
 /* "name = value": define a macro (frees both) */
 void		 lex_varset(struct lexer *, char *name, char *value);
 /* "include path" (frees path) */

@@ -153,9 +153,12 @@ mp_get_str(const msgpack_object *o, char *dst, size_t dstsz)
 	if (o == NULL || o->type != MSGPACK_OBJECT_STR ||
 	    o->via.str.size >= dstsz)
 		return (-1);
-	if (memchr(o->via.str.ptr, '\0', o->via.str.size) != NULL)
-		return (-1);
-	memcpy(dst, o->via.str.ptr, o->via.str.size);
+	/* msgpack-c leaves ptr NULL for an empty string */
+	if (o->via.str.size > 0) {
+		if (memchr(o->via.str.ptr, '\0', o->via.str.size) != NULL)
+			return (-1);
+		memcpy(dst, o->via.str.ptr, o->via.str.size);
+	}
 	dst[o->via.str.size] = '\0';
 	return (0);
 }
@@ -176,7 +179,8 @@ mp_get_bin(const msgpack_object *o, void *dst, size_t len)
 	if (o == NULL || o->type != MSGPACK_OBJECT_BIN ||
 	    o->via.bin.size != len)
 		return (-1);
-	memcpy(dst, o->via.bin.ptr, len);
+	if (len > 0)
+		memcpy(dst, o->via.bin.ptr, len);
 	return (0);
 }
 
@@ -207,8 +211,8 @@ mp_map_get(const msgpack_object *map, const char *key)
 	for (i = 0; i < map->via.map.size; i++) {
 		kv = &map->via.map.ptr[i];
 		if (kv->key.type == MSGPACK_OBJECT_STR &&
-		    kv->key.via.str.size == klen &&
-		    memcmp(kv->key.via.str.ptr, key, klen) == 0)
+		    kv->key.via.str.size == klen && (klen == 0 ||
+		    memcmp(kv->key.via.str.ptr, key, klen) == 0))
 			return (&kv->val);
 	}
 	return (NULL);

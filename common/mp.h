@@ -24,7 +24,10 @@ struct mp_doc {
 	const msgpack_object	*root;
 };
 
-/* 0 on success; -1 if the bytes are no single, well-formed object. */
+/*
+ * 0 on success; -1 if the bytes are no single, well-formed object.  The
+ * objects point into buf, which must outlive the document.
+ */
 int		 mp_parse(struct mp_doc *, const void *buf, size_t len);
 void		 mp_free(struct mp_doc *);
 int		 mp_check(const void *buf, size_t len, int maxdepth);

@@ -33,6 +33,7 @@
 #define PROC_MAXDELAY	60
 #define PROC_STOPWAIT	3000	/* ms to wait for a child to stop */
 
+static void	proc_start(struct privsep *);
 static void	proc_spawn(struct privsep *, struct proc_child *);
 static void	proc_parent_recv(struct chan *, struct frame *, void *);
 static void	proc_child_recv(struct chan *, struct frame *, void *);
@@ -151,10 +152,23 @@ proc_options(struct privsep *ps, int argc, char *argv[], char *envp[],
 	}
 	ps->foreground = o->debug;
 	ps->verbose = o->verbose;
-	log_init(o->debug || o->noaction, LOG_DAEMON);
 	log_setverbose(o->verbose);
-	if (title != NULL)
+	if (title != NULL) {
+		log_init(o->debug, LOG_DAEMON);
 		proc_child_main(ps, title, instance);
+	}
+	/* the parent logs to stderr until its configuration is good */
+}
+
+void
+proc_parent_start(struct privsep *ps, const struct proc_opts *o)
+{
+	log_init(o->debug, LOG_DAEMON);
+	if (!o->debug && daemon(0, 0) == -1)
+		fatal("daemon");
+	if ((ps->base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	proc_start(ps);
 }
 
 __dead void
@@ -206,6 +220,18 @@ proc_parent_init(struct privsep *ps, const char *user, const char *root)
 		    "and writable by nobody else", root);
 }
 
+int
+proc_config_begin(struct proc_child *c, struct mp_out *m)
+{
+	return (proc_child_send(c, IMSG_PROC_CFG, 0, -1, m));
+}
+
+int
+proc_config_end(struct proc_child *c)
+{
+	return (proc_child_send(c, IMSG_PROC_CFG_DONE, 0, -1, NULL));
+}
+
 struct proc_child *
 proc_child_find(struct privsep *ps, int id, int instance)
 {
@@ -224,7 +250,7 @@ proc_child_send(struct proc_child *c, uint16_t type, uint32_t peerid,
 	return (proc_peer_send(&c->peer, type, peerid, fd, m));
 }
 
-void
+static void
 proc_start(struct privsep *ps)
 {
 	static const int	 sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP };
@@ -736,6 +762,28 @@ proc_child_recv(struct chan *ch, struct frame *f, void *arg)
 		    mp_map_uint(d.root, "verbose", 10, &v) == 0)
 			log_setverbose((int)v);
 		mp_free(&d);
+		break;
+	case IMSG_PROC_CFG:
+		free(ps->cfg);
+		ps->cfglen = 0;
+		if ((ps->cfg = malloc(f->len > 0 ? f->len : 1)) == NULL) {
+			log_warn("%s: configuration", __func__);
+			break;
+		}
+		memcpy(ps->cfg, f->data, f->len);
+		ps->cfglen = f->len;
+		break;
+	case IMSG_PROC_CFG_DONE:
+		if (ps->cfg == NULL) {
+			log_warnx("%s: configuration round without a "
+			    "configuration", __func__);
+			break;
+		}
+		if (self->config != NULL)
+			self->config(ps, ps->cfg, ps->cfglen);
+		free(ps->cfg);
+		ps->cfg = NULL;
+		ps->cfglen = 0;
 		break;
 	default:
 		self->dispatch(ps, &ps->parent, f);

@@ -9,6 +9,11 @@
  * and enters its event loop.  Channels between children are socketpairs
  * made by the parent and handed to both ends with IMSG_PROC_PEER, at
  * start and again whenever one end is restarted.
+ *
+ * Configuration flows one way, in rounds: IMSG_PROC_CFG with the whole
+ * configuration, then whatever else the child needs (descriptors, key
+ * material) as the daemon's own messages, then IMSG_PROC_CFG_DONE, on
+ * which the child applies all of it.  A reload is the same round again.
  */
 
 #ifndef PROC_H
@@ -35,6 +40,8 @@ enum proc_imsg {
 	IMSG_PROC_INIT = 1,	/* {uid, gid, root, verbose} first frame */
 	IMSG_PROC_PEER,		/* fd + {id, instance}: channel to a peer */
 	IMSG_PROC_VERBOSE,	/* {verbose} */
+	IMSG_PROC_CFG,		/* the daemon's configuration, one map */
+	IMSG_PROC_CFG_DONE,	/* {}: the round is complete, apply it */
 	IMSG_DAEMON = 32
 };
 
@@ -60,6 +67,12 @@ struct proc_type {
 			    int up);
 	/* SIGTERM: finish up, then event_base_loopexit(); may be NULL */
 	void		(*shutdown)(struct privsep *);
+	/*
+	 * A configuration round is complete: the IMSG_PROC_CFG payload,
+	 * after whatever else the parent sent in the round (descriptors,
+	 * keys) went through dispatch.
+	 */
+	void		(*config)(struct privsep *, const uint8_t *, size_t);
 };
 
 struct proc_child {
@@ -94,6 +107,8 @@ struct privsep {
 
 	/* child side */
 	struct proc_peer	 parent;
+	uint8_t			*cfg;		/* the round under way */
+	size_t			 cfglen;
 	struct proc_peer	 peers[PROC_MAX][PROC_INSTMAX];
 
 	/* parent side */
@@ -129,6 +144,12 @@ void		 proc_options(struct privsep *, int, char *[], char *[],
 		    struct proc_opts *);
 /* -n: say whether the configuration parsed and exit. */
 __dead void	 proc_checked(int ok);
+/*
+ * The configuration is good: log to syslog unless -d, become a daemon
+ * unless -d, and start the children.  The caller then logs its start-up
+ * line and runs event_base_dispatch(ps->base).
+ */
+void		 proc_parent_start(struct privsep *, const struct proc_opts *);
 
 /* Both sides */
 const struct proc_type *proc_type_byname(struct privsep *, const char *);
@@ -145,7 +166,9 @@ int		 proc_instances(struct privsep *, int id);
 /* Parent */
 void		 proc_parent_init(struct privsep *, const char *user,
 		    const char *root);
-void		 proc_start(struct privsep *);
+/* Open a configuration round with a child; IMSG_PROC_CFG_DONE ends it. */
+int		 proc_config_begin(struct proc_child *, struct mp_out *);
+int		 proc_config_end(struct proc_child *);
 struct proc_child *proc_child_find(struct privsep *, int id, int instance);
 int		 proc_child_send(struct proc_child *, uint16_t type,
 		    uint32_t peerid, int fd, struct mp_out *);

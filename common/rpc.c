@@ -203,14 +203,14 @@ rpc_calls_init(struct rpc_calls *calls, struct event_base *base,
 }
 
 static void
-rpc_call_end(struct rpc_call *c, const char *error,
-    const msgpack_object *result)
+rpc_call_end(struct rpc_call *c, struct rpc_call_tree *tree,
+    const char *error, const msgpack_object *result)
 {
 	struct rpc_calls	*calls = c->calls;
 	rpc_reply_cb		 cb = c->cb;
 	void			*arg = c->arg;
 
-	RB_REMOVE(rpc_call_tree, &calls->tree, c);
+	RB_REMOVE(rpc_call_tree, tree, c);
 	calls->count--;
 	event_free(c->timer);
 	free(c);
@@ -221,7 +221,9 @@ rpc_call_end(struct rpc_call *c, const char *error,
 static void
 rpc_call_timeout(evutil_socket_t fd, short ev, void *arg)
 {
-	rpc_call_end(arg, "timeout", NULL);
+	struct rpc_call	*c = arg;
+
+	rpc_call_end(c, &c->calls->tree, "timeout", NULL);
 }
 
 int
@@ -262,14 +264,16 @@ rpc_call_done(struct rpc_calls *calls, const struct rpc_msg *m)
 	struct rpc_call		*c, key;
 	char			 err[256];
 
+	if (m->type != RPC_RESPONSE)
+		return (-1);
 	key.msgid = m->msgid;
 	if ((c = RB_FIND(rpc_call_tree, &calls->tree, &key)) == NULL)
 		return (-1);
 	if (m->error != NULL && !mp_is_nil(m->error)) {
 		rpc_error_str(m->error, err, sizeof(err));
-		rpc_call_end(c, err, NULL);
+		rpc_call_end(c, &calls->tree, err, NULL);
 	} else
-		rpc_call_end(c, NULL, m->result);
+		rpc_call_end(c, &calls->tree, NULL, m->result);
 	return (0);
 }
 
@@ -281,15 +285,21 @@ rpc_call_cancel(struct rpc_calls *calls, uint32_t msgid)
 	key.msgid = msgid;
 	if ((c = RB_FIND(rpc_call_tree, &calls->tree, &key)) != NULL) {
 		c->cb = NULL;
-		rpc_call_end(c, NULL, NULL);
+		rpc_call_end(c, &calls->tree, NULL, NULL);
 	}
 }
 
+/*
+ * Fail the calls under way now; calls their callbacks start meanwhile
+ * are not among them.
+ */
 void
 rpc_calls_fail(struct rpc_calls *calls, const char *why)
 {
+	struct rpc_call_tree	 old = calls->tree;
 	struct rpc_call		*c;
 
-	while ((c = RB_MIN(rpc_call_tree, &calls->tree)) != NULL)
-		rpc_call_end(c, why, NULL);
+	RB_INIT(&calls->tree);
+	while ((c = RB_MIN(rpc_call_tree, &old)) != NULL)
+		rpc_call_end(c, &old, why, NULL);
 }

@@ -37,30 +37,20 @@ struct privsep		 epsd_ps;
 
 static const struct proc_type procs[] = {
 	{ .title = "peer", .id = PROC_PEER, .peers = 1U << PROC_ROUTER,
-	  .init = peer_init, .dispatch = peer_dispatch,
-	  .peer_event = peer_peer_event },
+	  .init = peer_init, .config = peer_config,
+	  .dispatch = peer_dispatch, .peer_event = peer_peer_event },
 	{ .title = "router", .id = PROC_ROUTER, .peers = 1U << PROC_PEER,
-	  .init = router_init, .dispatch = router_dispatch,
-	  .peer_event = router_peer_event },
+	  .init = router_init, .config = router_config,
+	  .dispatch = router_dispatch, .peer_event = router_peer_event },
 };
 
 static struct epsd_conf	*conf;
 static struct tlsutil_mem tlsmem;
-static char		 conffile[PATH_MAX];
-static char		*macros[32];
-static int		 nmacros;
+static struct proc_opts	 opts = { .conffile = EPSD_CONF };
 static int		 lfds[EPSD_MAXLISTEN];
 static int		 nlfds;
 static int		 sockfd = -1;
 static char		 sockpath[PATH_MAX];	/* the socket we made */
-
-static __dead void
-usage(void)
-{
-	fprintf(stderr, "usage: %s [-dnv] [-D macro=value] [-f file]\n",
-	    getprogname());
-	exit(1);
-}
 
 /* Read the TLS files and check that libtls takes them. */
 static int
@@ -184,7 +174,7 @@ send_fd(struct proc_child *c, uint16_t type, int fd, const char *key,
 	mp_out_free(&m);
 }
 
-/* One configuration round to one child: IMSG_CFG ... IMSG_CFG_DONE. */
+/* One configuration round to one child (see proc.h). */
 static void
 configure(struct privsep *ps, struct proc_child *c)
 {
@@ -194,7 +184,7 @@ configure(struct privsep *ps, struct proc_child *c)
 
 	mp_out_init(&m);
 	config_pack(conf, &m);
-	if (proc_child_send(c, IMSG_CFG, 0, -1, &m) == -1)
+	if (proc_config_begin(c, &m) == -1)
 		log_warn("%s: %s", __func__, c->type->title);
 	mp_out_reset(&m);
 	if (c->type->id == PROC_PEER) {
@@ -211,8 +201,7 @@ configure(struct privsep *ps, struct proc_child *c)
 			    net_addrstr(&conf->listen[i], a, sizeof(a)));
 	} else if (c->type->id == PROC_ROUTER)
 		send_fd(c, IMSG_CFG_SOCKET, sockfd, "path", sockpath);
-	msgpack_pack_map(&m.pk, 0);
-	if (proc_child_send(c, IMSG_CFG_DONE, 0, -1, &m) == -1)
+	if (proc_config_end(c) == -1)
 		log_warn("%s: %s", __func__, c->type->title);
 	mp_out_free(&m);
 }
@@ -224,10 +213,11 @@ reload(struct privsep *ps)
 	struct tlsutil_mem	 nmem;
 	struct proc_child	*c;
 
-	log_info("reloading configuration from %s", conffile);
-	if ((nconf = parse_config(conffile, macros, nmacros)) == NULL) {
+	log_info("reloading configuration from %s", opts.conffile);
+	if ((nconf = parse_config(opts.conffile, opts.macros,
+	    opts.nmacros)) == NULL) {
 		log_warnx("configuration not reloaded: errors in %s",
-		    conffile);
+		    opts.conffile);
 		return;
 	}
 	if (load_tls(nconf, &nmem) == -1) {
@@ -276,113 +266,35 @@ shutdown_parent(struct privsep *ps)
 		(void)unlink(sockpath);
 }
 
-/* The configuration file's absolute path, for reloads after daemon(3). */
-static void
-set_conffile(const char *path)
-{
-	char	 cwd[PATH_MAX];
-	int	 n;
-
-	if (path[0] == '/')
-		n = snprintf(conffile, sizeof(conffile), "%s", path);
-	else {
-		if (getcwd(cwd, sizeof(cwd)) == NULL)
-			fatal("getcwd");
-		n = snprintf(conffile, sizeof(conffile), "%s/%s", cwd, path);
-	}
-	if (n < 0 || (size_t)n >= sizeof(conffile))
-		fatalx("configuration file name too long");
-}
-
 int
 main(int argc, char *argv[], char *envp[])
 {
 	struct privsep	*ps = &epsd_ps;
-	const char	*title = NULL, *errstr, *file = EPSD_CONF;
-	int		 ch, debug = 0, noaction = 0, verbose = 0;
-	int		 instance = 0;
 
-	setproctitle_init(argc, argv, envp);
-	log_init(1, LOG_DAEMON);
 	ps->name = "epsd";
 	ps->types = procs;
 	ps->ntypes = nitems(procs);
-
-	while ((ch = getopt(argc, argv, "dD:f:I:nP:v")) != -1) {
-		switch (ch) {
-		case 'd':
-			debug = 1;
-			break;
-		case 'D':
-			if (nmacros >= (int)nitems(macros))
-				fatalx("too many -D macros");
-			if (strchr(optarg, '=') == NULL ||
-			    optarg[0] == '=') {
-				fprintf(stderr, "%s: bad macro definition: "
-				    "%s\n", getprogname(), optarg);
-				usage();
-			}
-			macros[nmacros++] = optarg;
-			break;
-		case 'f':
-			file = optarg;
-			break;
-		case 'I':
-			instance = (int)strtonum(optarg, 0, PROC_INSTMAX - 1,
-			    &errstr);
-			if (errstr != NULL)
-				fatalx("instance %s is %s", optarg, errstr);
-			break;
-		case 'n':
-			noaction = 1;
-			break;
-		case 'P':
-			title = optarg;
-			break;
-		case 'v':
-			verbose++;
-			break;
-		default:
-			usage();
-		}
-	}
-	if (optind != argc)
-		usage();
-
-	ps->foreground = debug;
-	ps->verbose = verbose;
-	if (title != NULL) {
-		log_init(debug, LOG_DAEMON);
-		log_setverbose(verbose);
-		proc_child_main(ps, title, instance);
-	}
-	log_setverbose(verbose);
-	set_conffile(file);
+	proc_options(ps, argc, argv, envp, &opts);
 
 	/* errors go to stderr until the configuration is known good */
-	if ((conf = parse_config(conffile, macros, nmacros)) == NULL)
-		exit(1);
-	if (load_tls(conf, &tlsmem) == -1)
-		exit(1);
-	if (noaction) {
-		fprintf(stderr, "configuration OK\n");
-		exit(0);
+	conf = parse_config(opts.conffile, opts.macros, opts.nmacros);
+	if (conf != NULL && load_tls(conf, &tlsmem) == -1) {
+		config_free(conf);
+		conf = NULL;
 	}
+	if (opts.noaction)
+		proc_checked(conf != NULL);
+	if (conf == NULL)
+		exit(1);
 
 	proc_parent_init(ps, conf->user, conf->chroot);
 	open_listeners(conf);
 	open_socket(conf->socket);
-	log_init(debug, LOG_DAEMON);
-	if (!debug && daemon(0, 0) == -1)
-		fatal("daemon");
-
-	if ((ps->base = event_base_new()) == NULL)
-		fatalx("event_base_new");
 	ps->configure = configure;
 	ps->parent_dispatch = parent_dispatch;
 	ps->on_reload = reload;
 	ps->on_shutdown = shutdown_parent;
-	proc_start(ps);
+	proc_parent_start(ps, &opts);
 	log_info("startup: operator %s, %d peer%s, %d listening address%s",
 	    conf->operator, conf->npeers, conf->npeers == 1 ? "" : "s",
 	    conf->nlisten, conf->nlisten == 1 ? "" : "es");

@@ -70,14 +70,13 @@ enum epsd_proc {
  * is always 0.
  */
 enum imsg_type {
-	IMSG_CFG = IMSG_DAEMON,	/* parent->children: config_pack() */
-	IMSG_CFG_TLS,		/* parent->peer {cert: bin, key: bin,
+	/* a round: IMSG_PROC_CFG (config_pack()), these, IMSG_PROC_CFG_DONE */
+	IMSG_CFG_TLS = IMSG_DAEMON,		/* parent->peer {cert: bin, key: bin,
 				   ca: bin} */
 	IMSG_CFG_LISTEN,	/* parent->peer fd + {addr: str}: one
 				   listening TCP socket */
 	IMSG_CFG_SOCKET,	/* parent->router fd + {path: str}: the
 				   listening local socket */
-	IMSG_CFG_DONE,		/* parent->children {}: apply the round */
 	IMSG_LINK_UP,		/* peer->router {operator: str} */
 	IMSG_LINK_DOWN,		/* peer->router {operator: str}: the link
 				   went down, or was not up when the router
@@ -119,12 +118,14 @@ extern struct privsep	 epsd_ps;
 
 /* peer.c */
 void	 peer_init(struct privsep *);
+void	 peer_config(struct privsep *, const uint8_t *, size_t);
 void	 peer_dispatch(struct privsep *, struct proc_peer *,
 	    struct frame *);
 void	 peer_peer_event(struct privsep *, struct proc_peer *, int);
 
 /* router.c */
 void	 router_init(struct privsep *);
+void	 router_config(struct privsep *, const uint8_t *, size_t);
 void	 router_dispatch(struct privsep *, struct proc_peer *,
 	    struct frame *);
 void	 router_peer_event(struct privsep *, struct proc_peer *, int);

@@ -28,26 +28,14 @@ static struct lexer		 lx;
 static struct epsd_conf		*conf;
 static struct epsd_peer		*curpeer;
 static int			 curbad;	/* curpeer is dropped */
-static char			 basedir[PATH_MAX];
-static int			 lexfailed;	/* error said */
 
 int		 yylex(void);
 void		 yyerror(const char *, ...)
 		    __attribute__((__format__ (printf, 1, 2)));
 int		 yyparse(void);
-static char	*abspath(const char *);
-static int	 setpath(char *, size_t, char *, const char *);
-static int	 resolve(const char *, const char *, int,
-		    struct net_addr *, int *, int);
 static int	 checkconf(const char *);
 
-typedef struct {
-	union {
-		long long	 number;
-		char		*string;
-	} v;
-	int lineno;
-} YYSTYPE;
+typedef struct lex_yystype YYSTYPE;
 #define YYSTYPE_IS_DECLARED 1
 
 %}
@@ -77,15 +65,7 @@ grammar		: /* empty */
 		| grammar error '\n'		{ yyerrok; }
 		;
 
-include		: INCLUDE STRING		{
-			char	*path;
-
-			/* lex_include() reports its own errors */
-			if ((path = abspath($2)) != NULL)
-				(void)lex_include(&lx, path);
-			free(path);
-			free($2);
-		}
+include		: INCLUDE STRING		{ lex_include_path(&lx, $2); }
 		;
 
 string		: STRING
@@ -95,20 +75,7 @@ string		: STRING
 		}
 		;
 
-varset		: STRING '=' string		{
-			const char	*p;
-
-			for (p = $1; *p != '\0'; p++)
-				if (!isalnum((unsigned char)*p) && *p != '_')
-					break;
-			if (*p != '\0' || $1[0] == '\0')
-				yyerror("macro name %s is not [A-Za-z0-9_]+",
-				    $1);
-			else if (lex_symset(&lx, $1, $3, 0) == -1)
-				fatal("cannot store macro %s", $1);
-			free($1);
-			free($3);
-		}
+varset		: STRING '=' string		{ lex_varset(&lx, $1, $3); }
 		;
 
 main		: OPERATOR STRING		{
@@ -127,33 +94,33 @@ main		: OPERATOR STRING		{
 			free($2);
 		}
 		| CHROOT STRING			{
-			setpath(conf->chroot, sizeof(conf->chroot), $2,
-			    "chroot");
+			(void)lex_path(&lx, $2, conf->chroot,
+			    sizeof(conf->chroot));
 		}
 		| SOCKET STRING			{
 			struct sockaddr_un	 sun;
 
-			if (setpath(conf->socket, sizeof(conf->socket), $2,
-			    "socket") == 0 && strlen(conf->socket) >=
+			if (lex_path(&lx, $2, conf->socket,
+			    sizeof(conf->socket)) == 0 && strlen(conf->socket) >=
 			    sizeof(sun.sun_path))
 				yyerror("socket path %s is too long",
 				    conf->socket);
 		}
 		| TLS CERTIFICATE STRING	{
-			setpath(conf->tls_cert, sizeof(conf->tls_cert), $3,
-			    "tls certificate");
+			(void)lex_path(&lx, $3, conf->tls_cert,
+			    sizeof(conf->tls_cert));
 		}
 		| TLS KEY STRING		{
-			setpath(conf->tls_key, sizeof(conf->tls_key), $3,
-			    "tls key");
+			(void)lex_path(&lx, $3, conf->tls_key,
+			    sizeof(conf->tls_key));
 		}
 		| TLS CA STRING			{
-			setpath(conf->tls_ca, sizeof(conf->tls_ca), $3,
-			    "tls ca");
+			(void)lex_path(&lx, $3, conf->tls_ca,
+			    sizeof(conf->tls_ca));
 		}
 		| LISTEN ON STRING PORT port	{
 			if ($5 != NULL)
-				resolve($3, $5, 1, conf->listen,
+				(void)lex_addrs(&lx, $3, $5, 1, conf->listen,
 				    &conf->nlisten, EPSD_MAXLISTEN);
 			free($3);
 			free($5);
@@ -230,8 +197,9 @@ peeropt		: CONNECT TO STRING PORT port	{
 				yyerror("peer %s: connect given twice",
 				    curpeer->name);
 			else if ($5 != NULL)
-				resolve($3, $5, 0, curpeer->connect,
-				    &curpeer->nconnect, EPSD_MAXCONNECT);
+				(void)lex_addrs(&lx, $3, $5, 0,
+				    curpeer->connect, &curpeer->nconnect,
+				    EPSD_MAXCONNECT);
 			free($3);
 			free($5);
 		}
@@ -300,106 +268,17 @@ static const struct lex_keyword keywords[] = {
 int
 yylex(void)
 {
-	struct lex_token	 t;
-
-	lexfailed = 0;
-	switch (lex_next(&lx, &t)) {
-	case LEX_EOF:
-		return (0);
-	case LEX_CHAR:
-		return (t.ch);
-	case LEX_KEYWORD:
-		return (t.token);
-	case LEX_STRING:
-		yylval.v.string = t.str;
-		return (STRING);
-	case LEX_NUMBER:
-		yylval.v.number = t.num;
-		return (NUMBER);
-	case LEX_ERROR:
-	default:
-		lexfailed = 1;	/* lex_error() has said why */
-		return (ERROR);
-	}
+	return (lex_yylex(&lx, &yylval, STRING, NUMBER, ERROR));
 }
 
 void
 yyerror(const char *fmt, ...)
 {
-	char	 msg[512];
 	va_list	 ap;
 
-	if (lexfailed) {
-		lexfailed = 0;
-		return;
-	}
 	va_start(ap, fmt);
-	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	lex_verror(&lx, fmt, ap);
 	va_end(ap);
-	lex_error(&lx, "%s", msg);
-}
-
-/* A path as given, or made absolute against the starting directory. */
-static char *
-abspath(const char *path)
-{
-	char	*p;
-
-	if (path[0] == '/')
-		p = strdup(path);
-	else if (path[0] == '\0') {
-		yyerror("empty path");
-		return (NULL);
-	} else if (asprintf(&p, "%s/%s", basedir, path) == -1)
-		p = NULL;
-	if (p == NULL)
-		fatal("%s", __func__);
-	return (p);
-}
-
-/* Store an absolute version of path in dst; frees path. */
-static int
-setpath(char *dst, size_t dstsz, char *path, const char *what)
-{
-	char	*p;
-
-	if ((p = abspath(path)) == NULL) {
-		free(path);
-		return (-1);
-	}
-	if (strlcpy(dst, p, dstsz) >= dstsz) {
-		yyerror("%s path %s is too long", what, p);
-		free(p);
-		free(path);
-		return (-1);
-	}
-	free(p);
-	free(path);
-	return (0);
-}
-
-static int
-resolve(const char *host, const char *port, int passive,
-    struct net_addr *addrs, int *naddrs, int max)
-{
-	struct net_addr	 res[EPSD_MAXLISTEN];
-	const char	*why;
-	int		 n, i;
-
-	if ((n = net_resolve(host, port, passive, res, nitems(res),
-	    &why)) == -1) {
-		yyerror("cannot resolve %s port %s: %s", host, port, why);
-		return (-1);
-	}
-	for (i = 0; i < n; i++) {
-		if (*naddrs >= max) {
-			yyerror("%s port %s: too many addresses (at most %d)",
-			    host, port, max);
-			return (-1);
-		}
-		addrs[(*naddrs)++] = res[i];
-	}
-	return (0);
 }
 
 /* A file the parent will have to read: say now if it cannot. */
@@ -456,8 +335,6 @@ parse_config(const char *file, char **macros, int nmacros)
 {
 	int	 i, errors;
 
-	if (basedir[0] == '\0' && getcwd(basedir, sizeof(basedir)) == NULL)
-		fatal("getcwd");
 	if ((conf = config_new()) == NULL)
 		fatal("%s", __func__);
 	for (i = 0; i < nmacros; i++)

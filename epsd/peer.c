@@ -1037,21 +1037,25 @@ cfg_listen(struct frame *f)
 	f->fd = -1;
 }
 
+/* The end of a configuration round. */
 void
-peer_dispatch(struct privsep *ps, struct proc_peer *from, struct frame *f)
+peer_config(struct privsep *ps, const uint8_t *buf, size_t len)
 {
 	int	 i;
 
+	config_free(env.nconf);
+	env.nconf = config_unpack(buf, len);
+	cfg_done();
+	/* listening sockets of a round that failed are not kept */
+	for (i = 0; i < env.nnlfds; i++)
+		close(env.nlfds[i]);
+	env.nnlfds = 0;
+}
+
+void
+peer_dispatch(struct privsep *ps, struct proc_peer *from, struct frame *f)
+{
 	switch (f->hdr.type) {
-	case IMSG_CFG:
-		if (from->id != PROC_PARENT)
-			break;
-		config_free(env.nconf);
-		for (i = 0; i < env.nnlfds; i++)
-			close(env.nlfds[i]);
-		env.nnlfds = 0;
-		env.nconf = config_unpack(f->data, f->len);
-		return;
 	case IMSG_CFG_TLS:
 		if (from->id != PROC_PARENT)
 			break;
@@ -1061,11 +1065,6 @@ peer_dispatch(struct privsep *ps, struct proc_peer *from, struct frame *f)
 		if (from->id != PROC_PARENT)
 			break;
 		cfg_listen(f);
-		return;
-	case IMSG_CFG_DONE:
-		if (from->id != PROC_PARENT)
-			break;
-		cfg_done();
 		return;
 	case IMSG_LINK_MSG:
 		if (from->id != PROC_ROUTER)

@@ -779,16 +779,19 @@ cfg_done(void)
 	log_debug("configuration applied: operator %s", env.conf->operator);
 }
 
+/* The end of a configuration round. */
+void
+router_config(struct privsep *ps, const uint8_t *buf, size_t len)
+{
+	config_free(env.nconf);
+	env.nconf = config_unpack(buf, len);
+	cfg_done();
+}
+
 void
 router_dispatch(struct privsep *ps, struct proc_peer *from, struct frame *f)
 {
 	switch (f->hdr.type) {
-	case IMSG_CFG:
-		if (from->id != PROC_PARENT)
-			break;
-		config_free(env.nconf);
-		env.nconf = config_unpack(f->data, f->len);
-		return;
 	case IMSG_CFG_SOCKET:
 		if (from->id != PROC_PARENT || f->fd == -1)
 			break;
@@ -796,11 +799,6 @@ router_dispatch(struct privsep *ps, struct proc_peer *from, struct frame *f)
 			close(env.nsockfd);
 		env.nsockfd = f->fd;
 		f->fd = -1;
-		return;
-	case IMSG_CFG_DONE:
-		if (from->id != PROC_PARENT)
-			break;
-		cfg_done();
 		return;
 	case IMSG_LINK_UP:
 		if (from->id != PROC_PEER)

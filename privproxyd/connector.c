@@ -53,7 +53,7 @@ struct pconn {
 TAILQ_HEAD(pconns, pconn);
 
 static struct privsep		*ps;
-static struct privproxyd_conf	*conf, *nconf;
+static struct privproxyd_conf	*conf;
 static struct pconns		 pconns = TAILQ_HEAD_INITIALIZER(pconns);
 static unsigned int		 npconns;
 static struct log_limit		 fail_limit = LOG_LIMIT_INITIALIZER(10);
@@ -339,32 +339,26 @@ connect_new(struct frame *f)
 }
 
 void
+connector_config(struct privsep *p, const uint8_t *buf, size_t len)
+{
+	struct privproxyd_conf	*nconf;
+	struct pconn		*c, *t;
+
+	if ((nconf = config_unpack(buf, len)) == NULL)
+		return;
+	/* connections being set up point into the old configuration */
+	TAILQ_FOREACH_SAFE(c, &pconns, entry, t)
+		if (c->sp == NULL)
+			pconn_fail(c, "set-up", "configuration reloaded");
+	config_free(conf);
+	conf = nconf;
+}
+
+void
 connector_dispatch(struct privsep *p, struct proc_peer *from,
     struct frame *f)
 {
 	switch (f->hdr.type) {
-	case IMSG_CFG:
-		if (from->id != PROC_PARENT)
-			break;
-		config_free(nconf);
-		nconf = config_unpack(f->data, f->len);
-		return;
-	case IMSG_CFG_DONE:
-		if (from->id != PROC_PARENT || nconf == NULL)
-			break;
-		/* connections under way keep pointers into the old one */
-		if (conf != NULL && !TAILQ_EMPTY(&pconns)) {
-			struct pconn	*c, *t;
-
-			TAILQ_FOREACH_SAFE(c, &pconns, entry, t)
-				if (c->sp == NULL)
-					pconn_fail(c, "set-up",
-					    "configuration reloaded");
-		}
-		config_free(conf);
-		conf = nconf;
-		nconf = NULL;
-		return;
 	case IMSG_CONNECT:
 		if (from->id != PROC_RELAY || conf == NULL)
 			break;

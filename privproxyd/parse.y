@@ -219,13 +219,11 @@ static const struct lex_keyword keywords[] = {
 static void
 yyerror(const char *fmt, ...)
 {
-	char	 msg[512];
 	va_list	 ap;
 
 	va_start(ap, fmt);
-	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	lex_verror(&lx, fmt, ap);
 	va_end(ap);
-	lex_error(&lx, "%s", msg);
 }
 
 static int

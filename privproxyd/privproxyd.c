@@ -22,11 +22,11 @@ struct privsep		 privproxyd_ps;
 /* The relay stops first: it withdraws the names, then connectors go. */
 static const struct proc_type procs[] = {
 	{ .title = "relay", .id = PROC_RELAY, .peers = 1U << PROC_CONNECTOR,
-	  .init = relay_init, .dispatch = relay_dispatch,
-	  .shutdown = relay_shutdown },
+	  .init = relay_init, .config = relay_config,
+	  .dispatch = relay_dispatch, .shutdown = relay_shutdown },
 	{ .title = "connector", .id = PROC_CONNECTOR,
 	  .peers = 1U << PROC_RELAY, .init = connector_init,
-	  .dispatch = connector_dispatch },
+	  .config = connector_config, .dispatch = connector_dispatch },
 };
 
 static struct privproxyd_conf	*conf;
@@ -39,11 +39,8 @@ send_config(struct proc_child *c)
 
 	mp_out_init(&m);
 	config_pack(conf, &m);
-	if (proc_child_send(c, IMSG_CFG, 0, -1, &m) == -1)
+	if (proc_config_begin(c, &m) == -1 || proc_config_end(c) == -1)
 		log_warn("%s: %s", __func__, c->type->title);
-	mp_out_reset(&m);
-	msgpack_pack_map(&m.pk, 0);
-	(void)proc_child_send(c, IMSG_CFG_DONE, 0, -1, &m);
 	mp_out_free(&m);
 }
 
@@ -111,15 +108,10 @@ main(int argc, char *argv[], char *envp[])
 		exit(1);
 	ps->instances[PROC_CONNECTOR] = conf->prefork;
 	proc_parent_init(ps, conf->user, conf->chroot);
-	if (!opts.debug && daemon(0, 0) == -1)
-		fatal("daemon");
-
-	if ((ps->base = event_base_new()) == NULL)
-		fatalx("event_base_new");
 	ps->configure = configure;
 	ps->parent_dispatch = parent_dispatch;
 	ps->on_reload = reload;
-	proc_start(ps);
+	proc_parent_start(ps, &opts);
 	log_info("startup: %d connector%s", conf->prefork,
 	    conf->prefork == 1 ? "" : "s");
 	event_base_dispatch(ps->base);

@@ -49,9 +49,8 @@ enum proxy_proto {
 
 /* Messages, with their msgpack payload. */
 enum imsg_type {
-	IMSG_CFG = IMSG_DAEMON,	/* the configuration, config_pack() */
-	IMSG_CFG_DONE,		/* {} apply it */
-	IMSG_EPS_CONNECT,	/* relay->parent {}: a connection to epsd */
+	/* configuration rounds: IMSG_PROC_CFG (config_pack()), _DONE */
+	IMSG_EPS_CONNECT = IMSG_DAEMON, /* relay->parent {}: connect to epsd */
 	IMSG_EPS_FD,		/* parent->relay fd, or {error: str} */
 	IMSG_CONNECT,		/* relay->connector {public, domain, token,
 				   client, server} */
@@ -92,6 +91,7 @@ extern struct privsep	 privproxyd_ps;
 
 /* connector.c */
 void	 connector_init(struct privsep *);
+void	 connector_config(struct privsep *, const uint8_t *, size_t);
 void	 connector_dispatch(struct privsep *, struct proc_peer *,
 	    struct frame *);
 int	 proxy_header(enum proxy_proto, const char *client,
@@ -99,6 +99,7 @@ int	 proxy_header(enum proxy_proto, const char *client,
 
 /* relay.c */
 void	 relay_init(struct privsep *);
+void	 relay_config(struct privsep *, const uint8_t *, size_t);
 void	 relay_shutdown(struct privsep *);
 void	 relay_dispatch(struct privsep *, struct proc_peer *,
 	    struct frame *);

@@ -32,7 +32,7 @@ struct pubstate {
 TAILQ_HEAD(pubstates, pubstate);
 
 static struct privsep		*ps;
-static struct privproxyd_conf	*conf, *nconf;
+static struct privproxyd_conf	*conf;
 static struct epsclient		*eps;
 static struct pubstates		 pubs = TAILQ_HEAD_INITIALIZER(pubs);
 static int			 rr;
@@ -333,29 +333,25 @@ eps_request(struct epsclient *ec, const struct rpc_msg *m, void *arg)
 }
 
 void
+relay_config(struct privsep *p, const uint8_t *buf, size_t len)
+{
+	struct privproxyd_conf	*old, *nconf;
+
+	if ((nconf = config_unpack(buf, len)) == NULL)
+		return;
+	old = conf;
+	conf = nconf;
+	if (old != NULL)
+		withdraw_removed(old);
+	config_free(old);
+	pubs_sync();
+	epsclient_start(eps);
+}
+
+void
 relay_dispatch(struct privsep *p, struct proc_peer *from, struct frame *f)
 {
-	struct privproxyd_conf	*old;
-
 	switch (f->hdr.type) {
-	case IMSG_CFG:
-		if (from->id != PROC_PARENT)
-			break;
-		config_free(nconf);
-		nconf = config_unpack(f->data, f->len);
-		return;
-	case IMSG_CFG_DONE:
-		if (from->id != PROC_PARENT || nconf == NULL)
-			break;
-		old = conf;
-		conf = nconf;
-		nconf = NULL;
-		if (old != NULL)
-			withdraw_removed(old);
-		config_free(old);
-		pubs_sync();
-		epsclient_start(eps);
-		return;
 	case IMSG_EPS_FD:
 		if (from->id == PROC_PARENT)
 			epsclient_attach_frame(eps, f);

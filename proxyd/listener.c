@@ -92,7 +92,7 @@ RB_GENERATE_STATIC(conn_ids, conn, idnode, conn_idcmp)
 RB_GENERATE_STATIC(conn_toks, conn, toknode, conn_tokcmp)
 
 static struct privsep		*ps;
-static struct proxyd_conf	*conf, *nconf;
+static struct proxyd_conf	*conf;
 static struct conn_ids		 conns = RB_INITIALIZER(&conns);
 static struct conn_toks		 tokens = RB_INITIALIZER(&tokens);
 static struct bconns		 bconns = TAILQ_HEAD_INITIALIZER(bconns);
@@ -728,18 +728,16 @@ handoff_in(struct frame *f)
 	f->fd = -1;
 }
 
-static void
-config_done(void)
+void
+listener_config(struct privsep *p, const uint8_t *buf, size_t len)
 {
-	struct lsock	*l;
+	struct proxyd_conf	*nconf;
+	struct lsock		*l;
 
-	if (nconf == NULL) {
-		log_warnx("%s: no configuration", __func__);
+	if ((nconf = config_unpack(buf, len)) == NULL)
 		return;
-	}
 	config_free(conf);
 	conf = nconf;
-	nconf = NULL;
 	TAILQ_FOREACH(l, &lsocks, entry)
 		if (!event_pending(l->ev, EV_READ, NULL))
 			event_add(l->ev, NULL);
@@ -749,19 +747,9 @@ void
 listener_dispatch(struct privsep *p, struct proc_peer *from, struct frame *f)
 {
 	switch (f->hdr.type) {
-	case IMSG_CFG:
-		if (from->id != PROC_PARENT)
-			break;
-		config_free(nconf);
-		nconf = config_unpack(f->data, f->len);
-		return;
 	case IMSG_CFG_LISTEN:
 		if (from->id == PROC_PARENT)
 			lsock_add(f);
-		return;
-	case IMSG_CFG_DONE:
-		if (from->id == PROC_PARENT)
-			config_done();
 		return;
 	case IMSG_ROUTE_OK:
 	case IMSG_ROUTE_FAIL:

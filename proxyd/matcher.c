@@ -61,7 +61,7 @@ RB_GENERATE_STATIC(tokens, token, node, token_cmp)
 RB_GENERATE_STATIC(announces, announce, node, announce_cmp)
 
 static struct privsep		*ps;
-static struct proxyd_conf	*conf, *nconf;
+static struct proxyd_conf	*conf;
 static struct tokens		 tokens = RB_INITIALIZER(&tokens);
 static struct token_age		 token_age = TAILQ_HEAD_INITIALIZER(token_age);
 static struct announces		 announces = RB_INITIALIZER(&announces);
@@ -526,24 +526,20 @@ recheck(void)
 }
 
 void
+matcher_config(struct privsep *p, const uint8_t *buf, size_t len)
+{
+	struct proxyd_conf	*nconf;
+
+	if ((nconf = config_unpack(buf, len)) == NULL)
+		return;
+	config_free(conf);
+	conf = nconf;
+	recheck();
+}
+
+void
 matcher_dispatch(struct privsep *p, struct proc_peer *from, struct frame *f)
 {
-	switch (f->hdr.type) {
-	case IMSG_CFG:
-		if (from->id != PROC_PARENT)
-			break;
-		config_free(nconf);
-		nconf = config_unpack(f->data, f->len);
-		return;
-	case IMSG_CFG_DONE:
-		if (from->id != PROC_PARENT || nconf == NULL)
-			break;
-		config_free(conf);
-		conf = nconf;
-		nconf = NULL;
-		recheck();
-		return;
-	}
 	if (conf == NULL) {
 		log_warnx("%s: message %u before configuration", __func__,
 		    f->hdr.type);

@@ -23,14 +23,15 @@ struct privsep		 proxyd_ps;
 static const struct proc_type procs[] = {
 	{ .title = "listener", .id = PROC_LISTENER,
 	  .peers = 1U << PROC_MATCHER, .init = listener_init,
-	  .dispatch = listener_dispatch, .peer_event = listener_peer_event },
+	  .config = listener_config, .dispatch = listener_dispatch,
+	  .peer_event = listener_peer_event },
 	{ .title = "matcher", .id = PROC_MATCHER,
 	  .peers = (1U << PROC_LISTENER) | (1U << PROC_RELAY),
-	  .init = matcher_init, .dispatch = matcher_dispatch,
-	  .peer_event = matcher_peer_event },
+	  .init = matcher_init, .config = matcher_config,
+	  .dispatch = matcher_dispatch, .peer_event = matcher_peer_event },
 	{ .title = "relay", .id = PROC_RELAY, .peers = 1U << PROC_MATCHER,
-	  .init = relay_init, .dispatch = relay_dispatch,
-	  .peer_event = relay_peer_event },
+	  .init = relay_init, .config = relay_config,
+	  .dispatch = relay_dispatch, .peer_event = relay_peer_event },
 };
 
 static struct proxyd_conf *conf;
@@ -88,7 +89,7 @@ send_config(struct privsep *ps, struct proc_child *c, int withfds)
 
 	mp_out_init(&m);
 	config_pack(conf, &m);
-	if (proc_child_send(c, IMSG_CFG, 0, -1, &m) == -1)
+	if (proc_config_begin(c, &m) == -1)
 		log_warn("%s: %s", __func__, c->type->title);
 	if (withfds && c->type->id == PROC_LISTENER) {
 		n = conf->nlisten + conf->nbackchannel;
@@ -104,9 +105,7 @@ send_config(struct privsep *ps, struct proc_child *c, int withfds)
 			(void)proc_child_send(c, IMSG_CFG_LISTEN, 0, fd, &m);
 		}
 	}
-	mp_out_reset(&m);
-	msgpack_pack_map(&m.pk, 0);
-	(void)proc_child_send(c, IMSG_CFG_DONE, 0, -1, &m);
+	(void)proc_config_end(c);
 	mp_out_free(&m);
 }
 
@@ -198,15 +197,10 @@ main(int argc, char *argv[], char *envp[])
 	ps->instances[PROC_LISTENER] = conf->prefork;
 	proc_parent_init(ps, conf->user, conf->chroot);
 	open_sockets();
-	if (!opts.debug && daemon(0, 0) == -1)
-		fatal("daemon");
-
-	if ((ps->base = event_base_new()) == NULL)
-		fatalx("event_base_new");
 	ps->configure = configure;
 	ps->parent_dispatch = parent_dispatch;
 	ps->on_reload = reload;
-	proc_start(ps);
+	proc_parent_start(ps, &opts);
 	log_info("startup: %d listener%s", conf->prefork,
 	    conf->prefork == 1 ? "" : "s");
 	event_base_dispatch(ps->base);

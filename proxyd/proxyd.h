@@ -53,9 +53,9 @@ enum proxyd_proc {
  * connection id where one is named.
  */
 enum imsg_type {
-	IMSG_CFG = IMSG_DAEMON,	/* the configuration, config_pack() */
-	IMSG_CFG_LISTEN,	/* fd + {kind: "public"|"backchannel"} */
-	IMSG_CFG_DONE,		/* {} apply what came since IMSG_CFG */
+	/* a configuration round is IMSG_PROC_CFG (config_pack()), these: */
+	IMSG_CFG_LISTEN = IMSG_DAEMON, /* fd + {kind: "public"|"backchannel"} */
+	/* ... and IMSG_PROC_CFG_DONE */
 	IMSG_EPS_CONNECT,	/* relay->parent {}: a connection to epsd */
 	IMSG_EPS_FD,		/* parent->relay fd, or {error: str} */
 	IMSG_ROUTE,		/* listener->matcher, peerid conn:
@@ -113,18 +113,21 @@ extern struct privsep	 proxyd_ps;
 
 /* listener.c */
 void	 listener_init(struct privsep *);
+void	 listener_config(struct privsep *, const uint8_t *, size_t);
 void	 listener_dispatch(struct privsep *, struct proc_peer *,
 	    struct frame *);
 void	 listener_peer_event(struct privsep *, struct proc_peer *, int);
 
 /* matcher.c */
 void	 matcher_init(struct privsep *);
+void	 matcher_config(struct privsep *, const uint8_t *, size_t);
 void	 matcher_dispatch(struct privsep *, struct proc_peer *,
 	    struct frame *);
 void	 matcher_peer_event(struct privsep *, struct proc_peer *, int);
 
 /* relay.c */
 void	 relay_init(struct privsep *);
+void	 relay_config(struct privsep *, const uint8_t *, size_t);
 void	 relay_dispatch(struct privsep *, struct proc_peer *,
 	    struct frame *);
 void	 relay_peer_event(struct privsep *, struct proc_peer *, int);

@@ -54,7 +54,7 @@ static struct pendings		 pendings = TAILQ_HEAD_INITIALIZER(pendings);
 static unsigned int		 npendings;
 static struct shadows		 shadows = RB_INITIALIZER(&shadows);
 static struct privsep		*ps;
-static struct proxyd_conf	*conf, *nconf;
+static struct proxyd_conf	*conf;
 static struct epsclient		*eps;
 static struct log_limit		 fail_limit = LOG_LIMIT_INITIALIZER(10);
 
@@ -341,23 +341,21 @@ incoming(struct frame *f)
 }
 
 void
+relay_config(struct privsep *p, const uint8_t *buf, size_t len)
+{
+	struct proxyd_conf	*nconf;
+
+	if ((nconf = config_unpack(buf, len)) == NULL)
+		return;
+	config_free(conf);
+	conf = nconf;
+	epsclient_start(eps);
+}
+
+void
 relay_dispatch(struct privsep *p, struct proc_peer *from, struct frame *f)
 {
 	switch (f->hdr.type) {
-	case IMSG_CFG:
-		if (from->id != PROC_PARENT)
-			break;
-		config_free(nconf);
-		nconf = config_unpack(f->data, f->len);
-		return;
-	case IMSG_CFG_DONE:
-		if (from->id != PROC_PARENT || nconf == NULL)
-			break;
-		config_free(conf);
-		conf = nconf;
-		nconf = NULL;
-		epsclient_start(eps);
-		return;
 	case IMSG_EPS_FD:
 		if (from->id == PROC_PARENT)
 			epsclient_attach_frame(eps, f);

@@ -211,10 +211,14 @@ stop_all()
 		sa_i=$((sa_i + 1))
 	done
 	for sa_pid in $(cat "$T/children" 2>/dev/null); do
-		if alive "$sa_pid"; then
+		# still one of ours, not a new process with a reused pid
+		alive "$sa_pid" || continue
+		case $(ps -o args= -p "$sa_pid") in
+		"proxyd: "*|"privproxyd: "*|"epsd: "*)
 			note "child $sa_pid outlived its parent: SIGKILL"
 			kill -KILL "$sa_pid" 2>/dev/null
-		fi
+			;;
+		esac
 	done
 	: >"$T/pids"
 }
@@ -228,6 +232,10 @@ cleanup()
 		echo "    # kept $T"
 	else
 		rm -rf "$T"
+	fi
+	if [ "$cu_status" -eq 0 ] && [ "$CHECKS" -eq 0 ]; then
+		echo "FAIL $CASE/checks: the case checked nothing"
+		exit 1
 	fi
 	[ "$FAILS" -eq 0 ] || exit 1
 	exit "$cu_status"
