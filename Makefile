@@ -128,6 +128,13 @@ build/fuzz/%: regress/fuzz/%.c $(COMMON_SRCS) $(wildcard common/*.h)
 	$(FUZZ_CC) $(CPPFLAGS) $(PKG_CFLAGS) $(FUZZ_FLAGS) -o $@ $< \
 	    $(COMMON_SRCS) $(LDLIBS)
 
+# A grammar's target also needs that daemon's parser and config code.
+build/fuzz/fuzz_conf_%: regress/fuzz/fuzz_conf_%.c $(O)/%/parse.c %/config.c \
+    $(COMMON_SRCS) $(wildcard common/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) -I$* $(PKG_CFLAGS) $(FUZZ_FLAGS) -o $@ $< \
+	    $(O)/$*/parse.c $*/config.c $(COMMON_SRCS) $(LDLIBS)
+
 fuzz: check-deps $(addprefix build/fuzz/,$(FUZZ_TARGETS))
 
 .PHONY: fuzz-if-clang

@@ -2,6 +2,8 @@
  * lex.c: the shared configuration lexer (lex.h).
  */
 
+#include <sys/stat.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -49,6 +51,7 @@ static struct lex_file *
 lex_pushfile(struct lexer *lx, const char *path)
 {
 	struct lex_file	*f;
+	struct stat	 st;
 	int		 depth = 0;
 
 	TAILQ_FOREACH(f, &lx->files, entry)
@@ -63,12 +66,19 @@ lex_pushfile(struct lexer *lx, const char *path)
 		log_warn("%s", __func__);
 		return (NULL);
 	}
-	if ((f->stream = fopen(path, "r")) == NULL) {
+	if ((f->stream = fopen(path, "r")) == NULL ||
+	    fstat(fileno(f->stream), &st) == -1 ||
+	    (!S_ISREG(st.st_mode) && (errno = EINVAL))) {
+		/* a device or a FIFO could be read forever */
 		if (lx->file != NULL)
-			lex_error(lx, "cannot open %s: %s", path,
+			lex_error(lx, "cannot read %s: %s", path,
+			    errno == EINVAL ? "not a regular file" :
 			    strerror(errno));
 		else
-			log_warn("%s", path);
+			log_warnx("%s: %s", path, errno == EINVAL ?
+			    "not a regular file" : strerror(errno));
+		if (f->stream != NULL)
+			fclose(f->stream);
 		free(f->name);
 		free(f);
 		return (NULL);

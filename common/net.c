@@ -18,6 +18,8 @@
 #include "compat.h"
 #include "net.h"
 
+int	 net_numeric_only;
+
 int
 net_resolve(const char *host, const char *port, int passive,
     struct net_addr *out, size_t max, const char **why)
@@ -30,6 +32,8 @@ net_resolve(const char *host, const char *port, int passive,
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = passive ? AI_PASSIVE : 0;
+	if (net_numeric_only)
+		hints.ai_flags |= AI_NUMERICHOST;
 	if (host != NULL && strcmp(host, "*") == 0)
 		host = NULL;
 	if ((error = getaddrinfo(host, port, &hints, &res)) != 0) {

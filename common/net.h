@@ -18,6 +18,8 @@ struct net_addr {
 
 int		 net_resolve(const char *host, const char *port, int passive,
 		    struct net_addr *, size_t max, const char **why);
+/* set by fuzz targets: never ask DNS, numeric host addresses only */
+extern int	 net_numeric_only;
 int		 net_parse(const char *hostport, struct net_addr *);
 const char	*net_ntop(const struct sockaddr *, char *, size_t);
 const char	*net_addrstr(const struct net_addr *, char *, size_t);

@@ -36,6 +36,7 @@ typedef struct lex_yystype YYSTYPE;
 %token	<v.string>	STRING
 %token	<v.number>	NUMBER
 %type	<v.string>	port
+%destructor	{ free($$); }	<v.string>
 
 %%
 
@@ -118,6 +119,7 @@ public		: PUBLIC STRING			{
 				fatal("calloc");
 			(void)lex_copy(&lx, $2, curpub->name,
 			    sizeof(curpub->name), "operator name");
+			$2 = NULL;	/* still on the stack: %destructor */
 			TAILQ_INSERT_TAIL(&conf->publics, curpub, entry);
 		} optnl '{' optnl pubbody '}'	{
 			if (curpub->nbc == 0)
@@ -156,6 +158,7 @@ domain		: DOMAIN STRING			{
 				    sizeof(curdom->name));
 			}
 			free($2);
+			$2 = NULL;	/* still on the stack: %destructor */
 			TAILQ_INSERT_TAIL(&conf->domains, curdom, entry);
 		} optnl '{' optnl dombody '}'	{
 			if (curdom->nfwd == 0)

@@ -36,6 +36,7 @@ typedef struct lex_yystype YYSTYPE;
 %token	<v.string>	STRING
 %token	<v.number>	NUMBER
 %type	<v.string>	port
+%destructor	{ free($$); }	<v.string>
 
 %%
 
@@ -150,6 +151,7 @@ operator	: OPERATOR STRING		{
 			(void)strlcpy(curop->name, $2, sizeof(curop->name));
 			TAILQ_INSERT_TAIL(&conf->operators, curop, entry);
 			free($2);
+			$2 = NULL;	/* still on the stack: %destructor */
 		} optnl '{' optnl opbody '}'	{
 			if (curop->nallow == 0)
 				yyerror("operator \"%s\" allows no names",

@@ -21,9 +21,9 @@
 # why"; regress/run.sh counts them.  A case exits non-zero when any
 # check failed.
 #
-# Processes and their logs (the NAME of start_daemon, dpid, stop_daemon):
-#	is		the internal server (build/internal-server), port $P_IS
-#	epsd-public	public epsd, peer port $P_EPS, socket $T/epsd-public.sock
+# Processes and their logs (NAME for start_daemon, dpid, stop_daemon):
+#	is		the internal server (build/internal-server), $P_IS
+#	epsd-public	public epsd, peer port $P_EPS, $T/epsd-public.sock
 #	epsd-privateS	private epsd of operator "privateS" (S is "" or a
 #			suffix such as 2), socket $T/epsd-privateS.sock
 #	proxyd		public proxy, ports $P_PUBLIC and $P_BC
@@ -58,6 +58,7 @@ case $B in
 esac
 GENCERTS=$TOP/etc/demo/gencerts.sh
 NAME=test.internal-server.local
+CLIENT='127\.0\.0\.1:[0-9]+'		# a client address in a log line
 STOP_WAIT=${STOP_WAIT:-5}
 FAILS=0
 CHECKS=0
@@ -228,6 +229,13 @@ cleanup()
 	cu_status=$?
 	trap - EXIT INT TERM
 	stop_all
+	# with SANITIZE=1: a report in any log, even at exit, is a failure
+	for cu_f in "$T"/*.log; do
+		[ -f "$cu_f" ] || continue
+		cu_r=$(grep -E 'ERROR: [A-Za-z]+Sanitizer|runtime error:' \
+		    "$cu_f" | head -n 1)
+		[ -z "$cu_r" ] || fail sanitizer "${cu_f##*/}: $cu_r"
+	done
 	if [ "${KEEP:-0}" = 1 ]; then
 		echo "    # kept $T"
 	else
@@ -646,10 +654,10 @@ daemons_alive()
 		da_pid=$(dpid "$da_n")
 		if ! alive "$da_pid"; then
 			da_bad="$da_bad $da_n(gone)"
-		elif [ -f "$T/nchildren.$da_n" ] && [ "$(children \
-		    "$da_pid" | grep -c .)" -ne "$(cat "$T/nchildren.$da_n")" ]; then
-			da_bad="$da_bad $da_n($(children "$da_pid" |
-			    grep -c .) children, not $(cat \
+		elif [ -f "$T/nchildren.$da_n" ] &&
+		    da_now=$(children "$da_pid" | grep -c .; true) &&
+		    [ "$da_now" -ne "$(cat "$T/nchildren.$da_n")" ]; then
+			da_bad="$da_bad $da_n($da_now children, not $(cat \
 			    "$T/nchildren.$da_n"))"
 		elif grep -Eq 'killed by signal|exited with status' \
 		    "$T/$da_n.log"; then

@@ -89,7 +89,7 @@ fuzz()
 		    "$FUZZ_SECONDS s${fz_seed:+ from $fz_seed}"
 		npass=$((npass + 1))
 	else
-		fz_why=$(grep -E '^(SUMMARY|==[0-9]+==ERROR)|deadly signal|invariant failed|Test unit written' \
+		fz_why=$(grep -E '^(SUMMARY|==[0-9]+==ERROR)|deadly signal' \
 		    "$tmp/fuzz.log" | head -n 3 | tr '\n' ' ')
 		echo "FAIL fuzz/$fz_name: exit $fz_rc: ${fz_why:-see below}"
 		tail -n 30 "$tmp/fuzz.log" | sed 's/^/    | /'
@@ -126,7 +126,7 @@ for c in "$@"; do
 	*)	c=regress/e2e/${c%.sh}.sh ;;
 	esac
 	if [ ! -f "$c" ]; then
-		echo "FAIL e2e/$c: no such case"
+		echo "FAIL $(basename "$c" .sh): no such case ($c)"
 		nfail=$((nfail + 1))
 		continue
 	fi

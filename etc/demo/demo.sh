@@ -7,9 +7,9 @@
 # Makes the demo certificates (etc/demo/certs/, kept when still good),
 # then starts the five processes of the demo on 127.0.0.1, each with its
 # configuration from etc/demo/ and in the foreground:
-#	$B/internal-server	the JSON-RPC TLS server, port 8888
+#	$B/internal-server	the JSON-RPC TLS server, 8888
 #	$B/epsd			the public site's EPS server, port 5555
-#	$B/epsd			the private site's EPS server (dials 5555)
+#	$B/epsd			the private site's EPS server, dials 5555
 #	$B/proxyd		the public proxy, ports 4433 and 4434
 #	$B/privproxyd		the private proxy (dials 4434)
 # Sockets and logs are in /tmp/eps-demo/ (NAME.log for each process).
@@ -80,7 +80,7 @@ stop_all()
 		fi
 		wait "${p#*:}" 2>/dev/null
 	done
-	[ -n "$procs" ] && say "stopped all $(echo $procs | wc -w) processes"
+	[ -n "$procs" ] && say "stopped the demo's processes"
 	procs=
 }
 

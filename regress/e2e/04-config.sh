@@ -8,7 +8,8 @@ ports
 P_IS=8888
 certs
 
-# conf_ok CHECK DAEMON FILE [ARGS]: -n accepts FILE.
+# conf_ok CHECK DAEMON FILE [ARGS]: -n accepts FILE.  All output goes to
+# n.log too, where the harness looks for sanitizer reports.
 conf_ok()
 {
 	co_check=$1
@@ -17,6 +18,7 @@ conf_ok()
 	shift 3
 	"$BIN/$co_d" -n "$@" -f "$co_f" >"$T/n.out" 2>&1
 	co_rc=$?
+	cat "$T/n.out" >>"$T/n.log"
 	if [ "$co_rc" -eq 0 ] && grep -qx "configuration OK" "$T/n.out"; then
 		pass "$co_check"
 	else
@@ -36,6 +38,7 @@ conf_err()
 	shift 4
 	"$BIN/$ce_d" -n "$@" -f "$ce_f" >"$T/n.out" 2>&1
 	ce_rc=$?
+	cat "$T/n.out" >>"$T/n.log"
 	if [ "$ce_rc" -eq 1 ] && ! grep -q "configuration OK" "$T/n.out" &&
 	    head -n 1 "$T/n.out" | grep -q "^$ce_where: "; then
 		pass "$ce_check"

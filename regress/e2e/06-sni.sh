@@ -12,14 +12,14 @@ s_client -
 check nosni-alert "no alert 112: $(tail -n 3 "$T/s_client.out" |
     tr '\n' ' ')" alert112
 assert_log nosni-refused "$log" \
-    "refused client 127\.0\.0\.1:[0-9]+: no server name" 5 "$from"
+    "refused client $CLIENT: no server name" 5 "$from"
 
 from=$(lines "$log")
 s_client nobody.example.com
 check unknown-alert "no alert 112: $(tail -n 3 "$T/s_client.out" |
     tr '\n' ' ')" alert112
 assert_log unknown-refused "$log" \
-    "refused client 127\.0\.0\.1:[0-9]+: no announcement for nobody\.example\.com" \
+    "refused client $CLIENT: no announcement for nobody\.example\.com" \
     5 "$from"
 
 # allowed by a wildcard, but not announced

@@ -33,7 +33,7 @@ from=$(lines "$pub")
 EPSPRIV_CERT=rogue
 try rogue
 assert_log rogue-refused "$pub" \
-    "refused link from 127\.0\.0\.1:[0-9]+: .*(certificate|verif|unknown ca|handshake)" \
+    "refused link from $CLIENT: .*(certificate|verif|unknown ca|handshake)" \
     0 "$from"
 
 # a good certificate for an operator the public side does not know
@@ -43,7 +43,7 @@ EPSPRIV_CERT=stranger
 EPSPRIV_OP=stranger
 try stranger
 assert_log stranger-refused "$pub" \
-    "refused link from 127\.0\.0\.1:[0-9]+: operator stranger not configured" \
+    "refused link from $CLIENT: operator stranger not configured" \
     0 "$from"
 assert_log stranger-told "$T/epsd-stranger.log" \
     "refused link to 127\.0\.0\.1:$P_EPS" 0
@@ -70,5 +70,5 @@ stop_daemon epsd-distrust
 from=$(lines "$pub")
 start_epsd_private
 assert_log good-link "$pub" \
-    "link to private up \(inbound from 127\.0\.0\.1:[0-9]+" 5 "$from"
+    "link to private up \(inbound from $CLIENT" 5 "$from"
 daemons_alive all-alive epsd-public epsd-private

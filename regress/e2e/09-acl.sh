@@ -54,6 +54,7 @@ assert_log incoming-refused "$priv" \
     "refused call private\.incoming from public: method not allowed" 5 \
     "$from"
 assert_log client-dropped "$T/proxyd.log" \
-    "refused client 127\.0\.0\.1:[0-9]+: private proxy for $NAME not reached: method not allowed" \
+    "refused client $CLIENT: private proxy for $NAME not reached: method not \
+allowed" \
     5 "$pfrom"
 daemons_alive all-alive proxyd privproxyd epsd-public epsd-private
