@@ -42,6 +42,15 @@
 
 #define UNUSED(_x)	((void)(_x))
 
+/* AddressSanitizer builds (gcc says so one way, clang the other) */
+#if defined(__SANITIZE_ADDRESS__)
+#define SANITIZER_BUILD	1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANITIZER_BUILD	1
+#endif
+#endif
+
 #ifdef NEED_TIMINGSAFE_BCMP
 int	timingsafe_bcmp(const void *, const void *, size_t);
 #endif

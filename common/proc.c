@@ -685,6 +685,13 @@ proc_privdrop(struct privsep *ps)
 		fatal("cannot drop privileges");
 	if (setuid(0) != -1 || seteuid(0) != -1 || setgid(0) != -1)
 		fatalx("privileges could be regained");
+#ifdef SANITIZER_BUILD
+	/*
+	 * LeakSanitizer checks a process at exit through its /proc entry,
+	 * which a uid change makes unreadable; test builds only.
+	 */
+	(void)prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+#endif
 }
 
 static void

@@ -374,14 +374,16 @@ announce_one(const char *caller, const char *name, unsigned int ttl,
 	if (!operator_allows(caller, name))
 		return ("name not allowed for this operator");
 	if ((a = announce_find(name)) != NULL) {
-		if (strcmp(a->op, caller) != 0 && a->expires > now)
-			return ("conflict: name held by another operator");
-		if (strcmp(a->op, caller) != 0)
-			(void)strlcpy(a->op, caller, sizeof(a->op));
-		else
+		if (strcmp(a->op, caller) == 0) {
 			log_debug("%s renewed %s (ttl %u)", caller, name, ttl);
-		a->expires = now + ttl;
-		return (NULL);
+			a->expires = now + ttl;
+			return (NULL);
+		}
+		if (a->expires > now)
+			return ("conflict: name held by another operator");
+		/* expired, the sweep has not come by yet: as it would */
+		log_info("announcement of %s by %s expired", a->name, a->op);
+		announce_free(a);
 	}
 	if (nannounces >= conf->max_announce)
 		return ("too many announcements");

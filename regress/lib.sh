@@ -236,10 +236,11 @@ cleanup()
 		    "$cu_f" | head -n 1)
 		[ -z "$cu_r" ] || fail sanitizer "${cu_f##*/}: $cu_r"
 	done
+	[ -z "$CHROOT_LINE" ] || umount "$CHROOT_DIR/proc" 2>/dev/null
 	if [ "${KEEP:-0}" = 1 ]; then
 		echo "    # kept $T"
 	else
-		rm -rf "$T"
+		rm -rf --one-file-system "$T"
 	fi
 	if [ "$cu_status" -eq 0 ] && [ "$CHECKS" -eq 0 ]; then
 		echo "FAIL $CASE/checks: the case checked nothing"
@@ -403,6 +404,7 @@ conf_proxyd()
 	cat >"$T/proxyd.conf" <<EOT
 # proxyd.conf written by regress/lib.sh for $CASE
 user "nobody"
+$CHROOT_LINE
 prefork ${PROXYD_PREFORK:-2}
 listen on 127.0.0.1 port $P_PUBLIC
 backchannel on 127.0.0.1 port $P_BC
@@ -418,6 +420,7 @@ conf_epsd_public()
 # epsd.conf of the public site, written by regress/lib.sh for $CASE
 operator "public"
 user "nobody"
+$CHROOT_LINE
 socket "$T/epsd-public.sock"
 tls certificate "$C/epsd-public.crt"
 tls key "$C/epsd-public.key"
@@ -438,6 +441,7 @@ conf_epsd_private()
 # epsd.conf of private site "$cp_s", written by regress/lib.sh for $CASE
 operator "${EPSPRIV_OP:-private$cp_s}"
 user "nobody"
+$CHROOT_LINE
 socket "$T/epsd-private$cp_s.sock"
 tls certificate "$C/${EPSPRIV_CERT:-epsd-private$cp_s}.crt"
 tls key "$C/${EPSPRIV_CERT:-epsd-private$cp_s}.key"
@@ -462,6 +466,7 @@ conf_privproxyd()
 	cat >"$T/privproxyd$cp_s.conf" <<EOT
 # privproxyd.conf of private site "$cp_s", written by regress/lib.sh
 user "nobody"
+$CHROOT_LINE
 eps socket "$T/epsd-private$cp_s.sock"
 announce ttl ${PP_TTL:-60}
 ${PP_EXTRA:-}
@@ -686,6 +691,20 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/eps-$CASE.XXXXXX") ||
     { echo "FAIL $CASE/setup: mktemp failed"; exit 1; }
 chmod 755 "$T"
 : >"$T/pids"
+# The children chroot to /var/empty.  A sanitizer build run as root
+# gets an empty directory of its own with /proc mounted in it instead,
+# because LeakSanitizer checks a process at exit through /proc.
+CHROOT_DIR=/var/empty
+CHROOT_LINE=
+case "$BIN" in
+*/san)
+	if [ "$(id -u)" -eq 0 ] && mkdir -m 755 "$T/empty" "$T/empty/proc" &&
+	    mount -t proc proc "$T/empty/proc" 2>/dev/null; then
+		CHROOT_DIR=$T/empty
+		CHROOT_LINE="chroot \"$CHROOT_DIR\""
+	fi
+	;;
+esac
 C=$T/certs
 trap cleanup EXIT
 trap 'exit 130' INT

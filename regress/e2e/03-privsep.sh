@@ -52,7 +52,7 @@ check_daemon()
 			;;
 		esac
 		cd_root=$(readlink "/proc/$cd_c/root")
-		[ "$cd_root" = /var/empty ] ||
+		[ "$cd_root" = "$CHROOT_DIR" ] ||
 		    cd_bad="$cd_bad pid $cd_c root $cd_root;"
 		cd_cap=$(awk '/^CapEff:/ { print $2 }' "/proc/$cd_c/status")
 		[ "$cd_cap" = 0000000000000000 ] ||
