@@ -48,7 +48,7 @@
 
 set -u
 
-REGRESS=$(cd "$(dirname "$0")/.." && pwd)
+REGRESS=${REGRESS:-$(cd "$(dirname "$0")/.." && pwd)}
 TOP=$(dirname "$REGRESS")
 CASE=$(basename "$0" .sh)
 B=${B:-build}
