@@ -388,6 +388,22 @@ chan_recv(struct chan *c)
 	}
 	v.iov_len = (size_t)n;
 	evbuffer_commit_space(c->in, &v, 1);
+	if ((msg.msg_flags & MSG_CTRUNC) && nfd == 0 && !bad && n > 0) {
+		/*
+		 * Out of descriptors: the kernel dropped the one that came.
+		 * Its frame gets -1, the channel goes on.
+		 */
+		log_warnx("%s: a descriptor was lost: no descriptor free",
+		    c->name);
+		if ((cf = calloc(1, sizeof(*cf))) != NULL) {
+			cf->fd = -1;
+			cf->pos = c->inpos;
+			cf->end = c->inpos + (uint64_t)n;
+			TAILQ_INSERT_TAIL(&c->infds, cf, entry);
+			nfd = 1;
+		}
+		msg.msg_flags &= ~MSG_CTRUNC;
+	}
 	c->inpos += (uint64_t)n;
 	if ((msg.msg_flags & MSG_CTRUNC) || bad || nfd > 1) {
 		log_warnx("%s: descriptors not sent one per frame", c->name);

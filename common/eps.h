@@ -21,8 +21,10 @@
  * Methods of the proxies (names without the operator part):
  *
  *	announce	{domains: [str], ttl: uint}	to the public operator
- *		-> {ttl: uint, accepted: [str], refused: [[str, reason]]}
- *		ttl is what the public side granted, at most what was asked
+ *		-> {ttl: uint, accepted: [str], refused: [[str, reason]],
+ *		    nrefused: uint}
+ *		ttl is what the public side granted, at most what was asked;
+ *		refused lists the first 32 refusals, nrefused counts them all
  *	withdraw	{domains: [str]}		to the public operator
  *		-> {withdrawn: uint}
  *	incoming	{domain: str, token: bin 32, endpoint: str,

@@ -16,6 +16,7 @@
 #define EPSCLIENT_BACKOFF_MAX	30
 
 struct epsclient {
+	struct privsep		*ps;
 	struct event_base	*base;
 	const char *const	*methods;
 	struct epsclient_cbs	 cbs;
@@ -32,15 +33,19 @@ struct epsclient {
 
 static void	epsclient_recv(struct chan *, struct frame *, void *);
 static void	epsclient_retry(evutil_socket_t, short, void *);
+static void	epsclient_later(struct epsclient *);
+static void	epsclient_attach(struct epsclient *, int);
 
 struct epsclient *
-epsclient_new(struct event_base *base, const char *const *methods,
+epsclient_new(struct privsep *ps, const char *const *methods,
     const struct epsclient_cbs *cbs, void *arg)
 {
 	struct epsclient	*ec;
+	struct event_base	*base = ps->base;
 
 	if ((ec = calloc(1, sizeof(*ec))) == NULL)
 		return (NULL);
+	ec->ps = ps;
 	ec->base = base;
 	ec->methods = methods;
 	ec->cbs = *cbs;
@@ -63,8 +68,13 @@ epsclient_retry(evutil_socket_t fd, short ev, void *arg)
 
 	if (ec->waiting || ec->chan != NULL)
 		return;
+	if (proc_send(ec->ps, PROC_PARENT, 0, IMSG_EPS_CONNECT, 0, -1, NULL,
+	    0) == -1) {
+		log_warn("%s", __func__);
+		epsclient_later(ec);
+		return;
+	}
 	ec->waiting = 1;
-	ec->cbs.need_fd(ec, ec->arg);
 }
 
 void
@@ -84,36 +94,23 @@ epsclient_later(struct epsclient *ec)
 	ec->backoff = MINIMUM(ec->backoff * 2, EPSCLIENT_BACKOFF_MAX);
 }
 
-void
-epsclient_free(struct epsclient *ec)
-{
-	if (ec == NULL)
-		return;
-	rpc_calls_fail(&ec->calls, "shutting down");
-	if (ec->chan != NULL)
-		chan_free(ec->chan);
-	event_free(ec->retry);
-	mp_out_free(&ec->out);
-	free(ec);
-}
-
 int
 epsclient_connected(const struct epsclient *ec)
 {
 	return (ec->chan != NULL && ec->registered);
 }
 
+/* Send what is packed in ec->out, and empty it in any case. */
 static int
 epsclient_send(struct epsclient *ec)
 {
-	int	 r;
+	int	 r = -1;
 
-	if (ec->chan == NULL) {
+	if (ec->chan == NULL)
 		errno = ENOTCONN;
-		return (-1);
-	}
-	r = chan_send(ec->chan, EPS_FRAME_RPC, 0, -1, ec->out.sb.data,
-	    ec->out.sb.size);
+	else
+		r = chan_send(ec->chan, EPS_FRAME_RPC, 0, -1, ec->out.sb.data,
+		    ec->out.sb.size);
 	mp_out_reset(&ec->out);
 	return (r);
 }
@@ -150,7 +147,7 @@ epsclient_registered(const char *error, const msgpack_object *result,
 		ec->cbs.up(ec, ec->arg);
 }
 
-void
+static void
 epsclient_attach(struct epsclient *ec, int fd)
 {
 	struct mp_out	 p;
@@ -297,13 +294,15 @@ epsclient_recv(struct chan *ch, struct frame *f, void *arg)
 	mp_free(&d);
 }
 
-void
-epsclient_parent_connect(struct proc_child *c, uint16_t type,
+int
+epsclient_parent_dispatch(struct proc_child *c, struct frame *f,
     const char *path)
 {
 	struct mp_out	 m;
 	int		 fd;
 
+	if (f->hdr.type != IMSG_EPS_CONNECT)
+		return (0);
 	mp_out_init(&m);
 	if ((fd = net_unix_connect(path)) == -1) {
 		log_debug("connect to epsd at %s: %s", path, strerror(errno));
@@ -311,17 +310,21 @@ epsclient_parent_connect(struct proc_child *c, uint16_t type,
 		mp_pack_kstr(&m.pk, "error", strerror(errno));
 	} else
 		msgpack_pack_map(&m.pk, 0);
-	if (proc_child_send(c, type, 0, fd, &m) == -1)
+	if (proc_child_send(c, IMSG_EPS_FD, 0, fd, &m) == -1)
 		log_warn("%s", __func__);
 	mp_out_free(&m);
+	return (1);
 }
 
-void
-epsclient_attach_frame(struct epsclient *ec, struct frame *f)
+int
+epsclient_dispatch(struct epsclient *ec, struct proc_peer *from,
+    struct frame *f)
 {
 	struct mp_doc	 d;
 	char		 err[128] = "unknown error";
 
+	if (f->hdr.type != IMSG_EPS_FD || from->id != PROC_PARENT)
+		return (0);
 	if (f->fd == -1) {
 		if (mp_parse(&d, f->data, f->len) == 0) {
 			(void)mp_map_str(d.root, "error", err, sizeof(err));
@@ -335,4 +338,5 @@ epsclient_attach_frame(struct epsclient *ec, struct frame *f)
 	}
 	epsclient_attach(ec, f->fd);
 	f->fd = -1;
+	return (1);
 }

@@ -26,21 +26,26 @@ struct epsclient_cbs {
 	void	(*link)(struct epsclient *, const char *op, int up, void *);
 	/* connected and registered */
 	void	(*up)(struct epsclient *, void *);
-	/* a (new) connection is wanted: ask the parent for a descriptor,
-	   then call epsclient_attach() with it, or with -1 if none */
-	void	(*need_fd)(struct epsclient *, void *);
 };
 
-struct epsclient *epsclient_new(struct event_base *,
+/*
+ * The connection to epsd comes from the parent, which opens the Unix
+ * socket: the child asks with IMSG_EPS_CONNECT {} and gets IMSG_EPS_FD,
+ * with the descriptor or with {error: str}.
+ */
+enum epsclient_imsg {
+	IMSG_EPS_CONNECT = IMSG_SHARED,
+	IMSG_EPS_FD,
+};
+
+struct epsclient *epsclient_new(struct privsep *,
 		    const char *const *methods, const struct epsclient_cbs *,
 		    void *arg);
-void		 epsclient_free(struct epsclient *);
 /* Ask for the first connection (once the owner is configured). */
 void		 epsclient_start(struct epsclient *);
-/* fd -1: the parent could not connect; retried with back-off. */
-void		 epsclient_attach(struct epsclient *, int fd);
-/* The same, from the parent's frame: takes f->fd, logs f's error. */
-void		 epsclient_attach_frame(struct epsclient *, struct frame *);
+/* The child's dispatch passes frames here first; 1 if it took it. */
+int		 epsclient_dispatch(struct epsclient *, struct proc_peer *,
+		    struct frame *);
 int		 epsclient_connected(const struct epsclient *);
 
 /* params is one packed msgpack object; NULL sends an empty map. */
@@ -52,11 +57,10 @@ int		 epsclient_reply(struct epsclient *, uint32_t msgid,
 		    const char *error, const struct mp_out *result);
 
 /*
- * The parent's half: connect to the epsd socket at path and send the
- * descriptor to the child as a frame of the given type; on failure the
- * frame carries {error} and no descriptor.
+ * The parent's half: on IMSG_EPS_CONNECT, connect to the epsd socket
+ * at path and send the descriptor back.  1 if it took the frame.
  */
-void		 epsclient_parent_connect(struct proc_child *, uint16_t type,
+int		 epsclient_parent_dispatch(struct proc_child *, struct frame *,
 		    const char *path);
 
 #endif /* EPSCLIENT_H */

@@ -33,6 +33,8 @@ struct lex_file {
 
 static char	 lex_startdir[PATH_MAX];
 
+static int	 lex_cmdline_symset(struct lexer *, const char *);
+
 struct lex_sym {
 	TAILQ_ENTRY(lex_sym)	 entry;
 	char			*name;
@@ -113,23 +115,47 @@ lex_popfile(struct lexer *lx)
 	return (0);
 }
 
+static void
+lex_freesyms(struct lexer *lx, int all)
+{
+	struct lex_sym	*s, *t;
+
+	TAILQ_FOREACH_SAFE(s, &lx->syms, entry, t) {
+		if (!s->persist && !s->used)
+			log_debug("warning: macro '%s' not used", s->name);
+		if (s->persist && !all)
+			continue;
+		TAILQ_REMOVE(&lx->syms, s, entry);
+		free(s->name);
+		free(s->value);
+		free(s);
+	}
+}
+
 int
 lex_open(struct lexer *lx, const char *path, const struct lex_keyword *kw,
-    size_t nkw)
+    size_t nkw, char **macros, int nmacros)
 {
-	if (lx->syms.tqh_last == NULL)
-		TAILQ_INIT(&lx->syms);
+	int	 i;
+
+	memset(lx, 0, sizeof(*lx));
+	TAILQ_INIT(&lx->syms);
+	TAILQ_INIT(&lx->files);
 	if (lex_startdir[0] == '\0' &&
 	    getcwd(lex_startdir, sizeof(lex_startdir)) == NULL)
 		lex_startdir[0] = '\0';
-	TAILQ_INIT(&lx->files);
-	lx->file = NULL;
 	lx->keywords = kw;
 	lx->nkeywords = nkw;
-	lx->errors = 0;
-	lx->expanding = 0;
-	if (lex_pushfile(lx, path) == NULL)
+	for (i = 0; i < nmacros; i++)
+		if (lex_cmdline_symset(lx, macros[i]) == -1) {
+			log_warnx("bad macro definition %s", macros[i]);
+			lex_freesyms(lx, 1);
+			return (-1);
+		}
+	if (lex_pushfile(lx, path) == NULL) {
+		lex_freesyms(lx, 1);
 		return (-1);
+	}
 	return (0);
 }
 
@@ -137,23 +163,13 @@ void
 lex_close(struct lexer *lx)
 {
 	struct lex_file	*f;
-	struct lex_sym	*s, *t;
 
 	while ((f = TAILQ_FIRST(&lx->files)) != NULL) {
 		TAILQ_REMOVE(&lx->files, f, entry);
 		lex_freefile(f);
 	}
 	lx->file = NULL;
-	TAILQ_FOREACH_SAFE(s, &lx->syms, entry, t) {
-		if (!s->persist && !s->used)
-			log_debug("warning: macro '%s' not used", s->name);
-		if (s->persist)
-			continue;
-		TAILQ_REMOVE(&lx->syms, s, entry);
-		free(s->name);
-		free(s->value);
-		free(s);
-	}
+	lex_freesyms(lx, 1);
 }
 
 int
@@ -445,8 +461,6 @@ lex_symset(struct lexer *lx, const char *name, const char *value,
 {
 	struct lex_sym	*s;
 
-	if (lx->syms.tqh_last == NULL)
-		TAILQ_INIT(&lx->syms);
 	TAILQ_FOREACH(s, &lx->syms, entry)
 		if (strcmp(s->name, name) == 0)
 			break;
@@ -471,7 +485,7 @@ lex_symset(struct lexer *lx, const char *name, const char *value,
 	return (0);
 }
 
-int
+static int
 lex_cmdline_symset(struct lexer *lx, const char *s)
 {
 	char	*name, *eq;

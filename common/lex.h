@@ -56,8 +56,10 @@ struct lexer {
 	int				 lexfailed;	/* error said */
 };
 
+/* Start on a file, with the -D macros (name=value) given; -1 if bad. */
 int		 lex_open(struct lexer *, const char *path,
-		    const struct lex_keyword *, size_t);
+		    const struct lex_keyword *, size_t, char **macros,
+		    int nmacros);
 void		 lex_close(struct lexer *);
 int		 lex_include(struct lexer *, const char *path);
 int		 lex_next(struct lexer *, struct lex_token *);
@@ -107,7 +109,6 @@ int		 lex_copy(struct lexer *, char *in, char *out, size_t outsz,
 
 int		 lex_symset(struct lexer *, const char *name, const char *value,
 		    int persist);
-int		 lex_cmdline_symset(struct lexer *, const char *);
 const char	*lex_symget(struct lexer *, const char *name);
 
 #endif /* LEX_H */

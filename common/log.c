@@ -46,12 +46,6 @@ log_getverbose(void)
 	return (log_verbose);
 }
 
-int
-log_foreground(void)
-{
-	return (log_fg);
-}
-
 void
 vlog(int pri, const char *fmt, va_list ap)
 {
@@ -153,6 +147,16 @@ fatalx(const char *fmt, ...)
 	exit(1);
 }
 
+static void
+vlog_pri(int pri, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vlog(pri, fmt, ap);
+	va_end(ap);
+}
+
 void
 log_limited(struct log_limit *l, const char *fmt, ...)
 {
@@ -161,7 +165,8 @@ log_limited(struct log_limit *l, const char *fmt, ...)
 
 	if (now != l->sec) {
 		if (l->dropped > 0)
-			log_warnx("%u similar messages suppressed", l->dropped);
+			vlog_pri(l->pri, "%u similar messages suppressed",
+			    l->dropped);
 		l->sec = now;
 		l->count = 0;
 		l->dropped = 0;
@@ -172,6 +177,6 @@ log_limited(struct log_limit *l, const char *fmt, ...)
 	}
 	l->count++;
 	va_start(ap, fmt);
-	vlog(LOG_WARNING, fmt, ap);
+	vlog(l->pri, fmt, ap);
 	va_end(ap);
 }

@@ -17,7 +17,6 @@ void	log_init(int foreground, int facility);
 void	log_procname(const char *);
 void	log_setverbose(int);
 int	log_getverbose(void);
-int	log_foreground(void);
 
 /*
  * Refusals a remote peer can trigger at will are logged through a rate
@@ -29,8 +28,10 @@ struct log_limit {
 	unsigned int	 count;
 	unsigned int	 dropped;
 	unsigned int	 max;
+	int		 pri;
 };
-#define LOG_LIMIT_INITIALIZER(_max)	{ 0, 0, 0, (_max) }
+#define LOG_LIMIT_INITIALIZER(_max)	{ 0, 0, 0, (_max), LOG_WARNING }
+#define LOG_LIMIT_INFO(_max)		{ 0, 0, 0, (_max), LOG_INFO }
 
 void	log_limited(struct log_limit *, const char *, ...)
 	    __attribute__((__format__ (printf, 2, 3)));

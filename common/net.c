@@ -220,7 +220,9 @@ net_unix_connect(const char *path)
 		errno = ENAMETOOLONG;
 		return (-1);
 	}
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+	/* non-blocking: a server whose backlog is full must not stall us */
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1)
 		return (-1);
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
 		saved = errno;

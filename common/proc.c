@@ -38,7 +38,11 @@ static void	proc_spawn(struct privsep *, struct proc_child *);
 static void	proc_parent_recv(struct chan *, struct frame *, void *);
 static void	proc_child_recv(struct chan *, struct frame *, void *);
 static void	proc_peer_recv(struct chan *, struct frame *, void *);
+static void	proc_peer_retry(evutil_socket_t, short, void *);
 static void	proc_sig_parent(evutil_socket_t, short, void *);
+static void	proc_reconnect(struct privsep *, struct proc_child *,
+		    struct frame *);
+static void	proc_connect(struct proc_child *, struct proc_child *);
 static void	proc_restart(evutil_socket_t, short, void *);
 
 const struct proc_type *
@@ -75,12 +79,56 @@ proc_title(struct privsep *ps, int id)
 	return (t->title);
 }
 
-int
-proc_instances(struct privsep *ps, int id)
+rlim_t
+proc_nofile(void)
 {
-	if (id <= 0 || id >= PROC_MAX)
+	struct rlimit	 rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
 		return (0);
-	return (ps->instances[id]);
+	return (rl.rlim_cur);
+}
+
+/* A relayed connection holds six descriptors: two sockets, two pipes. */
+#define PROC_FDS_PER_RELAY	6
+#define PROC_FDS_SPARE		256	/* channels, listeners, pipe pool */
+
+unsigned int
+proc_max_relays(unsigned int configured, unsigned int dflt, const char *who)
+{
+	rlim_t			 have = proc_nofile();
+	unsigned long long	 fit;
+
+	if (have == RLIM_INFINITY)
+		return (configured ? configured : dflt);
+	fit = have > PROC_FDS_SPARE + PROC_FDS_PER_RELAY ?
+	    (have - PROC_FDS_SPARE) / PROC_FDS_PER_RELAY : 1;
+	if (configured == 0)
+		return ((unsigned int)MINIMUM(fit, dflt));
+	if (configured > fit)
+		log_warnx("%u connections per %s need about %llu descriptors, "
+		    "the limit is %llu: lower \"max connections\" or raise "
+		    "the limit", configured, who, (unsigned long long)
+		    configured * PROC_FDS_PER_RELAY + PROC_FDS_SPARE,
+		    (unsigned long long)have);
+	return (configured);
+}
+
+/*
+ * Every relayed connection costs descriptors, and a process that runs
+ * out of them loses the ones other processes pass to it: take all the
+ * system allows.  The children inherit the limit.
+ */
+static void
+proc_raise_nofile(void)
+{
+	struct rlimit	 rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+		log_warn("%s", __func__);
 }
 
 static int
@@ -192,6 +240,7 @@ proc_parent_init(struct privsep *ps, const char *user, const char *root)
 
 	ps->id = PROC_PARENT;
 	TAILQ_INIT(&ps->children);
+	proc_raise_nofile();
 	(void)strlcpy(ps->user, user, sizeof(ps->user));
 	(void)strlcpy(ps->root, root, sizeof(ps->root));
 	if (geteuid() != 0) {
@@ -394,8 +443,41 @@ proc_parent_recv(struct chan *ch, struct frame *f, void *arg)
 		c->peer.chan = NULL;
 		return;
 	}
+	if (f->hdr.type == IMSG_PROC_RECONNECT) {
+		proc_reconnect(ps, c, f);
+		return;
+	}
 	if (ps->parent_dispatch != NULL)
 		ps->parent_dispatch(ps, c, f);
+}
+
+/*
+ * A child lost its channel to a sibling that did not die: give them a
+ * new one.  A sibling that died gets new channels when it is restarted.
+ */
+static void
+proc_reconnect(struct privsep *ps, struct proc_child *c, struct frame *f)
+{
+	struct proc_child	*o;
+	struct mp_doc		 d;
+	uint64_t		 id, inst;
+
+	if (mp_parse(&d, f->data, f->len) == -1 ||
+	    mp_map_uint(d.root, "id", PROC_MAX - 1, &id) == -1 ||
+	    mp_map_uint(d.root, "instance", PROC_INSTMAX - 1, &inst) == -1) {
+		log_warnx("%s: bad request from %s", __func__,
+		    c->type->title);
+		mp_free(&d);
+		return;
+	}
+	mp_free(&d);
+	if ((o = proc_child_find(ps, (int)id, (int)inst)) == NULL ||
+	    o == c || !proc_talks(c->type, o->type) || o->pid <= 0 ||
+	    o->peer.chan == NULL || c->pid <= 0)
+		return;
+	log_warnx("reconnecting %s %d and %s %d", c->type->title,
+	    c->instance, o->type->title, o->instance);
+	proc_connect(c, o);
 }
 
 static void
@@ -515,21 +597,6 @@ proc_sig_parent(evutil_socket_t sig, short ev, void *arg)
 			ps->on_reload(ps);
 		break;
 	}
-}
-
-void
-proc_broadcast_verbose(struct privsep *ps, int v)
-{
-	struct proc_child	*c;
-	struct mp_out		 m;
-
-	mp_out_init(&m);
-	msgpack_pack_map(&m.pk, 1);
-	mp_pack_kuint(&m.pk, "verbose", (uint64_t)v);
-	TAILQ_FOREACH(c, &ps->children, entry)
-		if (c->peer.chan != NULL)
-			(void)proc_child_send(c, IMSG_PROC_VERBOSE, 0, -1, &m);
-	mp_out_free(&m);
 }
 
 /*
@@ -753,8 +820,6 @@ proc_child_recv(struct chan *ch, struct frame *f, void *arg)
 {
 	struct privsep		*ps = arg;
 	const struct proc_type	*self = proc_type_byid(ps, ps->id);
-	struct mp_doc		 d;
-	uint64_t		 v;
 
 	if (f == NULL) {
 		log_debug("parent is gone, exiting");
@@ -763,12 +828,6 @@ proc_child_recv(struct chan *ch, struct frame *f, void *arg)
 	switch (f->hdr.type) {
 	case IMSG_PROC_PEER:
 		proc_peer_add(ps, f);
-		break;
-	case IMSG_PROC_VERBOSE:
-		if (mp_parse(&d, f->data, f->len) == 0 &&
-		    mp_map_uint(d.root, "verbose", 10, &v) == 0)
-			log_setverbose((int)v);
-		mp_free(&d);
 		break;
 	case IMSG_PROC_CFG:
 		free(ps->cfg);
@@ -804,6 +863,7 @@ proc_peer_recv(struct chan *ch, struct frame *f, void *arg)
 	struct proc_peer	*p = arg;
 	struct privsep		*ps = p->ps;
 	const struct proc_type	*self = proc_type_byid(ps, ps->id);
+	struct timeval		 tv = { 1, 0 };
 
 	if (f == NULL) {
 		log_debug("channel to %s %d closed", proc_title(ps, p->id),
@@ -812,9 +872,37 @@ proc_peer_recv(struct chan *ch, struct frame *f, void *arg)
 		p->chan = NULL;
 		if (self->peer_event != NULL)
 			self->peer_event(ps, p, 0);
+		/*
+		 * A restarted peer brings a new channel; if none came in a
+		 * second, the lower of the two asks the parent for one.
+		 */
+		if (ps->id < p->id || (ps->id == p->id &&
+		    ps->instance < p->instance)) {
+			if (p->retry == NULL)
+				p->retry = evtimer_new(ps->base, proc_peer_retry,
+				    p);
+			if (p->retry != NULL)
+				evtimer_add(p->retry, &tv);
+		}
 		return;
 	}
 	self->dispatch(ps, p, f);
+}
+
+static void
+proc_peer_retry(evutil_socket_t fd, short ev, void *arg)
+{
+	struct proc_peer	*p = arg;
+	struct mp_out		 m;
+
+	if (p->chan != NULL)
+		return;
+	mp_out_init(&m);
+	msgpack_pack_map(&m.pk, 2);
+	mp_pack_kuint(&m.pk, "id", (uint64_t)p->id);
+	mp_pack_kuint(&m.pk, "instance", (uint64_t)p->instance);
+	(void)proc_peer_send(&p->ps->parent, IMSG_PROC_RECONNECT, 0, -1, &m);
+	mp_out_free(&m);
 }
 
 __dead void

@@ -20,6 +20,7 @@
 #define PROC_H
 
 #include <sys/types.h>
+#include <sys/resource.h>
 
 #include <limits.h>
 #include <stdint.h>
@@ -39,9 +40,11 @@
 enum proc_imsg {
 	IMSG_PROC_INIT = 1,	/* {uid, gid, root, verbose} first frame */
 	IMSG_PROC_PEER,		/* fd + {id, instance}: channel to a peer */
-	IMSG_PROC_VERBOSE,	/* {verbose} */
 	IMSG_PROC_CFG,		/* the daemon's configuration, one map */
 	IMSG_PROC_CFG_DONE,	/* {}: the round is complete, apply it */
+	IMSG_PROC_RECONNECT,	/* child->parent {id, instance}: the channel
+				   to that peer failed, make a new one */
+	IMSG_SHARED = 16,	/* 16..31: shared helpers (epsclient.h) */
 	IMSG_DAEMON = 32
 };
 
@@ -53,6 +56,7 @@ struct proc_peer {
 	int			 instance;
 	struct chan		*chan;
 	struct privsep		*ps;
+	struct event		*retry;	/* ask for the channel again */
 };
 
 struct proc_type {
@@ -161,7 +165,15 @@ int		 proc_send_mp(struct privsep *, int id, int instance,
 		    uint16_t type, uint32_t peerid, int fd, struct mp_out *);
 int		 proc_peer_send(struct proc_peer *, uint16_t type,
 		    uint32_t peerid, int fd, struct mp_out *);
-int		 proc_instances(struct privsep *, int id);
+/* The descriptors a process may have open (raised to the hard limit). */
+rlim_t		 proc_nofile(void);
+/*
+ * How many connections one process may relay: configured (0: not set)
+ * or the default, as far as the descriptor limit allows; a configured
+ * number the limit cannot hold is kept, with a warning.
+ */
+unsigned int	 proc_max_relays(unsigned int configured, unsigned int dflt,
+		    const char *who);
 
 /* Parent */
 void		 proc_parent_init(struct privsep *, const char *user,
@@ -172,7 +184,6 @@ int		 proc_config_end(struct proc_child *);
 struct proc_child *proc_child_find(struct privsep *, int id, int instance);
 int		 proc_child_send(struct proc_child *, uint16_t type,
 		    uint32_t peerid, int fd, struct mp_out *);
-void		 proc_broadcast_verbose(struct privsep *, int);
 
 /* Child: never returns */
 __dead void	 proc_child_main(struct privsep *, const char *title,

@@ -34,29 +34,39 @@ tlsutil_config(const struct tlsutil_mem *m, int server, const char **why)
 }
 
 /*
- * The operator name is the certificate's one subject CN; it must be a
- * valid operator name, so nothing odd can hide in it.
+ * The subject's one CN, for messages: libtls renders the subject as
+ * "/C=../O=../CN=..", with a '/' inside a value escaped as "\/".  The
+ * name must be a valid operator name, so nothing odd gets into a log.
+ * Who a peer is, is decided with tls_peer_cert_contains_name().
  */
 int
 tlsutil_peer_cn(struct tls *ctx, char *buf, size_t len)
 {
-	const char	*subj, *p, *end;
+	const char	*subj, *p, *start;
 	size_t		 l;
+	int		 found = 0;
 
 	if ((subj = tls_peer_cert_subject(ctx)) == NULL)
 		return (-1);
-	if ((p = strstr(subj, "/CN=")) == NULL ||
-	    strstr(p + 4, "/CN=") != NULL)
-		return (-1);
-	p += 4;
-	if ((end = strchr(p, '/')) == NULL)
-		end = p + strlen(p);
-	l = (size_t)(end - p);
-	if (l == 0 || l >= len)
-		return (-1);
-	memcpy(buf, p, l);
-	buf[l] = '\0';
-	return (rpc_valid_name(buf) ? 0 : -1);
+	for (p = subj; *p != '\0'; p++) {
+		if (*p == '\\' && p[1] != '\0') {
+			p++;
+			continue;
+		}
+		if (*p != '/' || strncmp(p + 1, "CN=", 3) != 0)
+			continue;
+		if (found++)
+			return (-1);		/* more than one */
+		start = p + 4;
+		for (l = 0; start[l] != '\0' && start[l] != '/' &&
+		    start[l] != '\\'; l++)
+			;
+		if (l == 0 || l >= len || start[l] == '\\')
+			return (-1);
+		memcpy(buf, start, l);
+		buf[l] = '\0';
+	}
+	return (found == 1 && rpc_valid_name(buf) ? 0 : -1);
 }
 
 void

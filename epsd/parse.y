@@ -333,17 +333,12 @@ checkconf(const char *file)
 struct epsd_conf *
 parse_config(const char *file, char **macros, int nmacros)
 {
-	int	 i, errors;
+	int	 errors;
 
 	if ((conf = config_new()) == NULL)
 		fatal("%s", __func__);
-	for (i = 0; i < nmacros; i++)
-		if (lex_cmdline_symset(&lx, macros[i]) == -1) {
-			log_warnx("cannot define macro %s", macros[i]);
-			config_free(conf);
-			return (NULL);
-		}
-	if (lex_open(&lx, file, keywords, nitems(keywords)) == -1) {
+	if (lex_open(&lx, file, keywords, nitems(keywords), macros,
+	    nmacros) == -1) {
 		config_free(conf);
 		return (NULL);
 	}

@@ -380,26 +380,48 @@ link_wcb(evutil_socket_t fd, short ev, void *arg)
 	link_io(l);
 }
 
-/* The handshake is done: check who is at the other end. */
+/*
+ * The handshake is done: check who is at the other end.  The operator
+ * is the one configured peer whose name the certificate carries, as
+ * libtls matches names (subjectAltName, else the CN); the CN as text is
+ * only for saying who an unknown peer claims to be.
+ */
 static int
 link_verified(struct link *l)
 {
-	char	 cn[RPC_NAMEMAX];
+	struct peer	*p, *match = NULL;
+	char		 cn[RPC_NAMEMAX];
+	int		 n = 0;
 
-	if (tlsutil_peer_cn(l->tls, cn, sizeof(cn)) == -1) {
-		link_close(l, 1, "certificate has no valid operator name");
-		return (-1);
-	}
+	if (tlsutil_peer_cn(l->tls, cn, sizeof(cn)) == -1)
+		(void)strlcpy(cn, "?", sizeof(cn));
 	if (l->inbound) {
-		if (peer_find(cn) == NULL) {
-			link_close(l, 1, "operator %s not configured", cn);
+		TAILQ_FOREACH(p, &env.peers, entry)
+			if (tls_peer_cert_contains_name(l->tls, p->name) ==
+			    1) {
+				match = p;
+				n++;
+			}
+		if (n == 0) {
+			if (strcmp(cn, "?") == 0)
+				link_close(l, 1, "certificate has no valid "
+				    "operator name");
+			else
+				link_close(l, 1, "operator %s not configured",
+				    cn);
 			return (-1);
 		}
-		(void)strlcpy(l->op, cn, sizeof(l->op));
-	} else if (strcmp(cn, l->op) != 0) {
+		if (n > 1) {
+			link_close(l, 1, "certificate names more than one "
+			    "operator");
+			return (-1);
+		}
+		(void)strlcpy(l->op, match->name, sizeof(l->op));
+	} else if (tls_peer_cert_contains_name(l->tls, l->op) != 1) {
 		link_close(l, 1, "certificate is for operator %s", cn);
 		return (-1);
 	}
+	(void)strlcpy(cn, l->op, sizeof(cn));
 	log_debug("%s link %s %s: %s verified as %s", tls_conn_version(l->tls),
 	    l->inbound ? "from" : "to", l->addr, tls_conn_cipher(l->tls), cn);
 	l->state = LINK_HELLO;
@@ -613,6 +635,38 @@ listener_resume(evutil_socket_t fd, short ev, void *arg)
 	event_add(li->ev, NULL);
 }
 
+/*
+ * Count the half-open inbound links from the host of addr ("host:port"),
+ * or from anywhere when addr is NULL; with drop, close the oldest of
+ * them instead.
+ */
+static int
+handshakes_from(const char *addr, int drop)
+{
+	struct link	*l;
+	const char	*colon;
+	size_t		 hl = 0;
+	int		 n = 0;
+
+	if (addr != NULL) {
+		if ((colon = strrchr(addr, ':')) == NULL)
+			return (0);
+		hl = (size_t)(colon - addr) + 1;
+	}
+	TAILQ_FOREACH(l, &env.links, entry) {
+		if (!l->inbound || l->state == LINK_UP ||
+		    (addr != NULL && strncmp(l->addr, addr, hl) != 0))
+			continue;
+		if (drop) {
+			link_close(l, 1, "dropped: too many handshakes under "
+			    "way");
+			return (1);
+		}
+		n++;
+	}
+	return (n);
+}
+
 static void
 listener_accept(evutil_socket_t lfd, short ev, void *arg)
 {
@@ -646,12 +700,16 @@ listener_accept(evutil_socket_t lfd, short ev, void *arg)
 			close(fd);
 			continue;
 		}
-		if (env.handshakes >= EPSD_HANDSHAKES_MAX) {
-			log_limited(&refuse_limit, "refused link from %s: "
-			    "too many handshakes under way", addr);
-			close(fd);
-			continue;
-		}
+		/*
+		 * Nobody is refused for want of room: the oldest half-open
+		 * link goes, that host's own when it has its share, so idle
+		 * connections cannot keep a real peer out (a real handshake
+		 * takes milliseconds).
+		 */
+		if (handshakes_from(addr, 0) >= EPSD_HANDSHAKES_ADDR)
+			(void)handshakes_from(addr, 1);
+		else if (env.handshakes >= EPSD_HANDSHAKES_MAX)
+			(void)handshakes_from(NULL, 1);
 		net_tune(fd);
 		if ((l = link_new(fd, 1, addr)) == NULL) {
 			log_warn("%s", __func__);
@@ -837,7 +895,8 @@ to_router(uint16_t type, const char *op, const void *msg, size_t len)
 		mp_pack_kbin(&m.pk, "msg", msg, len);
 	if (proc_send_mp(env.ps, PROC_ROUTER, 0, type, 0, -1, &m) == -1 &&
 	    errno != ENOTCONN)
-		log_warn("%s: message for %s dropped", __func__, op);
+		log_limited(&refuse_limit, "%s: message for %s dropped: %s",
+		    __func__, op, strerror(errno));
 	mp_out_free(&m);
 }
 

@@ -22,7 +22,7 @@ config_new(void)
 	c->ttl = PP_TTL;
 	c->to_connect = PP_TO_CONNECT;
 	c->to_idle = PP_TO_IDLE;
-	c->max_conns = PP_MAX_CONNS;
+	c->max_conns = 0;		/* as the descriptor limit allows */
 	TAILQ_INIT(&c->publics);
 	TAILQ_INIT(&c->domains);
 	return (c);

@@ -239,16 +239,12 @@ struct privproxyd_conf *
 parse_config(const char *file, char **macros, int nmacros)
 {
 	struct pp_domain	*dom;
-	int			 i, errors, ndom = 0;
+	int			 errors, ndom = 0;
 
 	if ((conf = config_new()) == NULL)
 		fatal("%s", __func__);
-	memset(&lx, 0, sizeof(lx));
-	TAILQ_INIT(&lx.syms);
-	for (i = 0; i < nmacros; i++)
-		if (lex_cmdline_symset(&lx, macros[i]) == -1)
-			fatalx("bad macro definition %s", macros[i]);
-	if (lex_open(&lx, file, keywords, nitems(keywords)) == -1) {
+	if (lex_open(&lx, file, keywords, nitems(keywords), macros,
+	    nmacros) == -1) {
 		config_free(conf);
 		return (NULL);
 	}

@@ -73,6 +73,8 @@ reload(struct privsep *ps)
 		(void)strlcpy(nconf->chroot, conf->chroot,
 		    sizeof(nconf->chroot));
 	}
+	nconf->max_conns = proc_max_relays(nconf->max_conns, PP_MAX_CONNS,
+	    "connector");
 	config_free(conf);
 	conf = nconf;
 	TAILQ_FOREACH(c, &ps->children, entry)
@@ -83,10 +85,9 @@ reload(struct privsep *ps)
 static void
 parent_dispatch(struct privsep *ps, struct proc_child *c, struct frame *f)
 {
-	if (f->hdr.type == IMSG_EPS_CONNECT && c->type->id == PROC_RELAY) {
-		epsclient_parent_connect(c, IMSG_EPS_FD, conf->eps_socket);
+	if (c->type->id == PROC_RELAY &&
+	    epsclient_parent_dispatch(c, f, conf->eps_socket))
 		return;
-	}
 	log_warnx("%s: unexpected message %u from %s", __func__, f->hdr.type,
 	    c->type->title);
 }
@@ -108,6 +109,8 @@ main(int argc, char *argv[], char *envp[])
 		exit(1);
 	ps->instances[PROC_CONNECTOR] = conf->prefork;
 	proc_parent_init(ps, conf->user, conf->chroot);
+	conf->max_conns = proc_max_relays(conf->max_conns, PP_MAX_CONNS,
+	    "connector");
 	ps->configure = configure;
 	ps->parent_dispatch = parent_dispatch;
 	ps->on_reload = reload;

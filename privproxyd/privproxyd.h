@@ -34,7 +34,7 @@
 #define PP_TTL			60	/* s an announcement lasts */
 #define PP_TO_CONNECT		10	/* s for both connections */
 #define PP_TO_IDLE		300	/* s without a byte either way */
-#define PP_MAX_CONNS		10000	/* relays per connector */
+#define PP_MAX_CONNS		10000	/* per connector, descriptors allowing */
 
 enum privproxyd_proc {
 	PROC_CONNECTOR = 1,
@@ -49,10 +49,9 @@ enum proxy_proto {
 
 /* Messages, with their msgpack payload. */
 enum imsg_type {
-	/* configuration rounds: IMSG_PROC_CFG (config_pack()), _DONE */
-	IMSG_EPS_CONNECT = IMSG_DAEMON, /* relay->parent {}: connect to epsd */
-	IMSG_EPS_FD,		/* parent->relay fd, or {error: str} */
-	IMSG_CONNECT,		/* relay->connector {public, domain, token,
+	/* configuration rounds: IMSG_PROC_CFG (config_pack()), _DONE; the
+	   relay's epsd connection: IMSG_EPS_CONNECT, _FD (epsclient.h) */
+	IMSG_CONNECT = IMSG_DAEMON,		/* relay->connector {public, domain, token,
 				   client, server} */
 };
 

@@ -44,7 +44,10 @@ static const char *const methods[] = { EPS_INCOMING, NULL };
 
 static void	announce(struct pubstate *);
 
-/* Renew every third of the ttl, or of the shorter one the public took. */
+/*
+ * Renew every third of the ttl, or of the shorter one the public side
+ * granted, but not more often than every two seconds whatever it says.
+ */
 static unsigned int
 renew_interval(const struct pubstate *p)
 {
@@ -52,7 +55,7 @@ renew_interval(const struct pubstate *p)
 
 	if (p->ttl > 0 && p->ttl < ttl)
 		ttl = p->ttl;
-	return (MAXIMUM(ttl / 3, 1));
+	return (MAXIMUM(ttl / 3, 2));
 }
 
 static void
@@ -241,14 +244,6 @@ withdraw_removed(const struct privproxyd_conf *oldc)
 }
 
 static void
-eps_need_fd(struct epsclient *ec, void *arg)
-{
-	if (proc_send(ps, PROC_PARENT, 0, IMSG_EPS_CONNECT, 0, -1, NULL, 0) ==
-	    -1)
-		log_warn("%s", __func__);
-}
-
-static void
 eps_up(struct epsclient *ec, void *arg)
 {
 	struct pubstate	*p;
@@ -351,12 +346,8 @@ relay_config(struct privsep *p, const uint8_t *buf, size_t len)
 void
 relay_dispatch(struct privsep *p, struct proc_peer *from, struct frame *f)
 {
-	switch (f->hdr.type) {
-	case IMSG_EPS_FD:
-		if (from->id == PROC_PARENT)
-			epsclient_attach_frame(eps, f);
+	if (epsclient_dispatch(eps, from, f))
 		return;
-	}
 	log_warnx("%s: unexpected message %u from %s", __func__, f->hdr.type,
 	    proc_title(p, from->id));
 }
@@ -419,10 +410,9 @@ relay_init(struct privsep *p)
 		.request = eps_request,
 		.link = eps_link,
 		.up = eps_up,
-		.need_fd = eps_need_fd,
 	};
 
 	ps = p;
-	if ((eps = epsclient_new(ps->base, methods, &cbs, NULL)) == NULL)
+	if ((eps = epsclient_new(ps, methods, &cbs, NULL)) == NULL)
 		fatal("%s", __func__);
 }

@@ -26,7 +26,7 @@ config_new(void)
 	c->to_token = PROXYD_TO_TOKEN;
 	c->to_preamble = PROXYD_TO_PREAMBLE;
 	c->to_idle = PROXYD_TO_IDLE;
-	c->max_conns = PROXYD_MAX_CONNS;
+	c->max_conns = 0;		/* as the descriptor limit allows */
 	c->max_tokens = PROXYD_MAX_TOKENS;
 	c->max_announce = PROXYD_MAX_ANNOUNCE;
 	c->max_ttl = PROXYD_MAX_TTL;

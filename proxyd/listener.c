@@ -101,6 +101,7 @@ static uint32_t			 nextid;
 static unsigned int		 nconns;
 static unsigned int		 nbconns;
 static struct event		*pause_ev;
+static int			 paused;	/* out of descriptors */
 static struct log_limit		 refused_limit = LOG_LIMIT_INITIALIZER(10);
 
 static void	conn_close(struct conn *, int alert, const char *why);
@@ -198,8 +199,6 @@ conn_free(struct conn *c)
 	explicit_bzero(c->token, sizeof(c->token));
 	free(c);
 	nconns--;
-	if (pause_ev != NULL && nconns < conf->max_conns)
-		event_active(pause_ev, EV_TIMEOUT, 0);
 }
 
 /* Refuse a client: log the reason (rate limited), alert, close. */
@@ -312,6 +311,9 @@ conn_timeout(evutil_socket_t fd, short ev, void *arg)
 	case C_HELLO:
 		conn_close(c, 0, "no ClientHello in time");
 		break;
+	case C_ROUTE:
+		conn_close(c, TLS_ALERT_INTERNAL_ERROR, "no route in time");
+		break;
 	case C_WAIT:
 		(void)snprintf(why, sizeof(why),
 		    "no backchannel for %s within %us", c->name,
@@ -358,7 +360,8 @@ conn_start_relay(struct conn *c)
 	c->sp = splice_start(ps->base, c->fd, c->bcfd,
 	    conf->to_idle ? &idle : NULL, 0, conn_splice_done, c);
 	if (c->sp == NULL) {
-		log_warn("client %s: splice", c->client);
+		log_limited(&refused_limit, "client %s: cannot relay: %s",
+		    c->client, strerror(errno));
 		conn_free(c);
 		return;
 	}
@@ -555,6 +558,7 @@ accept_pause(int on)
 {
 	struct lsock	*l;
 
+	paused = on;
 	TAILQ_FOREACH(l, &lsocks, entry) {
 		if (on)
 			event_del(l->ev);
@@ -739,7 +743,7 @@ listener_config(struct privsep *p, const uint8_t *buf, size_t len)
 	config_free(conf);
 	conf = nconf;
 	TAILQ_FOREACH(l, &lsocks, entry)
-		if (!event_pending(l->ev, EV_READ, NULL))
+		if (!paused && !event_pending(l->ev, EV_READ, NULL))
 			event_add(l->ev, NULL);
 }
 

@@ -24,6 +24,7 @@
 #include "proxyd.h"
 
 #define TOKEN_KEEP	60	/* s a finished token is remembered */
+#define ANNOUNCE_REFUSED_MAX 32	/* refusals listed in one answer */
 
 enum tok_state {
 	T_ISSUED,
@@ -68,6 +69,8 @@ static struct announces		 announces = RB_INITIALIZER(&announces);
 static unsigned int		 ntokens, nissued, nannounces;
 static struct event		*sweep_ev;
 static struct log_limit		 refused_limit = LOG_LIMIT_INITIALIZER(10);
+/* names come and go as peers say: their lines are limited too */
+static struct log_limit		 names_limit = LOG_LIMIT_INFO(20);
 
 static int
 token_cmp(struct token *a, struct token *b)
@@ -382,7 +385,8 @@ announce_one(const char *caller, const char *name, unsigned int ttl,
 		if (a->expires > now)
 			return ("conflict: name held by another operator");
 		/* expired, the sweep has not come by yet: as it would */
-		log_info("announcement of %s by %s expired", a->name, a->op);
+		log_limited(&names_limit, "announcement of %s by %s expired",
+		    a->name, a->op);
 		announce_free(a);
 	}
 	if (nannounces >= conf->max_announce)
@@ -394,7 +398,8 @@ announce_one(const char *caller, const char *name, unsigned int ttl,
 	a->expires = now + ttl;
 	RB_INSERT(announces, &announces, a);
 	nannounces++;
-	log_info("%s announced %s (ttl %u)", caller, name, ttl);
+	log_limited(&names_limit, "%s announced %s (ttl %u)", caller, name,
+	    ttl);
 	return (NULL);
 }
 
@@ -439,7 +444,8 @@ announce(struct proc_peer *from, struct frame *f, int withdraw)
 			why = NULL;
 			if ((a = announce_find(name)) != NULL &&
 			    strcmp(a->op, caller) == 0) {
-				log_info("%s withdrew %s", caller, name);
+				log_limited(&names_limit, "%s withdrew %s",
+				    caller, name);
 				announce_free(a);
 				nacc++;
 			}
@@ -454,10 +460,12 @@ announce(struct proc_peer *from, struct frame *f, int withdraw)
 		}
 		log_limited(&refused_limit, "refused announcement of %s by "
 		    "%s: %s", name, caller, why);
+		/* the answer must fit a frame whatever was asked */
+		if (nref++ >= ANNOUNCE_REFUSED_MAX)
+			continue;
 		msgpack_pack_array(&refused.pk, 2);
 		mp_pack_str(&refused.pk, name);
 		mp_pack_str(&refused.pk, why);
-		nref++;
 	}
 	mp_free(&d);
 	/* now assemble {accepted: [...], refused: [...]} around them */
@@ -469,15 +477,17 @@ announce(struct proc_peer *from, struct frame *f, int withdraw)
 			msgpack_pack_map(&res.pk, 1);
 			mp_pack_kuint(&res.pk, "withdrawn", nacc);
 		} else {
-			msgpack_pack_map(&res.pk, 3);
+			msgpack_pack_map(&res.pk, 4);
 			mp_pack_kuint(&res.pk, "ttl", ttl);
 			mp_pack_str(&res.pk, "accepted");
 			msgpack_pack_array(&res.pk, nacc);
 			msgpack_sbuffer_write(&res.sb, m.sb.data, m.sb.size);
 			mp_pack_str(&res.pk, "refused");
-			msgpack_pack_array(&res.pk, nref);
+			msgpack_pack_array(&res.pk, MINIMUM(nref,
+			    ANNOUNCE_REFUSED_MAX));
 			msgpack_sbuffer_write(&res.sb, refused.sb.data,
 			    refused.sb.size);
+			mp_pack_kuint(&res.pk, "nrefused", nref);
 		}
 		if (!replay)
 			(void)proc_peer_send(from, IMSG_ANNOUNCE_RES,
@@ -498,8 +508,8 @@ sweep(evutil_socket_t fd, short ev, void *arg)
 
 	RB_FOREACH_SAFE(a, announces, &announces, an)
 		if (a->expires <= now) {
-			log_info("announcement of %s by %s expired", a->name,
-			    a->op);
+			log_limited(&names_limit, "announcement of %s by %s "
+			    "expired", a->name, a->op);
 			announce_free(a);
 		}
 	TAILQ_FOREACH_SAFE(t, &token_age, age, tn) {
@@ -542,6 +552,11 @@ matcher_config(struct privsep *p, const uint8_t *buf, size_t len)
 void
 matcher_dispatch(struct privsep *p, struct proc_peer *from, struct frame *f)
 {
+	if (conf == NULL && f->hdr.type == IMSG_ROUTE) {
+		route_fail(from, f->hdr.peerid, "matcher starting",
+		    TLS_ALERT_INTERNAL_ERROR);
+		return;
+	}
 	if (conf == NULL) {
 		log_warnx("%s: message %u before configuration", __func__,
 		    f->hdr.type);

@@ -256,16 +256,12 @@ struct proxyd_conf *
 parse_config(const char *file, char **macros, int nmacros)
 {
 	long	 ncpu;
-	int	 i, errors;
+	int	 errors;
 
 	if ((conf = config_new()) == NULL)
 		fatal("%s", __func__);
-	memset(&lx, 0, sizeof(lx));
-	TAILQ_INIT(&lx.syms);
-	for (i = 0; i < nmacros; i++)
-		if (lex_cmdline_symset(&lx, macros[i]) == -1)
-			fatalx("bad macro definition %s", macros[i]);
-	if (lex_open(&lx, file, keywords, nitems(keywords)) == -1) {
+	if (lex_open(&lx, file, keywords, nitems(keywords), macros,
+	    nmacros) == -1) {
 		config_free(conf);
 		return (NULL);
 	}

@@ -161,6 +161,8 @@ reload(struct privsep *ps)
 		(void)strlcpy(nconf->chroot, conf->chroot,
 		    sizeof(nconf->chroot));
 	}
+	nconf->max_conns = proc_max_relays(nconf->max_conns, PROXYD_MAX_CONNS,
+	    "listener");
 	config_free(conf);
 	conf = nconf;
 	TAILQ_FOREACH(c, &ps->children, entry)
@@ -171,10 +173,9 @@ reload(struct privsep *ps)
 static void
 parent_dispatch(struct privsep *ps, struct proc_child *c, struct frame *f)
 {
-	if (f->hdr.type == IMSG_EPS_CONNECT && c->type->id == PROC_RELAY) {
-		epsclient_parent_connect(c, IMSG_EPS_FD, conf->eps_socket);
+	if (c->type->id == PROC_RELAY &&
+	    epsclient_parent_dispatch(c, f, conf->eps_socket))
 		return;
-	}
 	log_warnx("%s: unexpected message %u from %s", __func__, f->hdr.type,
 	    c->type->title);
 }
@@ -196,6 +197,8 @@ main(int argc, char *argv[], char *envp[])
 		exit(1);
 	ps->instances[PROC_LISTENER] = conf->prefork;
 	proc_parent_init(ps, conf->user, conf->chroot);
+	conf->max_conns = proc_max_relays(conf->max_conns, PROXYD_MAX_CONNS,
+	    "listener");
 	open_sockets();
 	ps->configure = configure;
 	ps->parent_dispatch = parent_dispatch;

@@ -36,7 +36,7 @@
 #define PROXYD_TO_TOKEN		10	/* s for the private proxy to come */
 #define PROXYD_TO_PREAMBLE	5	/* s for a backchannel's preamble */
 #define PROXYD_TO_IDLE		300	/* s without a byte either way */
-#define PROXYD_MAX_CONNS	10000	/* client connections per listener */
+#define PROXYD_MAX_CONNS	10000	/* per listener, descriptors allowing */
 #define PROXYD_MAX_TOKENS	10000	/* tokens waiting, whole daemon */
 #define PROXYD_MAX_ANNOUNCE	10000	/* names announced, whole daemon */
 #define PROXYD_MAX_TTL		3600	/* s an announcement may last */
@@ -55,9 +55,8 @@ enum proxyd_proc {
 enum imsg_type {
 	/* a configuration round is IMSG_PROC_CFG (config_pack()), these: */
 	IMSG_CFG_LISTEN = IMSG_DAEMON, /* fd + {kind: "public"|"backchannel"} */
-	/* ... and IMSG_PROC_CFG_DONE */
-	IMSG_EPS_CONNECT,	/* relay->parent {}: a connection to epsd */
-	IMSG_EPS_FD,		/* parent->relay fd, or {error: str} */
+	/* ... and IMSG_PROC_CFG_DONE; the relay's epsd connection comes
+	   with IMSG_EPS_CONNECT and IMSG_EPS_FD (epsclient.h) */
 	IMSG_ROUTE,		/* listener->matcher, peerid conn:
 				   {name, client, server} */
 	IMSG_ROUTE_OK,		/* matcher->listener, peerid conn:

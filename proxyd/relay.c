@@ -34,6 +34,7 @@ struct incoming {
 struct pending {
 	TAILQ_ENTRY(pending)	 entry;
 	uint32_t		 msgid;
+	time_t			 since;
 	char			 caller[RPC_NAMEMAX];
 };
 TAILQ_HEAD(pendings, pending);
@@ -53,6 +54,8 @@ RB_GENERATE_STATIC(shadows, shadow, node, shadow_cmp)
 static struct pendings		 pendings = TAILQ_HEAD_INITIALIZER(pendings);
 static unsigned int		 npendings;
 static struct shadows		 shadows = RB_INITIALIZER(&shadows);
+static unsigned int		 nshadows;
+static struct event		*purge_ev;
 static struct privsep		*ps;
 static struct proxyd_conf	*conf;
 static struct epsclient		*eps;
@@ -64,6 +67,36 @@ static int
 shadow_cmp(struct shadow *a, struct shadow *b)
 {
 	return (strcmp(a->name, b->name));
+}
+
+static void
+shadow_free(struct shadow *sh)
+{
+	RB_REMOVE(shadows, &shadows, sh);
+	free(sh);
+	nshadows--;
+}
+
+/* Names that expired are gone from the matcher too. */
+static void
+shadow_purge(evutil_socket_t fd, short ev, void *arg)
+{
+	struct timeval	 tv = { 10, 0 };
+	struct shadow	*sh, *t;
+	struct pending	*p, *pt;
+	time_t		 now = time(NULL);
+
+	RB_FOREACH_SAFE(sh, shadows, &shadows, t)
+		if (sh->expires <= now)
+			shadow_free(sh);
+	/* an answer that never came */
+	TAILQ_FOREACH_SAFE(p, &pendings, entry, pt)
+		if (now - p->since > 2 * EPS_CALL_TIMEOUT) {
+			TAILQ_REMOVE(&pendings, p, entry);
+			free(p);
+			npendings--;
+		}
+	evtimer_add(purge_ev, &tv);
 }
 
 static struct shadow *
@@ -93,10 +126,13 @@ shadow_accepted(const char *caller, const msgpack_object *res)
 		    sizeof(name)) == -1)
 			continue;
 		if ((sh = shadow_find(name)) == NULL) {
-			if ((sh = calloc(1, sizeof(*sh))) == NULL)
+			/* as many as the matcher may hold, no more */
+			if (nshadows >= conf->max_announce ||
+			    (sh = calloc(1, sizeof(*sh))) == NULL)
 				return;
 			(void)strlcpy(sh->name, name, sizeof(sh->name));
 			RB_INSERT(shadows, &shadows, sh);
+			nshadows++;
 		}
 		(void)strlcpy(sh->caller, caller, sizeof(sh->caller));
 		sh->expires = time(NULL) + (time_t)ttl;
@@ -115,8 +151,7 @@ shadow_withdraw(const char *caller, const msgpack_object *doms)
 		    sizeof(name)) == 0 && dname_lower(name, name,
 		    sizeof(name), 1) == 0 && (sh = shadow_find(name)) !=
 		    NULL && strcmp(sh->caller, caller) == 0) {
-			RB_REMOVE(shadows, &shadows, sh);
-			free(sh);
+			shadow_free(sh);
 		}
 }
 
@@ -131,8 +166,7 @@ shadow_replay(void)
 	mp_out_init(&m);
 	RB_FOREACH_SAFE(sh, shadows, &shadows, t) {
 		if (sh->expires <= now) {
-			RB_REMOVE(shadows, &shadows, sh);
-			free(sh);
+			shadow_free(sh);
 			continue;
 		}
 		mp_out_reset(&m);
@@ -173,14 +207,6 @@ pending_clear(void)
 		free(p);
 	}
 	npendings = 0;
-}
-
-static void
-eps_need_fd(struct epsclient *ec, void *arg)
-{
-	if (proc_send(ps, PROC_PARENT, 0, IMSG_EPS_CONNECT, 0, -1, NULL, 0) ==
-	    -1)
-		log_warn("%s", __func__);
 }
 
 static void
@@ -228,6 +254,7 @@ eps_request(struct epsclient *ec, const struct rpc_msg *m, void *arg)
 			return;
 		}
 		pend->msgid = m->msgid;
+		pend->since = time(NULL);
 		(void)strlcpy(pend->caller, m->caller, sizeof(pend->caller));
 		TAILQ_INSERT_TAIL(&pendings, pend, entry);
 		npendings++;
@@ -355,13 +382,7 @@ relay_config(struct privsep *p, const uint8_t *buf, size_t len)
 void
 relay_dispatch(struct privsep *p, struct proc_peer *from, struct frame *f)
 {
-	switch (f->hdr.type) {
-	case IMSG_EPS_FD:
-		if (from->id == PROC_PARENT)
-			epsclient_attach_frame(eps, f);
-		return;
-	}
-	if (conf == NULL)
+	if (epsclient_dispatch(eps, from, f) || conf == NULL)
 		return;
 	switch (f->hdr.type) {
 	case IMSG_INCOMING:
@@ -393,10 +414,12 @@ relay_init(struct privsep *p)
 {
 	static const struct epsclient_cbs cbs = {
 		.request = eps_request,
-		.need_fd = eps_need_fd,
 	};
+	struct timeval	 tv = { 10, 0 };
 
 	ps = p;
-	if ((eps = epsclient_new(ps->base, methods, &cbs, NULL)) == NULL)
+	if ((eps = epsclient_new(ps, methods, &cbs, NULL)) == NULL ||
+	    (purge_ev = evtimer_new(ps->base, shadow_purge, NULL)) == NULL)
 		fatal("%s", __func__);
+	evtimer_add(purge_ev, &tv);
 }

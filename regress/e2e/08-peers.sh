@@ -48,6 +48,23 @@ assert_log stranger-refused "$pub" \
 assert_log stranger-told "$T/epsd-stranger.log" \
     "refused link to 127\.0\.0\.1:$P_EPS" 0
 
+# signed by the CA, but with no CN and no subjectAltName, only a
+# subject field whose text reads like one: "/O=a\/CN=private"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$C/spoof.key" -subj '/O=a\/CN=private' -out "$T/spoof.csr" \
+    2>/dev/null &&
+    openssl x509 -req -in "$T/spoof.csr" -CA "$C/root.crt" \
+    -CAkey "$C/root.key" -CAcreateserial -days 1 \
+    -out "$C/spoof.crt" 2>/dev/null ||
+    die spoof-cert "cannot make the certificate"
+chmod 600 "$C/spoof.key"
+from=$(lines "$pub")
+EPSPRIV_CERT=spoof
+try spoof
+assert_log spoof-refused "$pub" \
+    "refused link from $CLIENT: certificate has no valid operator name" \
+    0 "$from"
+
 # the right certificate, but the private side trusts another CA: it
 # refuses the public epsd's certificate
 from=$(lines "$pub")
