@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -54,7 +55,7 @@ lex_pushfile(struct lexer *lx, const char *path)
 {
 	struct lex_file	*f;
 	struct stat	 st;
-	int		 depth = 0;
+	int		 depth = 0, fd;
 
 	TAILQ_FOREACH(f, &lx->files, entry)
 		depth++;
@@ -68,9 +69,11 @@ lex_pushfile(struct lexer *lx, const char *path)
 		log_warn("%s", __func__);
 		return (NULL);
 	}
-	if ((f->stream = fopen(path, "r")) == NULL ||
-	    fstat(fileno(f->stream), &st) == -1 ||
-	    (!S_ISREG(st.st_mode) && (errno = EINVAL))) {
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd == -1 || fstat(fd, &st) == -1 ||
+	    (!S_ISREG(st.st_mode) && (errno = EINVAL)) ||
+	    (f->stream = fdopen(fd, "r")) == NULL) {
 		/* a device or a FIFO could be read forever */
 		if (lx->file != NULL)
 			lex_error(lx, "cannot read %s: %s", path,
@@ -79,8 +82,8 @@ lex_pushfile(struct lexer *lx, const char *path)
 		else
 			log_warnx("%s: %s", path, errno == EINVAL ?
 			    "not a regular file" : strerror(errno));
-		if (f->stream != NULL)
-			fclose(f->stream);
+		if (fd != -1)
+			close(fd);
 		free(f->name);
 		free(f);
 		return (NULL);

@@ -420,14 +420,18 @@ proc_spawn(struct privsep *ps, struct proc_child *c)
 		fatal("%s: chan", __func__);
 	chan_set_name(c->peer.chan, c->type->title);
 	proc_send_init(ps, c);
+	/*
+	 * The configuration first: the child applies it before it learns
+	 * of any sibling, so no sibling's message finds it unconfigured.
+	 */
+	if (ps->configure != NULL)
+		ps->configure(ps, c);
 	TAILQ_FOREACH(o, &ps->children, entry) {
 		if (o == c || o->pid == -1 || o->peer.chan == NULL ||
 		    !proc_talks(c->type, o->type))
 			continue;
 		proc_connect(c, o);
 	}
-	if (ps->configure != NULL)
-		ps->configure(ps, c);
 	log_debug("started %s %d, pid %d", c->type->title, c->instance,
 	    (int)pid);
 }

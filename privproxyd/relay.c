@@ -78,7 +78,7 @@ announce_reply(const char *error, const msgpack_object *result, void *arg)
 	struct pubstate		*p = arg;
 	const msgpack_object	*acc, *ref, *r;
 	char			 name[DNAME_MAX + 1], why[128];
-	uint64_t		 ttl;
+	uint64_t		 ttl, nref;
 	uint32_t		 i;
 
 	p->inflight = 0;
@@ -108,10 +108,12 @@ announce_reply(const char *error, const msgpack_object *result, void *arg)
 		schedule(p, renew_interval(p));
 		return;
 	}
-	if (!p->announced || ref->via.array.size != p->refused) {
-		log_info("announced %u domain%s to %s, %u refused",
+	if (mp_map_uint(result, "nrefused", UINT32_MAX, &nref) == -1)
+		nref = ref->via.array.size;
+	if (!p->announced || nref != p->refused) {
+		log_info("announced %u domain%s to %s, %llu refused",
 		    acc->via.array.size, acc->via.array.size == 1 ? "" : "s",
-		    p->name, ref->via.array.size);
+		    p->name, (unsigned long long)nref);
 		for (i = 0; i < ref->via.array.size; i++) {
 			r = &ref->via.array.ptr[i];
 			if (r->type != MSGPACK_OBJECT_ARRAY ||
@@ -129,7 +131,7 @@ announce_reply(const char *error, const msgpack_object *result, void *arg)
 	if (mp_map_uint(result, "ttl", UINT32_MAX, &ttl) == 0)
 		p->ttl = (unsigned int)ttl;
 	p->announced = 1;
-	p->refused = ref->via.array.size;
+	p->refused = (unsigned int)nref;
 	schedule(p, renew_interval(p));
 }
 
