@@ -63,7 +63,8 @@ EPSD_SRCS = epsd/epsd.c epsd/peer.c epsd/router.c epsd/config.c \
 ISERVER_SRCS = examples/internal-server/internal-server.c
 
 UNIT_TESTS = $(basename $(notdir $(wildcard regress/unit/test_*.c)))
-FUZZ_TARGETS = $(basename $(notdir $(wildcard regress/fuzz/fuzz_*.c)))
+FUZZ_TARGETS = fuzz_clienthello fuzz_frame fuzz_rpc fuzz_conf_proxyd \
+	fuzz_conf_privproxyd fuzz_conf_epsd
 
 objs = $(patsubst %.y,$(O)/%.o,$(patsubst %.c,$(O)/%.o,$(1)))
 
@@ -128,12 +129,13 @@ build/fuzz/%: regress/fuzz/%.c $(COMMON_SRCS) $(wildcard common/*.h)
 	$(FUZZ_CC) $(CPPFLAGS) $(PKG_CFLAGS) $(FUZZ_FLAGS) -o $@ $< \
 	    $(COMMON_SRCS) $(LDLIBS)
 
-# A grammar's target also needs that daemon's parser and config code.
-build/fuzz/fuzz_conf_%: regress/fuzz/fuzz_conf_%.c $(O)/%/parse.c %/config.c \
+# One grammar target per daemon, from one source with the daemon's header.
+build/fuzz/fuzz_conf_%: regress/fuzz/fuzz_conf.c $(O)/%/parse.c %/config.c \
     $(COMMON_SRCS) $(wildcard common/*.h)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(CPPFLAGS) -I$* $(PKG_CFLAGS) $(FUZZ_FLAGS) -o $@ $< \
-	    $(O)/$*/parse.c $*/config.c $(COMMON_SRCS) $(LDLIBS)
+	$(FUZZ_CC) $(CPPFLAGS) -I$* -include $*.h $(PKG_CFLAGS) \
+	    $(FUZZ_FLAGS) -o $@ $< $(O)/$*/parse.c $*/config.c \
+	    $(COMMON_SRCS) $(LDLIBS)
 
 fuzz: check-deps $(addprefix build/fuzz/,$(FUZZ_TARGETS))
 
