@@ -299,6 +299,17 @@ wait_log()
 	done
 }
 
+# wait_listen PORT: until something listens (5 s at most) on 127.0.0.1:PORT.
+wait_listen()
+{
+	wl_n=0
+	while [ -z "$(ss -Htln "sport = :$1")" ]; do
+		wl_n=$((wl_n + 1))
+		[ "$wl_n" -lt 50 ] || return 1
+		sleep 0.1
+	done
+}
+
 # assert_log CHECK FILE REGEX [TIMEOUT [FROM]]: pass if FILE has (or
 # gets within TIMEOUT seconds) a line matching REGEX after line FROM.
 assert_log()

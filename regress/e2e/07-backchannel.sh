@@ -16,17 +16,6 @@ PP_BC_PORT=$P_TRAP
 start_all
 log=$T/proxyd.log
 
-# wait_listen PORT: until something listens on 127.0.0.1:PORT.
-wait_listen()
-{
-	wl_n=0
-	while [ -z "$(ss -Htln "sport = :$1")" ]; do
-		wl_n=$((wl_n + 1))
-		[ "$wl_n" -lt 50 ] || return 1
-		sleep 0.1
-	done
-}
-
 # wait_size FILE N: until FILE has N bytes or more (10 s at most).
 wait_size()
 {

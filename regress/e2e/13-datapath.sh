@@ -28,17 +28,6 @@ domain \"v2.internal-server.local\" {
 }"
 start_all
 
-# wait_listen PORT: until something listens on 127.0.0.1:PORT.
-wait_listen()
-{
-	wl_n=0
-	while [ -z "$(ss -Htln "sport = :$1")" ]; do
-		wl_n=$((wl_n + 1))
-		[ "$wl_n" -lt 50 ] || return 1
-		sleep 0.1
-	done
-}
-
 hex()
 {
 	od -An -tx1 -v "$1" | tr -d ' \n'

@@ -113,8 +113,6 @@ static void	 mem_free(void *);
 static uint8_t	 pat(uint32_t, size_t);
 static int	 count_fds(void);
 static int	 count_ino(ino_t);
-static void	 on_timeout(evutil_socket_t, short, void *);
-static int	 run_until(struct event_base *, int (*)(void *), void *, int);
 static void	 raw_hdr(uint8_t *, uint32_t, uint16_t, uint16_t, uint32_t);
 static ssize_t	 raw_send(int, const void *, size_t, const int *, int);
 static int	 xpipe(int [2]);
@@ -224,35 +222,6 @@ count_ino(ino_t ino)
 	}
 	closedir(d);
 	return (count);
-}
-
-static void
-on_timeout(evutil_socket_t fd, short ev, void *arg)
-{
-	int	*timedout = arg;
-
-	*timedout = 1;
-}
-
-/* Run the loop until done(arg) or ms milliseconds have passed. */
-static int
-run_until(struct event_base *base, int (*done)(void *), void *arg, int ms)
-{
-	struct event	*tm;
-	struct timeval	 tv;
-	int		 timedout = 0;
-
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	if ((tm = evtimer_new(base, on_timeout, &timedout)) == NULL ||
-	    evtimer_add(tm, &tv) == -1) {
-		fprintf(stderr, "evtimer_new failed\n");
-		exit(1);
-	}
-	while (!done(arg) && !timedout)
-		event_base_loop(base, EVLOOP_ONCE);
-	event_free(tm);
-	return (done(arg));
 }
 
 static void
@@ -749,7 +718,7 @@ test_bulk(struct event_base *base)
 		bulk_send(&b[0]);
 		bulk_send(&b[1]);
 	}
-	run_until(base, bulk_done, b, WAIT_MS);
+	ut_run_until(base, bulk_done, b, WAIT_MS);
 	UT_CHECK("chan: all frames arrive both ways",
 	    b[0].got == NBULK && b[1].got == NBULK);
 	UT_CHECK("chan: frames of 0..FRAME_MAXLEN bytes arrive byte-exact",
@@ -935,7 +904,7 @@ test_fds(struct event_base *base)
 		if (i % 17 == 0)
 			event_base_loop(base, EVLOOP_NONBLOCK);
 	}
-	run_until(base, fd_done, fc, WAIT_MS);
+	ut_run_until(base, fd_done, fc, WAIT_MS);
 	UT_CHECK("chan: all frames of the descriptor case arrive",
 	    fc->got == NFDS && fc->closed == 0 && txr.closed == 0);
 	UT_CHECK("chan: every descriptor arrives with its own frame",
@@ -1047,7 +1016,7 @@ test_burst(struct event_base *base)
 			ok = 0;
 	}
 	UT_CHECK("chan: 1000 descriptors queue", ok);
-	run_until(base, burst_done, &bu, WAIT_MS);
+	ut_run_until(base, burst_done, &bu, WAIT_MS);
 	UT_CHECK("chan: 1000 descriptors arrive",
 	    bu.fdframes == NBURST && bu.closed == 0 && txr.closed == 0);
 	UT_CHECK("chan: 1000 descriptors keep their order and frames",
@@ -1077,7 +1046,7 @@ test_oversized(struct event_base *base)
 	if (write(sv[0], b, FRAME_HDRLEN) != FRAME_HDRLEN)
 		exit(1);
 	/* Our end stays open: only the header can make it close. */
-	run_until(base, rec_closed, &r, WAIT_MS);
+	ut_run_until(base, rec_closed, &r, WAIT_MS);
 	UT_CHECK("chan: a header claiming 2 GB closes the channel",
 	    r.closed == 1 && r.nframes == 0);
 	UT_CHECK("chan: the claimed 2 GB are never allocated",
@@ -1095,7 +1064,7 @@ test_oversized(struct event_base *base)
 	raw_hdr(b, 1001, 1, 0, 0);
 	if (write(sv[0], b, FRAME_HDRLEN) != FRAME_HDRLEN)
 		exit(1);
-	run_until(base, rec_closed, &r, WAIT_MS);
+	ut_run_until(base, rec_closed, &r, WAIT_MS);
 	UT_CHECK("chan: maxlen + 1 closes a channel after the good frame",
 	    r.nframes == 1 && r.type[0] == 3 && r.len[0] == 4 &&
 	    r.closed == 1);
@@ -1109,7 +1078,7 @@ test_oversized(struct event_base *base)
 	memcpy(b + FRAME_HDRLEN, "abcd", 4);
 	if (write(sv[0], b, FRAME_HDRLEN + 4) != FRAME_HDRLEN + 4)
 		exit(1);
-	run_until(base, rec_closed, &r, WAIT_MS);
+	ut_run_until(base, rec_closed, &r, WAIT_MS);
 	UT_CHECK("chan: unknown flags close the channel",
 	    r.closed == 1 && r.nframes == 0);
 	chan_free(r.c);
@@ -1134,7 +1103,7 @@ test_truncated(struct event_base *base)
 	if (write(sv[0], b, FRAME_HDRLEN + 50) != FRAME_HDRLEN + 50)
 		exit(1);
 	close(sv[0]);
-	run_until(base, rec_closed, &r, WAIT_MS);
+	ut_run_until(base, rec_closed, &r, WAIT_MS);
 	UT_CHECK("chan: a truncated payload at EOF reports close",
 	    r.closed == 1 && r.nframes == 0);
 	chan_free(r.c);
@@ -1147,7 +1116,7 @@ test_truncated(struct event_base *base)
 	    write(sv[0], b, 5) != 5)
 		exit(1);
 	close(sv[0]);
-	run_until(base, rec_closed, &r, WAIT_MS);
+	ut_run_until(base, rec_closed, &r, WAIT_MS);
 	UT_CHECK("chan: a truncated header at EOF reports close after the "
 	    "whole frame", r.closed == 1 && r.nframes == 1 &&
 	    r.type[0] == 5);
@@ -1157,7 +1126,7 @@ test_truncated(struct event_base *base)
 		exit(1);
 	rec_chan(base, sv[1], 0, &r);
 	close(sv[0]);
-	run_until(base, rec_closed, &r, WAIT_MS);
+	ut_run_until(base, rec_closed, &r, WAIT_MS);
 	UT_CHECK("chan: a clean EOF reports close once",
 	    r.closed == 1 && r.nframes == 0);
 	/* Further loop runs must not report it again. */
@@ -1183,7 +1152,7 @@ test_badfd(struct event_base *base)
 	memcpy(b + FRAME_HDRLEN, "abc", 3);
 	if (write(sv[0], b, FRAME_HDRLEN + 3) != FRAME_HDRLEN + 3)
 		exit(1);
-	run_until(base, rec_closed, &r, WAIT_MS);
+	ut_run_until(base, rec_closed, &r, WAIT_MS);
 	UT_CHECK("chan: FRAME_F_FD without a descriptor closes the channel",
 	    r.closed == 1 && r.nframes == 0);
 	chan_free(r.c);
@@ -1202,7 +1171,7 @@ test_badfd(struct event_base *base)
 	    FRAME_HDRLEN + 1)
 		exit(1);
 	close(p[1]);
-	run_until(base, rec_closed, &r, WAIT_MS);
+	ut_run_until(base, rec_closed, &r, WAIT_MS);
 	UT_CHECK("chan: ten descriptors in one message close the channel",
 	    r.closed == 1);
 	chan_free(r.c);
@@ -1246,7 +1215,7 @@ test_stray(struct event_base *base)
 	close(pb[1]);
 	r.mark = 1;
 	r.want = 2;
-	run_until(base, rec_settled, &r, WAIT_MS);
+	ut_run_until(base, rec_settled, &r, WAIT_MS);
 	UT_CHECK("chan: a frame without FRAME_F_FD gets no descriptor",
 	    r.nframes < 1 || !r.hadfd[0]);
 	UT_CHECK("chan: a stray descriptor is never paired with a later "
@@ -1273,7 +1242,7 @@ test_stray(struct event_base *base)
 		if (raw_send(sv[0], b, sizeof(b), &pa[1], 1) != sizeof(b))
 			exit(1);
 	close(pa[1]);
-	run_until(base, rec_settled, &r, WAIT_MS);
+	ut_run_until(base, rec_settled, &r, WAIT_MS);
 	held = count_fds() - before - 3;	/* sv[0], sv[1], pa[0] */
 	UT_CHECK("chan: stray descriptors do not pile up in the receiver",
 	    held <= 8);
@@ -1316,7 +1285,7 @@ test_free_in_cb(struct event_base *base)
 	/* All twenty reach the receiver's buffer before it frees. */
 	if (chan_flush(tx) == -1)
 		exit(1);
-	run_until(base, rec_closed, &s, 300);
+	ut_run_until(base, rec_closed, &s, 300);
 	UT_CHECK("chan: chan_free() in the callback stops the callbacks",
 	    r.freed && r.nframes == 2 && r.after_free == 0 &&
 	    r.closed == 0);
@@ -1333,7 +1302,7 @@ test_free_in_cb(struct event_base *base)
 	/* The sender sees the close and frees itself from the callback. */
 	if (s.closed == 0) {
 		chan_send(tx, 1, 0, -1, buf, 1);
-		run_until(base, rec_closed, &s, 1000);
+		ut_run_until(base, rec_closed, &s, 1000);
 	}
 	UT_CHECK("chan: the sender is told its peer went away",
 	    s.closed == 1);
@@ -1347,7 +1316,7 @@ test_free_in_cb(struct event_base *base)
 	    FRAME_HDRLEN)
 		exit(1);
 	close(sv[0]);
-	run_until(base, rec_closed, &r, 300);
+	ut_run_until(base, rec_closed, &r, 300);
 	UT_CHECK("chan: chan_free() on the last frame before EOF is safe",
 	    r.freed && r.nframes == 1 && r.closed == 0 &&
 	    r.after_free == 0);
@@ -1367,7 +1336,7 @@ test_send_closed(struct event_base *base)
 		exit(1);
 	rec_chan(base, sv[0], 0, &r);
 	close(sv[1]);
-	run_until(base, rec_closed, &r, WAIT_MS);
+	ut_run_until(base, rec_closed, &r, WAIT_MS);
 	UT_CHECK("chan: the peer's close is reported", r.closed == 1);
 	xpipe(p);
 	errno = 0;
@@ -1385,7 +1354,7 @@ test_send_closed(struct event_base *base)
 	rec_chan(base, sv[0], 0, &r);
 	ret = chan_send(r.c, 1, 0, -1, "x", 1);
 	close(sv[1]);
-	run_until(base, rec_closed, &r, WAIT_MS);
+	ut_run_until(base, rec_closed, &r, WAIT_MS);
 	UT_CHECK("chan: a queued frame to a closed peer reports close",
 	    ret == 0 && r.closed == 1);
 	UT_CHECK("chan: chan_send after that fails",
@@ -1450,7 +1419,7 @@ test_outmax(struct event_base *base)
 	fcntl(sv[1], F_SETFL, O_NONBLOCK);
 	ev = event_new(base, sv[1], EV_READ | EV_PERSIST, drain_cb, NULL);
 	event_add(ev, NULL);
-	run_until(base, queue_empty, r.c, WAIT_MS);
+	ut_run_until(base, queue_empty, r.c, WAIT_MS);
 	UT_CHECK("chan: the full queue drains when the peer reads",
 	    chan_queued(r.c) == 0 && r.closed == 0);
 	UT_CHECK("chan: sending works again after draining",

@@ -197,7 +197,6 @@ alloc_track(void)
 }
 #endif
 
-static size_t	 unhex(const char *, uint8_t *, size_t);
 static size_t	 nest(uint8_t *, size_t, int, int, int);
 static int	 parse_ok(const uint8_t *, size_t);
 static void	 test_valid(void);
@@ -211,28 +210,6 @@ static void	 test_get_uint(void);
 static void	 test_get_other(void);
 static void	 test_map(void);
 static void	 test_pack(void);
-
-/* Hex to bytes; spaces are ignored. */
-static size_t
-unhex(const char *s, uint8_t *out, size_t outsz)
-{
-	size_t		 n = 0;
-	unsigned int	 v;
-
-	while (*s != '\0') {
-		if (*s == ' ') {
-			s++;
-			continue;
-		}
-		if (n >= outsz || sscanf(s, "%2x", &v) != 1) {
-			fprintf(stderr, "bad hex %s\n", s);
-			exit(1);
-		}
-		out[n++] = (uint8_t)v;
-		s += 2;
-	}
-	return (n);
-}
 
 /*
  * depth containers, each holding the next (an array [x] or a map
@@ -280,7 +257,7 @@ test_valid(void)
 
 	okall = prefixes = trailing = twice = cleared = 1;
 	for (i = 0; i < nitems(valid); i++) {
-		len = unhex(valid[i].hex, b, sizeof(b));
+		len = ut_unhex(valid[i].hex, b, sizeof(b));
 		(void)snprintf(name, sizeof(name), "mp: accepts %s",
 		    valid[i].name);
 		if (mp_check(b, len, MP_MAXDEPTH) != 0 ||
@@ -335,35 +312,35 @@ test_values(void)
 	char		 s[8];
 	uint8_t		 bin[3];
 
-	len = unhex("cfffffffffffffffff", b, sizeof(b));
+	len = ut_unhex("cfffffffffffffffff", b, sizeof(b));
 	UT_CHECK("mp: uint64 max decodes", mp_parse(&d, b, len) == 0 &&
 	    mp_get_uint(d.root, UINT64_MAX, &v) == 0 && v == UINT64_MAX);
 	mp_free(&d);
-	len = unhex("d38000000000000000", b, sizeof(b));
+	len = ut_unhex("d38000000000000000", b, sizeof(b));
 	UT_CHECK("mp: int64 min decodes", mp_parse(&d, b, len) == 0 &&
 	    d.root->via.i64 == INT64_MIN);
 	mp_free(&d);
-	len = unhex("cb3ff8000000000000", b, sizeof(b));
+	len = ut_unhex("cb3ff8000000000000", b, sizeof(b));
 	UT_CHECK("mp: float64 decodes", mp_parse(&d, b, len) == 0 &&
 	    d.root->via.f64 == 1.5);
 	mp_free(&d);
-	len = unhex("ca3fc00000", b, sizeof(b));
+	len = ut_unhex("ca3fc00000", b, sizeof(b));
 	UT_CHECK("mp: float32 decodes", mp_parse(&d, b, len) == 0 &&
 	    d.root->via.f64 == 1.5);
 	mp_free(&d);
-	len = unhex("db00000003616263", b, sizeof(b));
+	len = ut_unhex("db00000003616263", b, sizeof(b));
 	UT_CHECK("mp: str32 decodes", mp_parse(&d, b, len) == 0 &&
 	    mp_get_str(d.root, s, sizeof(s)) == 0 && strcmp(s, "abc") == 0);
 	mp_free(&d);
-	len = unhex("c600000003010203", b, sizeof(b));
+	len = ut_unhex("c600000003010203", b, sizeof(b));
 	UT_CHECK("mp: bin32 decodes", mp_parse(&d, b, len) == 0 &&
 	    mp_get_bin(d.root, bin, 3) == 0 && bin[0] == 1 && bin[2] == 3);
 	mp_free(&d);
-	len = unhex("c90000000305010203", b, sizeof(b));
+	len = ut_unhex("c90000000305010203", b, sizeof(b));
 	UT_CHECK("mp: ext32 decodes", mp_parse(&d, b, len) == 0 &&
 	    d.root->via.ext.type == 5 && d.root->via.ext.size == 3);
 	mp_free(&d);
-	len = unhex("dd00000003010203", b, sizeof(b));
+	len = ut_unhex("dd00000003010203", b, sizeof(b));
 	UT_CHECK("mp: array32 decodes", mp_parse(&d, b, len) == 0 &&
 	    d.root->via.array.size == 3 &&
 	    d.root->via.array.ptr[2].via.u64 == 3);
@@ -379,13 +356,13 @@ test_liars(void)
 	int		 ck, pr;
 
 	/* The probe must see msgpack-c's allocations at all. */
-	len = unhex("dd00000003010203", b, sizeof(b));
+	len = ut_unhex("dd00000003010203", b, sizeof(b));
 	alloc_max = 0;
 	UT_CHECK("mp: the allocation probe sees a parse allocate",
 	    parse_ok(b, len) && alloc_max > 0);
 
 	for (i = 0; i < nitems(liars); i++) {
-		len = unhex(liars[i].hex, b, sizeof(b));
+		len = ut_unhex(liars[i].hex, b, sizeof(b));
 		copy = malloc(len);
 		memcpy(copy, b, len);
 		alloc_max = 0;
@@ -409,7 +386,7 @@ test_bad(void)
 	char		 name[128];
 
 	for (i = 0; i < nitems(bad); i++) {
-		len = unhex(bad[i].hex, b, sizeof(b));
+		len = ut_unhex(bad[i].hex, b, sizeof(b));
 		(void)snprintf(name, sizeof(name), "mp: refuses %s",
 		    bad[i].name);
 		UT_CHECK(name, mp_check(b, len, MP_MAXDEPTH) == -1 &&
@@ -499,7 +476,7 @@ test_get_str(void)
 	char		 dst[16];
 	int		 clean;
 
-	len = unhex("a3616263", b, sizeof(b));
+	len = ut_unhex("a3616263", b, sizeof(b));
 	mp_parse(&d, b, len);
 	memset(dst, 'Z', sizeof(dst));
 	UT_CHECK("mp: mp_get_str fits with its NUL",
@@ -516,30 +493,30 @@ test_get_str(void)
 	    mp_get_str(d.root, dst, 0) == -1);
 	mp_free(&d);
 
-	len = unhex("a0", b, sizeof(b));
+	len = ut_unhex("a0", b, sizeof(b));
 	mp_parse(&d, b, len);
 	dst[0] = 'Z';
 	UT_CHECK("mp: mp_get_str of an empty string",
 	    mp_get_str(d.root, dst, 1) == 0 && dst[0] == '\0');
 	mp_free(&d);
 
-	len = unhex("a3610062", b, sizeof(b));
+	len = ut_unhex("a3610062", b, sizeof(b));
 	mp_parse(&d, b, len);
 	UT_CHECK("mp: mp_get_str refuses an embedded NUL",
 	    mp_get_str(d.root, dst, sizeof(dst)) == -1);
 	mp_free(&d);
-	len = unhex("a3616200", b, sizeof(b));
+	len = ut_unhex("a3616200", b, sizeof(b));
 	mp_parse(&d, b, len);
 	UT_CHECK("mp: mp_get_str refuses a trailing NUL",
 	    mp_get_str(d.root, dst, sizeof(dst)) == -1);
 	mp_free(&d);
 
-	len = unhex("c403616263", b, sizeof(b));
+	len = ut_unhex("c403616263", b, sizeof(b));
 	mp_parse(&d, b, len);
 	UT_CHECK("mp: mp_get_str refuses bin",
 	    mp_get_str(d.root, dst, sizeof(dst)) == -1);
 	mp_free(&d);
-	len = unhex("01", b, sizeof(b));
+	len = ut_unhex("01", b, sizeof(b));
 	mp_parse(&d, b, len);
 	UT_CHECK("mp: mp_get_str refuses an int",
 	    mp_get_str(d.root, dst, sizeof(dst)) == -1);
@@ -556,7 +533,7 @@ test_get_uint(void)
 	uint64_t	 v;
 	size_t		 len;
 
-	len = unhex("05", b, sizeof(b));
+	len = ut_unhex("05", b, sizeof(b));
 	mp_parse(&d, b, len);
 	UT_CHECK("mp: mp_get_uint at max",
 	    mp_get_uint(d.root, 5, &v) == 0 && v == 5);
@@ -567,39 +544,39 @@ test_get_uint(void)
 	    mp_get_uint(d.root, 0, &v) == -1);
 	mp_free(&d);
 
-	len = unhex("cf0000000100000000", b, sizeof(b));
+	len = ut_unhex("cf0000000100000000", b, sizeof(b));
 	mp_parse(&d, b, len);
 	UT_CHECK("mp: mp_get_uint refuses UINT32_MAX + 1 for max UINT32_MAX",
 	    mp_get_uint(d.root, UINT32_MAX, &v) == -1);
 	mp_free(&d);
 
-	len = unhex("ff", b, sizeof(b));
+	len = ut_unhex("ff", b, sizeof(b));
 	mp_parse(&d, b, len);
 	v = 77;
 	UT_CHECK("mp: mp_get_uint refuses -1",
 	    mp_get_uint(d.root, UINT64_MAX, &v) == -1 && v == 77);
 	mp_free(&d);
-	len = unhex("d38000000000000000", b, sizeof(b));
+	len = ut_unhex("d38000000000000000", b, sizeof(b));
 	mp_parse(&d, b, len);
 	UT_CHECK("mp: mp_get_uint refuses INT64_MIN",
 	    mp_get_uint(d.root, UINT64_MAX, &v) == -1);
 	mp_free(&d);
-	len = unhex("d10005", b, sizeof(b));
+	len = ut_unhex("d10005", b, sizeof(b));
 	mp_parse(&d, b, len);
 	UT_CHECK("mp: mp_get_uint takes a non-negative int16",
 	    mp_get_uint(d.root, 10, &v) == 0 && v == 5);
 	mp_free(&d);
-	len = unhex("cb3ff0000000000000", b, sizeof(b));
+	len = ut_unhex("cb3ff0000000000000", b, sizeof(b));
 	mp_parse(&d, b, len);
 	UT_CHECK("mp: mp_get_uint refuses a float",
 	    mp_get_uint(d.root, UINT64_MAX, &v) == -1);
 	mp_free(&d);
-	len = unhex("a131", b, sizeof(b));
+	len = ut_unhex("a131", b, sizeof(b));
 	mp_parse(&d, b, len);
 	UT_CHECK("mp: mp_get_uint refuses a string",
 	    mp_get_uint(d.root, UINT64_MAX, &v) == -1);
 	mp_free(&d);
-	len = unhex("c3", b, sizeof(b));
+	len = ut_unhex("c3", b, sizeof(b));
 	mp_parse(&d, b, len);
 	UT_CHECK("mp: mp_get_uint refuses true",
 	    mp_get_uint(d.root, UINT64_MAX, &v) == -1);
@@ -616,7 +593,7 @@ test_get_other(void)
 	size_t		 len;
 	int		 v;
 
-	len = unhex("c40401020304", b, sizeof(b));
+	len = ut_unhex("c40401020304", b, sizeof(b));
 	mp_parse(&d, b, len);
 	memset(out, 0xee, sizeof(out));
 	UT_CHECK("mp: mp_get_bin exact length",
@@ -628,12 +605,12 @@ test_get_other(void)
 	UT_CHECK("mp: mp_get_bin refuses a longer length",
 	    mp_get_bin(d.root, out, 5) == -1 && out[0] == 0xee);
 	mp_free(&d);
-	len = unhex("c400", b, sizeof(b));
+	len = ut_unhex("c400", b, sizeof(b));
 	mp_parse(&d, b, len);
 	UT_CHECK("mp: mp_get_bin of an empty bin",
 	    mp_get_bin(d.root, out, 0) == 0);
 	mp_free(&d);
-	len = unhex("a461626364", b, sizeof(b));
+	len = ut_unhex("a461626364", b, sizeof(b));
 	mp_parse(&d, b, len);
 	UT_CHECK("mp: mp_get_bin refuses a string",
 	    mp_get_bin(d.root, out, 4) == -1);
@@ -641,22 +618,22 @@ test_get_other(void)
 	UT_CHECK("mp: mp_get_bin refuses NULL",
 	    mp_get_bin(NULL, out, 4) == -1);
 
-	len = unhex("c3", b, sizeof(b));
+	len = ut_unhex("c3", b, sizeof(b));
 	mp_parse(&d, b, len);
 	UT_CHECK("mp: mp_get_bool true",
 	    mp_get_bool(d.root, &v) == 0 && v == 1);
 	mp_free(&d);
-	len = unhex("c2", b, sizeof(b));
+	len = ut_unhex("c2", b, sizeof(b));
 	mp_parse(&d, b, len);
 	UT_CHECK("mp: mp_get_bool false",
 	    mp_get_bool(d.root, &v) == 0 && v == 0);
 	UT_CHECK("mp: false is not nil", !mp_is_nil(d.root));
 	mp_free(&d);
-	len = unhex("01", b, sizeof(b));
+	len = ut_unhex("01", b, sizeof(b));
 	mp_parse(&d, b, len);
 	UT_CHECK("mp: mp_get_bool refuses 1", mp_get_bool(d.root, &v) == -1);
 	mp_free(&d);
-	len = unhex("c0", b, sizeof(b));
+	len = ut_unhex("c0", b, sizeof(b));
 	mp_parse(&d, b, len);
 	UT_CHECK("mp: mp_get_bool refuses nil",
 	    mp_get_bool(d.root, &v) == -1);
@@ -795,13 +772,13 @@ test_pack(void)
 	msgpack_pack_map(&o.pk, 2);
 	mp_pack_kuint(&o.pk, "a", 1);
 	mp_pack_kbool(&o.pk, "b", 0);
-	len = unhex("82a16101a162c2", want, sizeof(want));
+	len = ut_unhex("82a16101a162c2", want, sizeof(want));
 	UT_CHECK("mp: mp_pack_kuint/kbool bytes",
 	    o.sb.size == len && memcmp(o.sb.data, want, len) == 0);
 	mp_out_reset(&o);
 	mp_pack_kbin(&o.pk, "k", "\0\1", 2);
 	mp_pack_kstr(&o.pk, "s", "");
-	len = unhex("a16bc4020001a173a0", want, sizeof(want));
+	len = ut_unhex("a16bc4020001a173a0", want, sizeof(want));
 	UT_CHECK("mp: mp_pack_kbin/kstr bytes",
 	    o.sb.size == len && memcmp(o.sb.data, want, len) == 0);
 	mp_out_free(&o);

@@ -44,7 +44,6 @@ struct reply {
 static struct mp_doc	 cur;		/* the last document parsed */
 static int		 have_cur;
 
-static size_t	 unhex(const char *, uint8_t *, size_t);
 static int	 try_hex(const char *, struct rpc_msg *, const char **);
 static int	 try_out(struct mp_out *, struct rpc_msg *, const char **);
 static void	 pack_longstr(msgpack_packer *, size_t, char);
@@ -57,35 +56,11 @@ static void	 test_error_str(void);
 static void	 test_pack(void);
 static void	 reply_cb(const char *, const msgpack_object *, void *);
 static int	 replied(void *);
-static void	 on_timeout(evutil_socket_t, short, void *);
-static void	 run_until(struct event_base *, int (*)(void *), void *,
-		    int);
 static int	 never(void *);
 static int	 respond(struct rpc_calls *, uint32_t, const char *, int);
 static void	 test_calls(struct event_base *);
 static void	 test_calls_time(struct event_base *);
 static void	 test_calls_bounds(struct event_base *);
-
-static size_t
-unhex(const char *s, uint8_t *out, size_t outsz)
-{
-	size_t		 n = 0;
-	unsigned int	 v;
-
-	while (*s != '\0') {
-		if (*s == ' ') {
-			s++;
-			continue;
-		}
-		if (n >= outsz || sscanf(s, "%2x", &v) != 1) {
-			fprintf(stderr, "bad hex %s\n", s);
-			exit(1);
-		}
-		out[n++] = (uint8_t)v;
-		s += 2;
-	}
-	return (n);
-}
 
 /*
  * rpc_parse() of msgpack given in hex; -2 if it is no msgpack at all.
@@ -97,7 +72,7 @@ try_hex(const char *hex, struct rpc_msg *m, const char **why)
 	static uint8_t	 b[1024];
 	size_t		 len;
 
-	len = unhex(hex, b, sizeof(b));
+	len = ut_unhex(hex, b, sizeof(b));
 	if (have_cur)
 		mp_free(&cur);
 	have_cur = 0;
@@ -587,31 +562,6 @@ never(void *arg)
 	return (0);
 }
 
-static void
-on_timeout(evutil_socket_t fd, short ev, void *arg)
-{
-	int	*timedout = arg;
-
-	*timedout = 1;
-}
-
-static void
-run_until(struct event_base *base, int (*done)(void *), void *arg, int ms)
-{
-	struct event	*tm;
-	struct timeval	 tv;
-	int		 timedout = 0;
-
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	if ((tm = evtimer_new(base, on_timeout, &timedout)) == NULL ||
-	    evtimer_add(tm, &tv) == -1)
-		exit(1);
-	while (!done(arg) && !timedout)
-		event_base_loop(base, EVLOOP_ONCE);
-	event_free(tm);
-}
-
 /*
  * Feed the table the response [1, msgid, error, result]: error NULL
  * for nil, result -1 for nil, else a uint.
@@ -732,7 +682,7 @@ test_calls(struct event_base *base)
 	rpc_call_cancel(&calls, id);
 	UT_CHECK("rpc: rpc_call_cancel removes the call",
 	    calls.count == 0 && r.n == 0);
-	run_until(base, never, NULL, 150);
+	ut_run_until(base, never, NULL, 150);
 	UT_CHECK("rpc: a cancelled call never calls back", r.n == 0);
 	UT_CHECK("rpc: a response to a cancelled call is refused",
 	    respond(&calls, id, NULL, 1) == -1 && r.n == 0);
@@ -759,13 +709,13 @@ test_calls_time(struct event_base *base)
 	rpc_calls_init(&calls, base, 8);
 	memset(&r, 0, sizeof(r));
 	rpc_call_new(&calls, &tv, reply_cb, &r, &id);
-	run_until(base, replied, &r, WAIT_MS);
+	ut_run_until(base, replied, &r, WAIT_MS);
 	UT_CHECK("rpc: a call times out with \"timeout\"",
 	    r.n == 1 && strcmp(r.error, "timeout") == 0 && !r.hadresult);
 	UT_CHECK("rpc: a timed-out call leaves the table", calls.count == 0);
 	UT_CHECK("rpc: a response after the timeout is refused",
 	    respond(&calls, id, NULL, 1) == -1 && r.n == 1);
-	run_until(base, never, NULL, 100);
+	ut_run_until(base, never, NULL, 100);
 	UT_CHECK("rpc: a timeout calls back once", r.n == 1);
 
 	memset(f, 0, sizeof(f));
@@ -778,7 +728,7 @@ test_calls_time(struct event_base *base)
 			ok = 0;
 	UT_CHECK("rpc: rpc_calls_fail fails every call with the reason", ok);
 	UT_CHECK("rpc: rpc_calls_fail empties the table", calls.count == 0);
-	run_until(base, never, NULL, 150);
+	ut_run_until(base, never, NULL, 150);
 	for (ok = 1, i = 0; i < 3; i++)
 		if (f[i].n != 1)
 			ok = 0;
