@@ -55,10 +55,10 @@ COMMON_SRCS = common/compat.c common/log.c common/frame.c common/chan.c common/p
 	common/splice.c common/net.c common/tlsutil.c common/lex.c \
 	common/dname.c
 PROXYD_SRCS = proxyd/proxyd.c proxyd/listener.c proxyd/matcher.c \
-	proxyd/relay.c proxyd/config.c proxyd/parse.y
+	proxyd/eps.c proxyd/config.c proxyd/parse.y
 PRIVPROXYD_SRCS = privproxyd/privproxyd.c privproxyd/connector.c \
-	privproxyd/relay.c privproxyd/config.c privproxyd/parse.y
-EPSD_SRCS = epsd/epsd.c epsd/peer.c epsd/router.c epsd/config.c \
+	privproxyd/eps.c privproxyd/config.c privproxyd/parse.y
+EPSD_SRCS = epsd/epsd.c epsd/session.c epsd/router.c epsd/config.c \
 	epsd/parse.y
 ISERVER_SRCS = examples/internal-server/internal-server.c
 
@@ -71,7 +71,7 @@ objs = $(patsubst %.y,$(O)/%.o,$(patsubst %.c,$(O)/%.o,$(1)))
 COMMON_OBJS = $(call objs,$(COMMON_SRCS))
 PROGS = $(B)/proxyd $(B)/privproxyd $(B)/epsd $(B)/internal-server
 
-.PHONY: all deps demo regress unit bench fuzz install uninstall clean lint \
+.PHONY: all deps demo regress regress-run unit bench fuzz install uninstall clean lint \
 	check-deps
 .SUFFIXES:
 .SECONDARY:
@@ -118,7 +118,12 @@ $(B)/unit/%: regress/unit/%.c $(B)/libcommon.a regress/unit/unit.h
 
 unit: check-deps $(addprefix $(B)/unit/,$(UNIT_TESTS))
 
-regress: all unit fuzz-if-clang
+# Like demo, regress first installs what is missing (etc/deps.sh), then
+# builds in a fresh make, which sees the libraries pkg-config now finds.
+regress: deps
+	@$(MAKE) --no-print-directory regress-run
+
+regress-run: all unit fuzz-if-clang
 	@B=$(B) sh regress/run.sh
 
 # libFuzzer targets need clang; regress runs each one briefly.

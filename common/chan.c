@@ -167,7 +167,7 @@ chan_free(struct chan *c)
 }
 
 int
-chan_send(struct chan *c, uint16_t type, uint32_t peerid, int fd,
+chan_send(struct chan *c, uint16_t type, uint32_t ref, int fd,
     const void *payload, size_t len)
 {
 	struct chan_fd	*cf = NULL;
@@ -188,7 +188,7 @@ chan_send(struct chan *c, uint16_t type, uint32_t peerid, int fd,
 		cf->fd = fd;
 		cf->pos = c->outpos;
 	}
-	if (frame_add(c->out, type, peerid, fd != -1 ? FRAME_F_FD : 0,
+	if (frame_add(c->out, type, ref, fd != -1 ? FRAME_F_FD : 0,
 	    payload, len) == -1) {
 		free(cf);
 		goto fail;

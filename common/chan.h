@@ -44,7 +44,7 @@ void		 chan_set_name(struct chan *, const char *);
 const char	*chan_name(const struct chan *);
 
 /* Queue a frame; fd is -1 or a descriptor to pass. -1 with errno set. */
-int		 chan_send(struct chan *, uint16_t type, uint32_t peerid,
+int		 chan_send(struct chan *, uint16_t type, uint32_t ref,
 		    int fd, const void *payload, size_t len);
 
 /* Write out what is queued, blocking; for use before exit. */

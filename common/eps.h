@@ -1,7 +1,7 @@
 /*
  * eps.h: the EPS protocol as the daemons share it.
  *
- * Links.  Local services (proxyd's and privproxyd's relay processes)
+ * Links.  Local services (proxyd's and privproxyd's eps processes)
  * reach their epsd over a Unix socket; epsd servers reach each other
  * over mutually authenticated TLS.  Both carry frames (frame.h) whose
  * payload is one msgpack-RPC message (rpc.h):

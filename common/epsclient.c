@@ -317,7 +317,7 @@ epsclient_parent_dispatch(struct proc_child *c, struct frame *f,
 }
 
 int
-epsclient_dispatch(struct epsclient *ec, struct proc_peer *from,
+epsclient_dispatch(struct epsclient *ec, struct proc_chan *from,
     struct frame *f)
 {
 	struct mp_doc	 d;

@@ -1,5 +1,5 @@
 /*
- * epsclient.h: the local side of the EPS network, as a proxy's relay
+ * epsclient.h: the local side of the EPS network, as a proxy's eps process
  * process uses it.  It speaks msgpack-RPC to the local epsd over a Unix
  * socket that the parent opened and passed down, registers the methods
  * the proxy serves, places calls with timeouts and hands incoming
@@ -44,7 +44,7 @@ struct epsclient *epsclient_new(struct privsep *,
 /* Ask for the first connection (once the owner is configured). */
 void		 epsclient_start(struct epsclient *);
 /* The child's dispatch passes frames here first; 1 if it took it. */
-int		 epsclient_dispatch(struct epsclient *, struct proc_peer *,
+int		 epsclient_dispatch(struct epsclient *, struct proc_chan *,
 		    struct frame *);
 int		 epsclient_connected(const struct epsclient *);
 

@@ -15,7 +15,7 @@
 void
 frame_hdr_encode(uint8_t b[FRAME_HDRLEN], const struct frame_hdr *h)
 {
-	uint32_t	 l = htonl(h->len), p = htonl(h->peerid);
+	uint32_t	 l = htonl(h->len), p = htonl(h->ref);
 	uint16_t	 t = htons(h->type), f = htons(h->flags);
 
 	memcpy(b, &l, 4);
@@ -37,7 +37,7 @@ frame_hdr_decode(const uint8_t b[FRAME_HDRLEN], struct frame_hdr *h)
 	h->len = ntohl(l);
 	h->type = ntohs(t);
 	h->flags = ntohs(f);
-	h->peerid = ntohl(p);
+	h->ref = ntohl(p);
 }
 
 enum frame_status
@@ -80,7 +80,7 @@ frame_drain(struct evbuffer *in, const struct frame_hdr *hdr)
 }
 
 int
-frame_add(struct evbuffer *out, uint16_t type, uint32_t peerid,
+frame_add(struct evbuffer *out, uint16_t type, uint32_t ref,
     uint16_t flags, const void *payload, size_t len)
 {
 	struct frame_hdr	 h;
@@ -93,7 +93,7 @@ frame_add(struct evbuffer *out, uint16_t type, uint32_t peerid,
 	h.len = (uint32_t)len;
 	h.type = type;
 	h.flags = flags;
-	h.peerid = peerid;
+	h.ref = ref;
 	frame_hdr_encode(b, &h);
 	if (evbuffer_expand(out, sizeof(b) + len) == -1 ||
 	    evbuffer_add(out, b, sizeof(b)) == -1)

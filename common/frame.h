@@ -8,7 +8,7 @@
  *			anything is allocated
  *	uint16	type	the daemon's enum imsg_type, or an EPS frame type
  *	uint16	flags	FRAME_F_FD: one descriptor travels with the frame
- *	uint32	peerid	which connection, request or peer it is about
+ *	uint32	ref	which connection, request or peer it is about
  *
  * The same frames run over the socketpairs between processes (struct
  * chan, chan.h) and, inside TLS, over the links between epsd servers.
@@ -32,7 +32,7 @@ struct frame_hdr {
 	uint32_t	len;
 	uint16_t	type;
 	uint16_t	flags;
-	uint32_t	peerid;
+	uint32_t	ref;
 };
 
 enum frame_status {
@@ -57,7 +57,7 @@ enum frame_status frame_next(struct evbuffer *in, size_t maxlen,
 void		 frame_drain(struct evbuffer *in, const struct frame_hdr *);
 
 /* Append one frame to out; -1 if len exceeds FRAME_MAXLEN or on ENOMEM. */
-int		 frame_add(struct evbuffer *out, uint16_t type, uint32_t peerid,
+int		 frame_add(struct evbuffer *out, uint16_t type, uint32_t ref,
 		    uint16_t flags, const void *payload, size_t len);
 
 #endif /* FRAME_H */

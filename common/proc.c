@@ -37,8 +37,8 @@ static void	proc_start(struct privsep *);
 static void	proc_spawn(struct privsep *, struct proc_child *);
 static void	proc_parent_recv(struct chan *, struct frame *, void *);
 static void	proc_child_recv(struct chan *, struct frame *, void *);
-static void	proc_peer_recv(struct chan *, struct frame *, void *);
-static void	proc_peer_retry(evutil_socket_t, short, void *);
+static void	proc_chan_recv(struct chan *, struct frame *, void *);
+static void	proc_chan_retry(evutil_socket_t, short, void *);
 static void	proc_sig_parent(evutil_socket_t, short, void *);
 static void	proc_reconnect(struct privsep *, struct proc_child *,
 		    struct frame *);
@@ -134,7 +134,7 @@ proc_raise_nofile(void)
 static int
 proc_talks(const struct proc_type *a, const struct proc_type *b)
 {
-	return ((a->peers & (1U << b->id)) || (b->peers & (1U << a->id)));
+	return ((a->talks_to & (1U << b->id)) || (b->talks_to & (1U << a->id)));
 }
 
 static __dead void
@@ -293,10 +293,10 @@ proc_child_find(struct privsep *ps, int id, int instance)
 }
 
 int
-proc_child_send(struct proc_child *c, uint16_t type, uint32_t peerid,
+proc_child_send(struct proc_child *c, uint16_t type, uint32_t ref,
     int fd, struct mp_out *m)
 {
-	return (proc_peer_send(&c->peer, type, peerid, fd, m));
+	return (proc_chan_send(&c->chan, type, ref, fd, m));
 }
 
 static void
@@ -326,9 +326,9 @@ proc_start(struct privsep *ps)
 			c->type = t;
 			c->instance = n;
 			c->pid = -1;
-			c->peer.id = t->id;
-			c->peer.instance = n;
-			c->peer.ps = ps;
+			c->chan.id = t->id;
+			c->chan.instance = n;
+			c->chan.ps = ps;
 			TAILQ_INSERT_TAIL(&ps->children, c, entry);
 			proc_spawn(ps, c);
 		}
@@ -367,13 +367,13 @@ proc_connect(struct proc_child *a, struct proc_child *b)
 	msgpack_pack_map(&m.pk, 2);
 	mp_pack_kuint(&m.pk, "id", (uint64_t)b->type->id);
 	mp_pack_kuint(&m.pk, "instance", (uint64_t)b->instance);
-	if (proc_child_send(a, IMSG_PROC_PEER, 0, sp[0], &m) == -1)
+	if (proc_child_send(a, IMSG_PROC_CHAN, 0, sp[0], &m) == -1)
 		log_warn("%s: to %s", __func__, a->type->title);
 	mp_out_reset(&m);
 	msgpack_pack_map(&m.pk, 2);
 	mp_pack_kuint(&m.pk, "id", (uint64_t)a->type->id);
 	mp_pack_kuint(&m.pk, "instance", (uint64_t)a->instance);
-	if (proc_child_send(b, IMSG_PROC_PEER, 0, sp[1], &m) == -1)
+	if (proc_child_send(b, IMSG_PROC_CHAN, 0, sp[1], &m) == -1)
 		log_warn("%s: to %s", __func__, b->type->title);
 	mp_out_free(&m);
 }
@@ -415,10 +415,10 @@ proc_spawn(struct privsep *ps, struct proc_child *c)
 	close(sp[1]);
 	c->pid = pid;
 	c->started = time(NULL);
-	c->peer.chan = chan_new(ps->base, sp[0], 0, proc_parent_recv, c);
-	if (c->peer.chan == NULL)
+	c->chan.chan = chan_new(ps->base, sp[0], 0, proc_parent_recv, c);
+	if (c->chan.chan == NULL)
 		fatal("%s: chan", __func__);
-	chan_set_name(c->peer.chan, c->type->title);
+	chan_set_name(c->chan.chan, c->type->title);
 	proc_send_init(ps, c);
 	/*
 	 * The configuration first: the child applies it before it learns
@@ -427,7 +427,7 @@ proc_spawn(struct privsep *ps, struct proc_child *c)
 	if (ps->configure != NULL)
 		ps->configure(ps, c);
 	TAILQ_FOREACH(o, &ps->children, entry) {
-		if (o == c || o->pid == -1 || o->peer.chan == NULL ||
+		if (o == c || o->pid == -1 || o->chan.chan == NULL ||
 		    !proc_talks(c->type, o->type))
 			continue;
 		proc_connect(c, o);
@@ -440,11 +440,11 @@ static void
 proc_parent_recv(struct chan *ch, struct frame *f, void *arg)
 {
 	struct proc_child	*c = arg;
-	struct privsep		*ps = c->peer.ps;
+	struct privsep		*ps = c->chan.ps;
 
 	if (f == NULL) {
 		chan_free(ch);
-		c->peer.chan = NULL;
+		c->chan.chan = NULL;
 		return;
 	}
 	if (f->hdr.type == IMSG_PROC_RECONNECT) {
@@ -477,7 +477,7 @@ proc_reconnect(struct privsep *ps, struct proc_child *c, struct frame *f)
 	mp_free(&d);
 	if ((o = proc_child_find(ps, (int)id, (int)inst)) == NULL ||
 	    o == c || !proc_talks(c->type, o->type) || o->pid <= 0 ||
-	    o->peer.chan == NULL || c->pid <= 0)
+	    o->chan.chan == NULL || c->pid <= 0)
 		return;
 	log_warnx("reconnecting %s %d and %s %d", c->type->title,
 	    c->instance, o->type->title, o->instance);
@@ -488,7 +488,7 @@ static void
 proc_restart(evutil_socket_t fd, short ev, void *arg)
 {
 	struct proc_child	*c = arg;
-	struct privsep		*ps = c->peer.ps;
+	struct privsep		*ps = c->chan.ps;
 
 	if (ps->shutdown)
 		return;
@@ -511,9 +511,9 @@ proc_reap(struct privsep *ps)
 		if (c == NULL)
 			continue;
 		c->pid = -1;
-		if (c->peer.chan != NULL) {
-			chan_free(c->peer.chan);
-			c->peer.chan = NULL;
+		if (c->chan.chan != NULL) {
+			chan_free(c->chan.chan);
+			c->chan.chan = NULL;
 		}
 		if (ps->shutdown)
 			continue;
@@ -608,7 +608,7 @@ proc_sig_parent(evutil_socket_t sig, short ev, void *arg)
  */
 
 int
-proc_peer_send(struct proc_peer *p, uint16_t type, uint32_t peerid, int fd,
+proc_chan_send(struct proc_chan *p, uint16_t type, uint32_t ref, int fd,
     struct mp_out *m)
 {
 	if (p->chan == NULL) {
@@ -617,33 +617,33 @@ proc_peer_send(struct proc_peer *p, uint16_t type, uint32_t peerid, int fd,
 		errno = ENOTCONN;
 		return (-1);
 	}
-	return (chan_send(p->chan, type, peerid, fd,
+	return (chan_send(p->chan, type, ref, fd,
 	    m != NULL ? m->sb.data : NULL, m != NULL ? m->sb.size : 0));
 }
 
-static struct proc_peer *
-proc_peer(struct privsep *ps, int id, int instance)
+static struct proc_chan *
+proc_chan(struct privsep *ps, int id, int instance)
 {
 	struct proc_child	*c;
 
 	if (ps->id == PROC_PARENT) {
 		if ((c = proc_child_find(ps, id, instance)) == NULL)
 			return (NULL);
-		return (&c->peer);
+		return (&c->chan);
 	}
 	if (id == PROC_PARENT)
 		return (&ps->parent);
 	if (id <= 0 || id >= PROC_MAX || instance < 0 ||
 	    instance >= PROC_INSTMAX)
 		return (NULL);
-	return (&ps->peers[id][instance]);
+	return (&ps->chans[id][instance]);
 }
 
 int
 proc_send(struct privsep *ps, int id, int instance, uint16_t type,
-    uint32_t peerid, int fd, const void *buf, size_t len)
+    uint32_t ref, int fd, const void *buf, size_t len)
 {
-	struct proc_peer	*p;
+	struct proc_chan	*p;
 	int			 i, n, ret = 0;
 
 	if (instance == -1) {
@@ -655,29 +655,29 @@ proc_send(struct privsep *ps, int id, int instance, uint16_t type,
 		n = id == PROC_PARENT ? 1 : (ps->id == PROC_PARENT ?
 		    ps->instances[id] : PROC_INSTMAX);
 		for (i = 0; i < n; i++) {
-			p = proc_peer(ps, id, i);
+			p = proc_chan(ps, id, i);
 			if (p == NULL || p->chan == NULL)
 				continue;
-			if (chan_send(p->chan, type, peerid, -1, buf, len) ==
+			if (chan_send(p->chan, type, ref, -1, buf, len) ==
 			    -1)
 				ret = -1;
 		}
 		return (ret);
 	}
-	if ((p = proc_peer(ps, id, instance)) == NULL || p->chan == NULL) {
+	if ((p = proc_chan(ps, id, instance)) == NULL || p->chan == NULL) {
 		if (fd != -1)
 			close(fd);
 		errno = ENOTCONN;
 		return (-1);
 	}
-	return (chan_send(p->chan, type, peerid, fd, buf, len));
+	return (chan_send(p->chan, type, ref, fd, buf, len));
 }
 
 int
 proc_send_mp(struct privsep *ps, int id, int instance, uint16_t type,
-    uint32_t peerid, int fd, struct mp_out *m)
+    uint32_t ref, int fd, struct mp_out *m)
 {
-	return (proc_send(ps, id, instance, type, peerid, fd,
+	return (proc_send(ps, id, instance, type, ref, fd,
 	    m != NULL ? m->sb.data : NULL, m != NULL ? m->sb.size : 0));
 }
 
@@ -781,15 +781,15 @@ proc_sig_child(evutil_socket_t sig, short ev, void *arg)
 }
 
 static void
-proc_peer_add(struct privsep *ps, struct frame *f)
+proc_chan_add(struct privsep *ps, struct frame *f)
 {
 	const struct proc_type	*self, *t;
-	struct proc_peer	*p;
+	struct proc_chan	*p;
 	struct mp_doc		 d;
 	uint64_t		 id, inst;
 
 	if (f->fd == -1 || mp_parse(&d, f->data, f->len) == -1) {
-		log_warnx("%s: malformed peer message", __func__);
+		log_warnx("%s: malformed channel message", __func__);
 		return;
 	}
 	if (mp_map_uint(d.root, "id", PROC_MAX - 1, &id) == -1 ||
@@ -797,26 +797,26 @@ proc_peer_add(struct privsep *ps, struct frame *f)
 	    (t = proc_type_byid(ps, (int)id)) == NULL ||
 	    (self = proc_type_byid(ps, ps->id)) == NULL ||
 	    !proc_talks(self, t)) {
-		log_warnx("%s: bad peer message", __func__);
+		log_warnx("%s: bad channel message", __func__);
 		mp_free(&d);
 		return;
 	}
 	mp_free(&d);
-	p = &ps->peers[id][inst];
+	p = &ps->chans[id][inst];
 	if (p->chan != NULL)
 		chan_free(p->chan);
 	p->id = (int)id;
 	p->instance = (int)inst;
 	p->ps = ps;
-	if ((p->chan = chan_new(ps->base, f->fd, 0, proc_peer_recv, p)) ==
+	if ((p->chan = chan_new(ps->base, f->fd, 0, proc_chan_recv, p)) ==
 	    NULL) {
 		log_warn("%s: chan", __func__);
 		return;
 	}
 	f->fd = -1;
 	chan_set_name(p->chan, t->title);
-	if (self->peer_event != NULL)
-		self->peer_event(ps, p, 1);
+	if (self->chan_event != NULL)
+		self->chan_event(ps, p, 1);
 }
 
 static void
@@ -830,8 +830,8 @@ proc_child_recv(struct chan *ch, struct frame *f, void *arg)
 		exit(0);
 	}
 	switch (f->hdr.type) {
-	case IMSG_PROC_PEER:
-		proc_peer_add(ps, f);
+	case IMSG_PROC_CHAN:
+		proc_chan_add(ps, f);
 		break;
 	case IMSG_PROC_CFG:
 		free(ps->cfg);
@@ -862,9 +862,9 @@ proc_child_recv(struct chan *ch, struct frame *f, void *arg)
 }
 
 static void
-proc_peer_recv(struct chan *ch, struct frame *f, void *arg)
+proc_chan_recv(struct chan *ch, struct frame *f, void *arg)
 {
-	struct proc_peer	*p = arg;
+	struct proc_chan	*p = arg;
 	struct privsep		*ps = p->ps;
 	const struct proc_type	*self = proc_type_byid(ps, ps->id);
 	struct timeval		 tv = { 1, 0 };
@@ -874,16 +874,16 @@ proc_peer_recv(struct chan *ch, struct frame *f, void *arg)
 		    p->instance);
 		chan_free(ch);
 		p->chan = NULL;
-		if (self->peer_event != NULL)
-			self->peer_event(ps, p, 0);
+		if (self->chan_event != NULL)
+			self->chan_event(ps, p, 0);
 		/*
-		 * A restarted peer brings a new channel; if none came in a
+		 * A restarted sibling brings a new channel; if none came in a
 		 * second, the lower of the two asks the parent for one.
 		 */
 		if (ps->id < p->id || (ps->id == p->id &&
 		    ps->instance < p->instance)) {
 			if (p->retry == NULL)
-				p->retry = evtimer_new(ps->base, proc_peer_retry,
+				p->retry = evtimer_new(ps->base, proc_chan_retry,
 				    p);
 			if (p->retry != NULL)
 				evtimer_add(p->retry, &tv);
@@ -894,9 +894,9 @@ proc_peer_recv(struct chan *ch, struct frame *f, void *arg)
 }
 
 static void
-proc_peer_retry(evutil_socket_t fd, short ev, void *arg)
+proc_chan_retry(evutil_socket_t fd, short ev, void *arg)
 {
-	struct proc_peer	*p = arg;
+	struct proc_chan	*p = arg;
 	struct mp_out		 m;
 
 	if (p->chan != NULL)
@@ -905,7 +905,7 @@ proc_peer_retry(evutil_socket_t fd, short ev, void *arg)
 	msgpack_pack_map(&m.pk, 2);
 	mp_pack_kuint(&m.pk, "id", (uint64_t)p->id);
 	mp_pack_kuint(&m.pk, "instance", (uint64_t)p->instance);
-	(void)proc_peer_send(&p->ps->parent, IMSG_PROC_RECONNECT, 0, -1, &m);
+	(void)proc_chan_send(&p->ps->parent, IMSG_PROC_RECONNECT, 0, -1, &m);
 	mp_out_free(&m);
 }
 

@@ -7,7 +7,7 @@
  * reads one IMSG_PROC_INIT frame from descriptor 3 (its channel to the
  * parent), chroots, drops to the configured user, sets its process title
  * and enters its event loop.  Channels between children are socketpairs
- * made by the parent and handed to both ends with IMSG_PROC_PEER, at
+ * made by the parent and handed to both ends with IMSG_PROC_CHAN, at
  * start and again whenever one end is restarted.
  *
  * Configuration flows one way, in rounds: IMSG_PROC_CFG with the whole
@@ -39,11 +39,11 @@
 /* Message types owned by proc.c; the daemons' own start at IMSG_DAEMON. */
 enum proc_imsg {
 	IMSG_PROC_INIT = 1,	/* {uid, gid, root, verbose} first frame */
-	IMSG_PROC_PEER,		/* fd + {id, instance}: channel to a peer */
+	IMSG_PROC_CHAN,		/* fd + {id, instance}: channel to a sibling */
 	IMSG_PROC_CFG,		/* the daemon's configuration, one map */
 	IMSG_PROC_CFG_DONE,	/* {}: the round is complete, apply it */
 	IMSG_PROC_RECONNECT,	/* child->parent {id, instance}: the channel
-				   to that peer failed, make a new one */
+				   to that sibling failed, make a new one */
 	IMSG_SHARED = 16,	/* 16..31: shared helpers (epsclient.h) */
 	IMSG_DAEMON = 32
 };
@@ -51,7 +51,7 @@ enum proc_imsg {
 struct privsep;
 
 /* Where a frame came from, and where a reply goes back. */
-struct proc_peer {
+struct proc_chan {
 	int			 id;
 	int			 instance;
 	struct chan		*chan;
@@ -62,12 +62,12 @@ struct proc_peer {
 struct proc_type {
 	const char	*title;		/* "listener" */
 	int		 id;
-	uint32_t	 peers;		/* 1 << id of the types it talks to */
+	uint32_t	 talks_to;	/* 1 << id of the types it talks to */
 	void		(*init)(struct privsep *);
-	void		(*dispatch)(struct privsep *, struct proc_peer *,
+	void		(*dispatch)(struct privsep *, struct proc_chan *,
 			    struct frame *);
-	/* a peer's channel closed (restart under way) or came back */
-	void		(*peer_event)(struct privsep *, struct proc_peer *,
+	/* a sibling's channel closed (restart under way) or came back */
+	void		(*chan_event)(struct privsep *, struct proc_chan *,
 			    int up);
 	/* SIGTERM: finish up, then event_base_loopexit(); may be NULL */
 	void		(*shutdown)(struct privsep *);
@@ -84,7 +84,7 @@ struct proc_child {
 	const struct proc_type	*type;
 	int			 instance;
 	pid_t			 pid;
-	struct proc_peer	 peer;		/* parent side channel */
+	struct proc_chan	 chan;		/* parent side channel */
 	struct event		*restart;
 	time_t			 started;
 	int			 failures;	/* quick deaths in a row */
@@ -110,10 +110,10 @@ struct privsep {
 	int			 unprivileged;	/* not started as root */
 
 	/* child side */
-	struct proc_peer	 parent;
+	struct proc_chan	 parent;
 	uint8_t			*cfg;		/* the round under way */
 	size_t			 cfglen;
-	struct proc_peer	 peers[PROC_MAX][PROC_INSTMAX];
+	struct proc_chan	 chans[PROC_MAX][PROC_INSTMAX];
 
 	/* parent side */
 	struct proc_children	 children;
@@ -159,12 +159,12 @@ void		 proc_parent_start(struct privsep *, const struct proc_opts *);
 const struct proc_type *proc_type_byname(struct privsep *, const char *);
 const char	*proc_title(struct privsep *, int id);
 int		 proc_send(struct privsep *, int id, int instance,
-		    uint16_t type, uint32_t peerid, int fd, const void *,
+		    uint16_t type, uint32_t ref, int fd, const void *,
 		    size_t);
 int		 proc_send_mp(struct privsep *, int id, int instance,
-		    uint16_t type, uint32_t peerid, int fd, struct mp_out *);
-int		 proc_peer_send(struct proc_peer *, uint16_t type,
-		    uint32_t peerid, int fd, struct mp_out *);
+		    uint16_t type, uint32_t ref, int fd, struct mp_out *);
+int		 proc_chan_send(struct proc_chan *, uint16_t type,
+		    uint32_t ref, int fd, struct mp_out *);
 /* The descriptors a process may have open (raised to the hard limit). */
 rlim_t		 proc_nofile(void);
 /*
@@ -183,7 +183,7 @@ int		 proc_config_begin(struct proc_child *, struct mp_out *);
 int		 proc_config_end(struct proc_child *);
 struct proc_child *proc_child_find(struct privsep *, int id, int instance);
 int		 proc_child_send(struct proc_child *, uint16_t type,
-		    uint32_t peerid, int fd, struct mp_out *);
+		    uint32_t ref, int fd, struct mp_out *);
 
 /* Child: never returns */
 __dead void	 proc_child_main(struct privsep *, const char *title,

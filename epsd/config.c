@@ -8,7 +8,7 @@
  *
  * Addresses travel as numeric strings (net_addrstr), resolved by the
  * parent when it read the file.  The TLS files and the sockets travel
- * apart: IMSG_CFG_TLS to the peer process only, descriptors with
+ * apart: IMSG_CFG_TLS to the session process only, descriptors with
  * IMSG_CFG_LISTEN and IMSG_CFG_SOCKET.  Children never read files.
  */
 

@@ -3,8 +3,8 @@
  *
  * The parent parses the configuration, reads the TLS certificate, key
  * and CA, resolves addresses, opens the local Unix socket and the TCP
- * sockets peers link to, then starts the peer and router children and
- * sends each its share of the configuration: the peer gets the TLS
+ * sockets peers link to, then starts the session and router children and
+ * sends each its share of the configuration: the session gets the TLS
  * files and the TCP sockets, the router the Unix socket.  It keeps all
  * of it, so that a child that dies is configured again when it comes
  * back, and it runs no network-facing code.
@@ -36,12 +36,12 @@
 struct privsep		 epsd_ps;
 
 static const struct proc_type procs[] = {
-	{ .title = "peer", .id = PROC_PEER, .peers = 1U << PROC_ROUTER,
-	  .init = peer_init, .config = peer_config,
-	  .dispatch = peer_dispatch, .peer_event = peer_peer_event },
-	{ .title = "router", .id = PROC_ROUTER, .peers = 1U << PROC_PEER,
+	{ .title = "session", .id = PROC_SESSION, .talks_to = 1U << PROC_ROUTER,
+	  .init = session_init, .config = session_config,
+	  .dispatch = session_dispatch, .chan_event = session_chan_event },
+	{ .title = "router", .id = PROC_ROUTER, .talks_to = 1U << PROC_SESSION,
 	  .init = router_init, .config = router_config,
-	  .dispatch = router_dispatch, .peer_event = router_peer_event },
+	  .dispatch = router_dispatch, .chan_event = router_chan_event },
 };
 
 static struct epsd_conf	*conf;
@@ -187,7 +187,7 @@ configure(struct privsep *ps, struct proc_child *c)
 	if (proc_config_begin(c, &m) == -1)
 		log_warn("%s: %s", __func__, c->type->title);
 	mp_out_reset(&m);
-	if (c->type->id == PROC_PEER) {
+	if (c->type->id == PROC_SESSION) {
 		msgpack_pack_map(&m.pk, 3);
 		mp_pack_kbin(&m.pk, "cert", tlsmem.cert, tlsmem.certlen);
 		mp_pack_kbin(&m.pk, "key", tlsmem.key, tlsmem.keylen);
@@ -247,7 +247,7 @@ reload(struct privsep *ps)
 	tlsutil_mem_free(&tlsmem);
 	tlsmem = nmem;
 	TAILQ_FOREACH(c, &ps->children, entry)
-		if (c->peer.chan != NULL)
+		if (c->chan.chan != NULL)
 			configure(ps, c);
 	log_info("configuration reloaded");
 }

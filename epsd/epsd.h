@@ -1,7 +1,7 @@
 /*
  * epsd.h: the EPS server.
  *
- * epsd runs beside each proxy.  Local services (the relay processes of
+ * epsd runs beside each proxy.  Local services (the eps processes of
  * proxyd and privproxyd) reach it over a Unix socket; epsd servers reach
  * each other over mutually authenticated TLS.  An epsd knows each peer
  * by its operator name, which is the subject CN of the peer's verified
@@ -11,12 +11,12 @@
  *
  *	parent		configuration, the TLS files, the listening TCP
  *			sockets and the local Unix socket; supervises
- *	peer		the TLS key and every peer link, inbound and
+ *	session		the TLS key and every peer link, inbound and
  *			outbound: handshakes, heartbeats, redialling
  *	router		the local socket and its clients, the directory
  *			of registered methods, the ACL, the calls under way
  *
- * The peer process never parses an RPC message: it moves whole messages
+ * The session process never parses an RPC message: it moves whole messages
  * between the links and the router, tagged with the operator name of the
  * link they came in on.  The router never touches the network.
  */
@@ -64,27 +64,27 @@
 #define EPSD_CALLS_ORIGIN	1024	/* calls under way per origin */
 
 enum epsd_proc {
-	PROC_PEER = 1,
+	PROC_SESSION = 1,
 	PROC_ROUTER,
 };
 
 /*
- * Messages between the processes, with their msgpack payload.  peerid
+ * Messages between the processes, with their msgpack payload.  ref
  * is always 0.
  */
 enum imsg_type {
 	/* a round: IMSG_PROC_CFG (config_pack()), these, IMSG_PROC_CFG_DONE */
-	IMSG_CFG_TLS = IMSG_DAEMON,		/* parent->peer {cert: bin, key: bin,
+	IMSG_CFG_TLS = IMSG_DAEMON,		/* parent->session {cert: bin, key: bin,
 				   ca: bin} */
-	IMSG_CFG_LISTEN,	/* parent->peer fd + {addr: str}: one
+	IMSG_CFG_LISTEN,	/* parent->session fd + {addr: str}: one
 				   listening TCP socket */
 	IMSG_CFG_SOCKET,	/* parent->router fd + {path: str}: the
 				   listening local socket */
-	IMSG_LINK_UP,		/* peer->router {operator: str} */
-	IMSG_LINK_DOWN,		/* peer->router {operator: str}: the link
+	IMSG_LINK_UP,		/* session->router {operator: str} */
+	IMSG_LINK_DOWN,		/* session->router {operator: str}: the link
 				   went down, or was not up when the router
 				   sent IMSG_LINK_MSG */
-	IMSG_LINK_MSG,		/* peer<->router {operator: str, msg: bin}
+	IMSG_LINK_MSG,		/* session<->router {operator: str, msg: bin}
 				   one msgpack-RPC message to or from the
 				   link of that operator; from a link, the
 				   operator of its certificate */
@@ -119,19 +119,19 @@ struct epsd_conf {
 /* epsd.c */
 extern struct privsep	 epsd_ps;
 
-/* peer.c */
-void	 peer_init(struct privsep *);
-void	 peer_config(struct privsep *, const uint8_t *, size_t);
-void	 peer_dispatch(struct privsep *, struct proc_peer *,
+/* session.c */
+void	 session_init(struct privsep *);
+void	 session_config(struct privsep *, const uint8_t *, size_t);
+void	 session_dispatch(struct privsep *, struct proc_chan *,
 	    struct frame *);
-void	 peer_peer_event(struct privsep *, struct proc_peer *, int);
+void	 session_chan_event(struct privsep *, struct proc_chan *, int);
 
 /* router.c */
 void	 router_init(struct privsep *);
 void	 router_config(struct privsep *, const uint8_t *, size_t);
-void	 router_dispatch(struct privsep *, struct proc_peer *,
+void	 router_dispatch(struct privsep *, struct proc_chan *,
 	    struct frame *);
-void	 router_peer_event(struct privsep *, struct proc_peer *, int);
+void	 router_chan_event(struct privsep *, struct proc_chan *, int);
 
 /* config.c */
 struct epsd_conf *config_new(void);

@@ -1,11 +1,11 @@
 /*
  * router.c: the router process of epsd.
  *
- * It owns the local Unix socket and its clients (the relay processes of
+ * It owns the local Unix socket and its clients (the eps processes of
  * the proxies), the directory of methods they registered, the ACL and
  * the calls under way.  A local client is trusted as the local operator:
  * the socket is mode 0660 and owned by root.  A peer link is known only
- * by the operator name the peer process verified.
+ * by the operator name the session process verified.
  *
  * A request for "op.name" goes:
  *
@@ -205,7 +205,7 @@ link_send(struct rlink *l)
 	msgpack_pack_map(&m.pk, 2);
 	mp_pack_kstr(&m.pk, "operator", l->op);
 	mp_pack_kbin(&m.pk, "msg", env.out.sb.data, env.out.sb.size);
-	r = proc_send_mp(env.ps, PROC_PEER, 0, IMSG_LINK_MSG, 0, -1, &m);
+	r = proc_send_mp(env.ps, PROC_SESSION, 0, IMSG_LINK_MSG, 0, -1, &m);
 	mp_out_free(&m);
 	mp_out_reset(&env.out);
 	return (r);
@@ -661,7 +661,7 @@ client_accept(evutil_socket_t lfd, short ev, void *arg)
 }
 
 /*
- * Peer links, as the peer process reports them.
+ * Peer links, as the session process reports them.
  */
 
 static void
@@ -683,7 +683,7 @@ link_op(struct frame *f, struct mp_doc *d, char *op, size_t opsz)
 	if (mp_parse(d, f->data, f->len) == -1 ||
 	    mp_map_str(d->root, "operator", op, opsz) == -1 ||
 	    !rpc_valid_name(op)) {
-		log_warnx("%s: malformed message %u from the peer process",
+		log_warnx("%s: malformed message %u from the session process",
 		    __func__, f->hdr.type);
 		mp_free(d);
 		return (-1);
@@ -739,7 +739,7 @@ link_msg(struct frame *f)
 		return;
 	if ((msg = mp_map_get(d.root, "msg")) == NULL ||
 	    msg->type != MSGPACK_OBJECT_BIN) {
-		log_warnx("%s: malformed message from the peer process",
+		log_warnx("%s: malformed message from the session process",
 		    __func__);
 	} else if ((l = rlink_find(op)) == NULL || env.conf == NULL)
 		log_debug("message from %s dropped: link not up", op);
@@ -789,7 +789,7 @@ router_config(struct privsep *ps, const uint8_t *buf, size_t len)
 }
 
 void
-router_dispatch(struct privsep *ps, struct proc_peer *from, struct frame *f)
+router_dispatch(struct privsep *ps, struct proc_chan *from, struct frame *f)
 {
 	switch (f->hdr.type) {
 	case IMSG_CFG_SOCKET:
@@ -801,17 +801,17 @@ router_dispatch(struct privsep *ps, struct proc_peer *from, struct frame *f)
 		f->fd = -1;
 		return;
 	case IMSG_LINK_UP:
-		if (from->id != PROC_PEER)
+		if (from->id != PROC_SESSION)
 			break;
 		link_up(f);
 		return;
 	case IMSG_LINK_DOWN:
-		if (from->id != PROC_PEER)
+		if (from->id != PROC_SESSION)
 			break;
 		link_down(f);
 		return;
 	case IMSG_LINK_MSG:
-		if (from->id != PROC_PEER)
+		if (from->id != PROC_SESSION)
 			break;
 		link_msg(f);
 		return;
@@ -820,16 +820,16 @@ router_dispatch(struct privsep *ps, struct proc_peer *from, struct frame *f)
 	    proc_title(ps, from->id));
 }
 
-/* The peer process died: every link went with it. */
+/* The session process died: every link went with it. */
 void
-router_peer_event(struct privsep *ps, struct proc_peer *p, int up)
+router_chan_event(struct privsep *ps, struct proc_chan *p, int up)
 {
 	struct rlink	*l;
 
-	if (up || p->id != PROC_PEER)
+	if (up || p->id != PROC_SESSION)
 		return;
 	while ((l = TAILQ_FIRST(&env.links)) != NULL)
-		link_lost(l, "peer process gone");
+		link_lost(l, "session process gone");
 }
 
 void

@@ -1,7 +1,7 @@
 /*
  * connector.c: the connector process of privproxyd (one per prefork).
  *
- * For each connection the relay hands over it dials, at the same time,
+ * For each connection the eps process hands over it dials, at the same time,
  * the public operator's backchannel endpoint from the configuration and
  * the internal server of the domain.  On the backchannel it writes the
  * preamble (magic, version, token); to the internal server, if the
@@ -127,7 +127,7 @@ pconn_ready(struct pconn *c)
 	c->sp = splice_start(ps->base, c->bc.fd, c->in.fd,
 	    conf->to_idle ? &idle : NULL, 0, pconn_done, c);
 	if (c->sp == NULL)
-		pconn_fail(c, "relay", strerror(errno));
+		pconn_fail(c, "splice", strerror(errno));
 }
 
 /* Dial the next address of a side; -1 when none is left. */
@@ -299,7 +299,7 @@ connect_new(struct frame *f)
 	    EPS_TOKEN_LEN) == -1 ||
 	    mp_map_str(d.root, "client", c->client, sizeof(c->client)) == -1 ||
 	    mp_map_str(d.root, "server", server, sizeof(server)) == -1) {
-		log_warnx("%s: bad message from relay", __func__);
+		log_warnx("%s: bad message from eps", __func__);
 		mp_free(&d);
 		pconn_free(c);
 		return;
@@ -355,12 +355,12 @@ connector_config(struct privsep *p, const uint8_t *buf, size_t len)
 }
 
 void
-connector_dispatch(struct privsep *p, struct proc_peer *from,
+connector_dispatch(struct privsep *p, struct proc_chan *from,
     struct frame *f)
 {
 	switch (f->hdr.type) {
 	case IMSG_CONNECT:
-		if (from->id != PROC_RELAY || conf == NULL)
+		if (from->id != PROC_EPS || conf == NULL)
 			break;
 		connect_new(f);
 		return;

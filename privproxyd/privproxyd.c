@@ -1,9 +1,9 @@
 /*
  * privproxyd.c: main() and the parent process of the private proxy.
  *
- * The parent parses the configuration, starts the relay and the
+ * The parent parses the configuration, starts the eps process and the
  * connectors, sends them the configuration, opens the connection to the
- * local epsd for the relay whenever it asks, and supervises.  It opens
+ * local epsd for the eps process whenever it asks, and supervises.  It opens
  * no TCP socket: the connectors dial out themselves, to addresses the
  * parent resolved.
  */
@@ -19,13 +19,13 @@
 
 struct privsep		 privproxyd_ps;
 
-/* The relay stops first: it withdraws the names, then connectors go. */
+/* The eps process stops first: it withdraws the names, then connectors go. */
 static const struct proc_type procs[] = {
-	{ .title = "relay", .id = PROC_RELAY, .peers = 1U << PROC_CONNECTOR,
-	  .init = relay_init, .config = relay_config,
-	  .dispatch = relay_dispatch, .shutdown = relay_shutdown },
+	{ .title = "eps", .id = PROC_EPS, .talks_to = 1U << PROC_CONNECTOR,
+	  .init = eps_init, .config = eps_config,
+	  .dispatch = eps_dispatch, .shutdown = eps_shutdown },
 	{ .title = "connector", .id = PROC_CONNECTOR,
-	  .peers = 1U << PROC_RELAY, .init = connector_init,
+	  .talks_to = 1U << PROC_EPS, .init = connector_init,
 	  .config = connector_config, .dispatch = connector_dispatch },
 };
 
@@ -78,14 +78,14 @@ reload(struct privsep *ps)
 	config_free(conf);
 	conf = nconf;
 	TAILQ_FOREACH(c, &ps->children, entry)
-		if (c->peer.chan != NULL)
+		if (c->chan.chan != NULL)
 			send_config(c);
 }
 
 static void
 parent_dispatch(struct privsep *ps, struct proc_child *c, struct frame *f)
 {
-	if (c->type->id == PROC_RELAY &&
+	if (c->type->id == PROC_EPS &&
 	    epsclient_parent_dispatch(c, f, conf->eps_socket))
 		return;
 	log_warnx("%s: unexpected message %u from %s", __func__, f->hdr.type,

@@ -12,7 +12,7 @@
  * the two sockets.  TLS is never terminated.
  *
  *	parent		configuration, the epsd connection; supervision
- *	relay		the epsd client: announcements out, incoming in
+ *	eps		the epsd client: announcements out, incoming in
  *	connector	(prefork) backchannel and internal connections
  */
 
@@ -38,7 +38,7 @@
 
 enum privproxyd_proc {
 	PROC_CONNECTOR = 1,
-	PROC_RELAY,
+	PROC_EPS,
 };
 
 enum proxy_proto {
@@ -50,8 +50,8 @@ enum proxy_proto {
 /* Messages, with their msgpack payload. */
 enum imsg_type {
 	/* configuration rounds: IMSG_PROC_CFG (config_pack()), _DONE; the
-	   relay's epsd connection: IMSG_EPS_CONNECT, _FD (epsclient.h) */
-	IMSG_CONNECT = IMSG_DAEMON,		/* relay->connector {public, domain, token,
+	   eps process's epsd connection: IMSG_EPS_CONNECT, _FD (epsclient.h) */
+	IMSG_CONNECT = IMSG_DAEMON,		/* eps->connector {public, domain, token,
 				   client, server} */
 };
 
@@ -91,16 +91,16 @@ extern struct privsep	 privproxyd_ps;
 /* connector.c */
 void	 connector_init(struct privsep *);
 void	 connector_config(struct privsep *, const uint8_t *, size_t);
-void	 connector_dispatch(struct privsep *, struct proc_peer *,
+void	 connector_dispatch(struct privsep *, struct proc_chan *,
 	    struct frame *);
 int	 proxy_header(enum proxy_proto, const char *client,
 	    const char *server, uint8_t *buf, size_t len);
 
-/* relay.c */
-void	 relay_init(struct privsep *);
-void	 relay_config(struct privsep *, const uint8_t *, size_t);
-void	 relay_shutdown(struct privsep *);
-void	 relay_dispatch(struct privsep *, struct proc_peer *,
+/* eps.c */
+void	 eps_init(struct privsep *);
+void	 eps_config(struct privsep *, const uint8_t *, size_t);
+void	 eps_shutdown(struct privsep *);
+void	 eps_dispatch(struct privsep *, struct proc_chan *,
 	    struct frame *);
 
 /* config.c */

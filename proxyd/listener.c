@@ -657,7 +657,7 @@ route_reply(struct frame *f)
 	uint64_t	 alert;
 	uint8_t		 tok[EPS_TOKEN_LEN];
 
-	key.id = f->hdr.peerid;
+	key.id = f->hdr.ref;
 	c = RB_FIND(conn_ids, &conns, &key);
 	if (mp_parse(&d, f->data, f->len) == -1) {
 		log_warnx("%s: malformed message from matcher", __func__);
@@ -748,7 +748,7 @@ listener_config(struct privsep *p, const uint8_t *buf, size_t len)
 }
 
 void
-listener_dispatch(struct privsep *p, struct proc_peer *from, struct frame *f)
+listener_dispatch(struct privsep *p, struct proc_chan *from, struct frame *f)
 {
 	switch (f->hdr.type) {
 	case IMSG_CFG_LISTEN:
@@ -772,7 +772,7 @@ listener_dispatch(struct privsep *p, struct proc_peer *from, struct frame *f)
 }
 
 void
-listener_peer_event(struct privsep *p, struct proc_peer *peer, int up)
+listener_chan_event(struct privsep *p, struct proc_chan *peer, int up)
 {
 	struct conn	*c, *t;
 

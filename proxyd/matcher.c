@@ -175,7 +175,7 @@ route_lookup(const char *name)
 }
 
 static void
-route_fail(struct proc_peer *from, uint32_t connid, const char *reason,
+route_fail(struct proc_chan *from, uint32_t connid, const char *reason,
     int alert)
 {
 	struct mp_out	 m;
@@ -184,12 +184,12 @@ route_fail(struct proc_peer *from, uint32_t connid, const char *reason,
 	msgpack_pack_map(&m.pk, 2);
 	mp_pack_kstr(&m.pk, "reason", reason);
 	mp_pack_kuint(&m.pk, "alert", (uint64_t)alert);
-	(void)proc_peer_send(from, IMSG_ROUTE_FAIL, connid, -1, &m);
+	(void)proc_chan_send(from, IMSG_ROUTE_FAIL, connid, -1, &m);
 	mp_out_free(&m);
 }
 
 static void
-route(struct proc_peer *from, struct frame *f)
+route(struct proc_chan *from, struct frame *f)
 {
 	struct mp_doc	 d;
 	struct mp_out	 m;
@@ -204,7 +204,7 @@ route(struct proc_peer *from, struct frame *f)
 	    mp_map_str(d.root, "server", server, sizeof(server)) == -1) {
 		log_warnx("%s: bad route request", __func__);
 		mp_free(&d);
-		route_fail(from, f->hdr.peerid, "bad route request",
+		route_fail(from, f->hdr.ref, "bad route request",
 		    TLS_ALERT_INTERNAL_ERROR);
 		return;
 	}
@@ -212,17 +212,17 @@ route(struct proc_peer *from, struct frame *f)
 	if ((a = route_lookup(name)) == NULL) {
 		(void)snprintf(reason, sizeof(reason),
 		    "no announcement for %s", name);
-		route_fail(from, f->hdr.peerid, reason,
+		route_fail(from, f->hdr.ref, reason,
 		    TLS_ALERT_UNRECOGNIZED_NAME);
 		return;
 	}
-	if (ps->peers[PROC_RELAY][0].chan == NULL) {
-		route_fail(from, f->hdr.peerid, "EPS relay unavailable",
+	if (ps->chans[PROC_EPS][0].chan == NULL) {
+		route_fail(from, f->hdr.ref, "eps process unavailable",
 		    TLS_ALERT_INTERNAL_ERROR);
 		return;
 	}
-	if ((t = token_new(from->instance, f->hdr.peerid, name)) == NULL) {
-		route_fail(from, f->hdr.peerid, "too many connections "
+	if ((t = token_new(from->instance, f->hdr.ref, name)) == NULL) {
+		route_fail(from, f->hdr.ref, "too many connections "
 		    "waiting for a backchannel", TLS_ALERT_INTERNAL_ERROR);
 		return;
 	}
@@ -230,7 +230,7 @@ route(struct proc_peer *from, struct frame *f)
 	mp_out_init(&m);
 	msgpack_pack_map(&m.pk, 1);
 	mp_pack_kbin(&m.pk, "token", t->tok, EPS_TOKEN_LEN);
-	(void)proc_peer_send(from, IMSG_ROUTE_OK, f->hdr.peerid, -1, &m);
+	(void)proc_chan_send(from, IMSG_ROUTE_OK, f->hdr.ref, -1, &m);
 	mp_out_reset(&m);
 	msgpack_pack_map(&m.pk, 5);
 	mp_pack_kstr(&m.pk, "operator", a->op);
@@ -238,9 +238,9 @@ route(struct proc_peer *from, struct frame *f)
 	mp_pack_kbin(&m.pk, "token", t->tok, EPS_TOKEN_LEN);
 	mp_pack_kstr(&m.pk, "client", client);
 	mp_pack_kstr(&m.pk, "server", server);
-	if (proc_send_mp(ps, PROC_RELAY, 0, IMSG_INCOMING, 0, -1, &m) == -1) {
+	if (proc_send_mp(ps, PROC_EPS, 0, IMSG_INCOMING, 0, -1, &m) == -1) {
 		token_end(t, T_FAILED);
-		route_fail(from, f->hdr.peerid, "EPS relay unavailable",
+		route_fail(from, f->hdr.ref, "eps process unavailable",
 		    TLS_ALERT_INTERNAL_ERROR);
 	}
 	mp_out_free(&m);
@@ -270,7 +270,7 @@ token_done(struct frame *f)
 
 /* A backchannel whose token the listener that took it does not hold. */
 static void
-handoff(struct proc_peer *from, struct frame *f)
+handoff(struct proc_chan *from, struct frame *f)
 {
 	struct mp_doc	 d;
 	struct mp_out	 m;
@@ -336,7 +336,7 @@ incoming_fail(struct frame *f)
 	if ((t = token_find(tok)) != NULL && t->state == T_ISSUED) {
 		(void)snprintf(why, sizeof(why), "private proxy for %s not "
 		    "reached: %s", t->name, reason);
-		route_fail(&ps->peers[PROC_LISTENER][t->listener], t->connid,
+		route_fail(&ps->chans[PROC_LISTENER][t->listener], t->connid,
 		    why, TLS_ALERT_INTERNAL_ERROR);
 		token_end(t, T_FAILED);
 	}
@@ -404,7 +404,7 @@ announce_one(const char *caller, const char *name, unsigned int ttl,
 }
 
 static void
-announce(struct proc_peer *from, struct frame *f, int withdraw)
+announce(struct proc_chan *from, struct frame *f, int withdraw)
 {
 	struct mp_doc		 d;
 	struct mp_out		 m, refused;
@@ -422,7 +422,7 @@ announce(struct proc_peer *from, struct frame *f, int withdraw)
 	    (doms = mp_map_array(d.root, "domains", EPS_DOMAINS_MAX)) ==
 	    NULL || (!withdraw && mp_map_uint(d.root, "ttl", UINT32_MAX,
 	    &ttl) == -1)) {
-		log_warnx("%s: bad message from relay", __func__);
+		log_warnx("%s: bad message from eps", __func__);
 		mp_free(&d);
 		return;
 	}
@@ -490,8 +490,8 @@ announce(struct proc_peer *from, struct frame *f, int withdraw)
 			mp_pack_kuint(&res.pk, "nrefused", nref);
 		}
 		if (!replay)
-			(void)proc_peer_send(from, IMSG_ANNOUNCE_RES,
-			    f->hdr.peerid, -1, &res);
+			(void)proc_chan_send(from, IMSG_ANNOUNCE_RES,
+			    f->hdr.ref, -1, &res);
 		mp_out_free(&res);
 	}
 	mp_out_free(&m);
@@ -550,10 +550,10 @@ matcher_config(struct privsep *p, const uint8_t *buf, size_t len)
 }
 
 void
-matcher_dispatch(struct privsep *p, struct proc_peer *from, struct frame *f)
+matcher_dispatch(struct privsep *p, struct proc_chan *from, struct frame *f)
 {
 	if (conf == NULL && f->hdr.type == IMSG_ROUTE) {
-		route_fail(from, f->hdr.peerid, "matcher starting",
+		route_fail(from, f->hdr.ref, "matcher starting",
 		    TLS_ALERT_INTERNAL_ERROR);
 		return;
 	}
@@ -576,12 +576,12 @@ matcher_dispatch(struct privsep *p, struct proc_peer *from, struct frame *f)
 			handoff(from, f);
 		return;
 	case IMSG_INCOMING_FAIL:
-		if (from->id == PROC_RELAY)
+		if (from->id == PROC_EPS)
 			incoming_fail(f);
 		return;
 	case IMSG_ANNOUNCE:
 	case IMSG_WITHDRAW:
-		if (from->id == PROC_RELAY)
+		if (from->id == PROC_EPS)
 			announce(from, f, f->hdr.type == IMSG_WITHDRAW);
 		return;
 	}
@@ -590,7 +590,7 @@ matcher_dispatch(struct privsep *p, struct proc_peer *from, struct frame *f)
 }
 
 void
-matcher_peer_event(struct privsep *p, struct proc_peer *peer, int up)
+matcher_chan_event(struct privsep *p, struct proc_chan *peer, int up)
 {
 	struct token	*t;
 

@@ -4,7 +4,7 @@
  * The parent parses the configuration, opens the public and backchannel
  * sockets (one SO_REUSEPORT socket per listener and address, so the
  * kernel spreads connections over the listeners), starts the children,
- * sends them their configuration, connects the relay to the local epsd
+ * sends them their configuration, connects the eps process to the local epsd
  * whenever it asks, and supervises.  It runs no network-facing code.
  */
 
@@ -22,16 +22,16 @@ struct privsep		 proxyd_ps;
 
 static const struct proc_type procs[] = {
 	{ .title = "listener", .id = PROC_LISTENER,
-	  .peers = 1U << PROC_MATCHER, .init = listener_init,
+	  .talks_to = 1U << PROC_MATCHER, .init = listener_init,
 	  .config = listener_config, .dispatch = listener_dispatch,
-	  .peer_event = listener_peer_event },
+	  .chan_event = listener_chan_event },
 	{ .title = "matcher", .id = PROC_MATCHER,
-	  .peers = (1U << PROC_LISTENER) | (1U << PROC_RELAY),
+	  .talks_to = (1U << PROC_LISTENER) | (1U << PROC_EPS),
 	  .init = matcher_init, .config = matcher_config,
-	  .dispatch = matcher_dispatch, .peer_event = matcher_peer_event },
-	{ .title = "relay", .id = PROC_RELAY, .peers = 1U << PROC_MATCHER,
-	  .init = relay_init, .config = relay_config,
-	  .dispatch = relay_dispatch, .peer_event = relay_peer_event },
+	  .dispatch = matcher_dispatch, .chan_event = matcher_chan_event },
+	{ .title = "eps", .id = PROC_EPS, .talks_to = 1U << PROC_MATCHER,
+	  .init = eps_init, .config = eps_config,
+	  .dispatch = eps_dispatch, .chan_event = eps_chan_event },
 };
 
 static struct proxyd_conf *conf;
@@ -166,14 +166,14 @@ reload(struct privsep *ps)
 	config_free(conf);
 	conf = nconf;
 	TAILQ_FOREACH(c, &ps->children, entry)
-		if (c->peer.chan != NULL)
+		if (c->chan.chan != NULL)
 			send_config(ps, c, 0);
 }
 
 static void
 parent_dispatch(struct privsep *ps, struct proc_child *c, struct frame *f)
 {
-	if (c->type->id == PROC_RELAY &&
+	if (c->type->id == PROC_EPS &&
 	    epsclient_parent_dispatch(c, f, conf->eps_socket))
 		return;
 	log_warnx("%s: unexpected message %u from %s", __func__, f->hdr.type,

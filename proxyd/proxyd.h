@@ -13,7 +13,7 @@
  *	listener	(prefork) public and backchannel connections, the
  *			tokens of its own connections, the splice relays
  *	matcher		announcements, route lookup, token issue and state
- *	relay		the epsd client: announce/withdraw in, incoming out
+ *	eps		the epsd client: announce/withdraw in, incoming out
  */
 
 #ifndef PROXYD_H
@@ -45,35 +45,35 @@
 enum proxyd_proc {
 	PROC_LISTENER = 1,
 	PROC_MATCHER,
-	PROC_RELAY,
+	PROC_EPS,
 };
 
 /*
- * Messages, with their msgpack payload.  peerid carries the listener's
+ * Messages, with their msgpack payload.  ref carries the listener's
  * connection id where one is named.
  */
 enum imsg_type {
 	/* a configuration round is IMSG_PROC_CFG (config_pack()), these: */
 	IMSG_CFG_LISTEN = IMSG_DAEMON, /* fd + {kind: "public"|"backchannel"} */
-	/* ... and IMSG_PROC_CFG_DONE; the relay's epsd connection comes
+	/* ... and IMSG_PROC_CFG_DONE; the eps process's epsd connection comes
 	   with IMSG_EPS_CONNECT and IMSG_EPS_FD (epsclient.h) */
-	IMSG_ROUTE,		/* listener->matcher, peerid conn:
+	IMSG_ROUTE,		/* listener->matcher, ref conn:
 				   {name, client, server} */
-	IMSG_ROUTE_OK,		/* matcher->listener, peerid conn:
+	IMSG_ROUTE_OK,		/* matcher->listener, ref conn:
 				   {token: bin 32} */
-	IMSG_ROUTE_FAIL,	/* matcher->listener, peerid conn:
+	IMSG_ROUTE_FAIL,	/* matcher->listener, ref conn:
 				   {reason: str, alert: uint} */
 	IMSG_TOKEN_DONE,	/* listener->matcher {token, used: bool} */
 	IMSG_BC_HANDOFF,	/* listener<->matcher fd + {token, addr} */
-	IMSG_INCOMING,		/* matcher->relay {operator, domain, token,
+	IMSG_INCOMING,		/* matcher->eps {operator, domain, token,
 				   client, server} */
-	IMSG_INCOMING_FAIL,	/* relay->matcher {token, reason} */
-	IMSG_ANNOUNCE,		/* relay->matcher, peerid msgid:
+	IMSG_INCOMING_FAIL,	/* eps->matcher {token, reason} */
+	IMSG_ANNOUNCE,		/* eps->matcher, ref msgid:
 				   {caller, domains: [str], ttl,
 				   replay: bool (optional, no answer)} */
-	IMSG_WITHDRAW,		/* relay->matcher, peerid msgid:
+	IMSG_WITHDRAW,		/* eps->matcher, ref msgid:
 				   {caller, domains: [str]} */
-	IMSG_ANNOUNCE_RES,	/* matcher->relay, peerid msgid:
+	IMSG_ANNOUNCE_RES,	/* matcher->eps, ref msgid:
 				   {accepted: [str], refused: [[str, str]]}
 				   or {withdrawn: uint} */
 };
@@ -113,23 +113,23 @@ extern struct privsep	 proxyd_ps;
 /* listener.c */
 void	 listener_init(struct privsep *);
 void	 listener_config(struct privsep *, const uint8_t *, size_t);
-void	 listener_dispatch(struct privsep *, struct proc_peer *,
+void	 listener_dispatch(struct privsep *, struct proc_chan *,
 	    struct frame *);
-void	 listener_peer_event(struct privsep *, struct proc_peer *, int);
+void	 listener_chan_event(struct privsep *, struct proc_chan *, int);
 
 /* matcher.c */
 void	 matcher_init(struct privsep *);
 void	 matcher_config(struct privsep *, const uint8_t *, size_t);
-void	 matcher_dispatch(struct privsep *, struct proc_peer *,
+void	 matcher_dispatch(struct privsep *, struct proc_chan *,
 	    struct frame *);
-void	 matcher_peer_event(struct privsep *, struct proc_peer *, int);
+void	 matcher_chan_event(struct privsep *, struct proc_chan *, int);
 
-/* relay.c */
-void	 relay_init(struct privsep *);
-void	 relay_config(struct privsep *, const uint8_t *, size_t);
-void	 relay_dispatch(struct privsep *, struct proc_peer *,
+/* eps.c */
+void	 eps_init(struct privsep *);
+void	 eps_config(struct privsep *, const uint8_t *, size_t);
+void	 eps_dispatch(struct privsep *, struct proc_chan *,
 	    struct frame *);
-void	 relay_peer_event(struct privsep *, struct proc_peer *, int);
+void	 eps_chan_event(struct privsep *, struct proc_chan *, int);
 
 /* config.c */
 struct proxyd_conf *config_new(void);

@@ -64,10 +64,10 @@ check_daemon()
 start_all
 
 check_daemon proxyd \
-    "proxyd: listener,proxyd: listener,proxyd: matcher,proxyd: relay"
-check_daemon privproxyd "privproxyd: connector,privproxyd: relay"
-check_daemon epsd-public "epsd: peer,epsd: router"
-check_daemon epsd-private "epsd: peer,epsd: router"
+    "proxyd: eps,proxyd: listener,proxyd: listener,proxyd: matcher"
+check_daemon privproxyd "privproxyd: connector,privproxyd: eps"
+check_daemon epsd-public "epsd: router,epsd: session"
+check_daemon epsd-private "epsd: router,epsd: session"
 check_demo request
 
 # Each daemon once more, started as nobody: a warning, no chroot.

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Supervision.  A child killed with SIGKILL is logged and restarted, and
 # the service comes back: proxyd's listener and matcher, privproxyd's
-# connector, the public epsd's peer process.  A private epsd stopped and
+# connector, the public epsd's session process.  A private epsd stopped and
 # started again links again, and privproxyd re-announces.
 . "$(dirname "$0")/../lib.sh"
 
@@ -58,20 +58,20 @@ assert_log matcher-relearns "$T/proxyd.log" "private announced $NAME" 10 \
     "$from"
 eventually_demo after-matcher 10
 
-kill9 proxyd relay
-eventually_demo after-proxyd-relay 15
+kill9 proxyd eps
+eventually_demo after-proxyd-eps 15
 
 kill9 privproxyd connector
 eventually_demo after-connector 10
 
-kill9 privproxyd relay
-eventually_demo after-privproxyd-relay 15
+kill9 privproxyd eps
+eventually_demo after-privproxyd-eps 15
 
 from=$(lines "$T/epsd-public.log")
-kill9 epsd-public peer
+kill9 epsd-public session
 assert_log public-relinks "$T/epsd-public.log" "link to private up" 15 \
     "$from"
-eventually_demo after-peer 15
+eventually_demo after-session 15
 
 kill9 epsd-public router
 eventually_demo after-router 15

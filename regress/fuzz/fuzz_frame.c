@@ -215,7 +215,7 @@ fz_model(const uint8_t *s, size_t len, size_t maxlen, size_t chunk,
 			FZ_ASSERT(h.len == hlen && h.flags == hflags &&
 			    h.type == (s[base_off + 4] << 8 |
 			    s[base_off + 5]) &&
-			    h.peerid == fz_be32(s + base_off + 8));
+			    h.ref == fz_be32(s + base_off + 8));
 			if (have - FRAME_HDRLEN < hlen) {
 				FZ_ASSERT(st == FRAME_SHORT);
 				break;
@@ -385,7 +385,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FZ_ASSERT(got[i].h.len == model[i].h.len);
 		FZ_ASSERT(got[i].h.type == model[i].h.type);
 		FZ_ASSERT(got[i].h.flags == model[i].h.flags);
-		FZ_ASSERT(got[i].h.peerid == model[i].h.peerid);
+		FZ_ASSERT(got[i].h.ref == model[i].h.ref);
 		FZ_ASSERT(got[i].len == model[i].len);
 		FZ_ASSERT(got[i].hash == model[i].hash);
 	}

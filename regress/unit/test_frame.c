@@ -226,14 +226,14 @@ count_ino(ino_t ino)
 
 static void
 raw_hdr(uint8_t *b, uint32_t len, uint16_t type, uint16_t flags,
-    uint32_t peerid)
+    uint32_t ref)
 {
 	struct frame_hdr	 h;
 
 	h.len = len;
 	h.type = type;
 	h.flags = flags;
-	h.peerid = peerid;
+	h.ref = ref;
 	frame_hdr_encode(b, &h);
 }
 
@@ -371,7 +371,7 @@ test_codec(void)
 	h.len = 0x01020304;
 	h.type = 0x0506;
 	h.flags = 0x0708;
-	h.peerid = 0x090a0b0c;
+	h.ref = 0x090a0b0c;
 	frame_hdr_encode(b, &h);
 	UT_CHECK("frame: header is in network byte order",
 	    memcmp(b, want, sizeof(b)) == 0);
@@ -379,22 +379,22 @@ test_codec(void)
 	frame_hdr_decode(want, &g);
 	UT_CHECK("frame: header decodes field by field",
 	    g.len == h.len && g.type == h.type && g.flags == h.flags &&
-	    g.peerid == h.peerid);
+	    g.ref == h.ref);
 
 	h.len = UINT32_MAX;
 	h.type = UINT16_MAX;
 	h.flags = UINT16_MAX;
-	h.peerid = UINT32_MAX;
+	h.ref = UINT32_MAX;
 	frame_hdr_encode(b, &h);
 	frame_hdr_decode(b, &g);
 	UT_CHECK("frame: all-ones header round trip",
 	    g.len == UINT32_MAX && g.type == UINT16_MAX &&
-	    g.flags == UINT16_MAX && g.peerid == UINT32_MAX);
+	    g.flags == UINT16_MAX && g.ref == UINT32_MAX);
 	memset(&h, 0, sizeof(h));
 	frame_hdr_encode(b, &h);
 	frame_hdr_decode(b, &g);
 	UT_CHECK("frame: zero header round trip",
-	    g.len == 0 && g.type == 0 && g.flags == 0 && g.peerid == 0);
+	    g.len == 0 && g.type == 0 && g.flags == 0 && g.ref == 0);
 
 	for (i = 0; i < 10000; i++) {
 		x = x * 1103515245 + 12345;
@@ -403,12 +403,12 @@ test_codec(void)
 		h.type = (uint16_t)(x >> 16);
 		h.flags = (uint16_t)x;
 		x = x * 1103515245 + 12345;
-		h.peerid = x ^ 0xdeadbeef;
+		h.ref = x ^ 0xdeadbeef;
 		frame_hdr_encode(b, &h);
 		frame_hdr_decode(b, &g);
 		if (g.len != h.len || g.type != h.type ||
-		    g.flags != h.flags || g.peerid != h.peerid ||
-		    b[0] != (h.len >> 24) || b[11] != (h.peerid & 0xff))
+		    g.flags != h.flags || g.ref != h.ref ||
+		    b[0] != (h.len >> 24) || b[11] != (h.ref & 0xff))
 			ok = 0;
 	}
 	UT_CHECK("frame: 10000 random headers round trip", ok);
@@ -465,7 +465,7 @@ test_next(void)
 	st = frame_next(in, FRAME_MAXLEN, &h, &payload, &why);
 	UT_CHECK("frame: exact frame is FRAME_READY", st == FRAME_READY);
 	UT_CHECK("frame: exact frame header", h.len == sizeof(data) &&
-	    h.type == 7 && h.peerid == 9 && h.flags == 0);
+	    h.type == 7 && h.ref == 9 && h.flags == 0);
 	UT_CHECK("frame: exact frame payload", payload != NULL &&
 	    memcmp(payload, data, sizeof(data)) == 0);
 	frame_drain(in, &h);
@@ -493,7 +493,7 @@ test_next(void)
 	frame_drain(in, &h);
 	st = frame_next(in, FRAME_MAXLEN, &h, &payload, &why);
 	ok = ok && st == FRAME_READY && h.type == 8 && h.len == 0 &&
-	    h.flags == FRAME_F_FD && h.peerid == 10;
+	    h.flags == FRAME_F_FD && h.ref == 10;
 	frame_drain(in, &h);
 	st = frame_next(in, FRAME_MAXLEN, &h, &payload, &why);
 	ok = ok && st == FRAME_SHORT && evbuffer_get_length(in) == 5;
@@ -644,7 +644,7 @@ bulk_cb(struct chan *c, struct frame *f, void *arg)
 	seed = (uint32_t)(j * 2 + b->peer->side);
 	if (f->len != n || f->hdr.len != n || f->hdr.flags != 0 ||
 	    f->fd != -1 || f->hdr.type != 100 + (j & 0xff) ||
-	    f->hdr.peerid != 0xa0000000U + j + b->peer->side * 0x1000) {
+	    f->hdr.ref != 0xa0000000U + j + b->peer->side * 0x1000) {
 		b->bad++;
 		return;
 	}
@@ -1463,7 +1463,7 @@ test_flush(struct event_base *base)
 	for (i = 0; i < 3; i++) {
 		if (frame_next(in, FRAME_MAXLEN, &h, &payload, &why) !=
 		    FRAME_READY || h.type != 10 + i ||
-		    h.peerid != (uint32_t)i || h.len != (uint32_t)i ||
+		    h.ref != (uint32_t)i || h.len != (uint32_t)i ||
 		    memcmp(payload, "hello", i) != 0) {
 			ok = 0;
 			break;
