@@ -5,7 +5,9 @@
 #   make regress    run every test (SANITIZE=1: under ASan and UBSan)
 #   make bench      benchmarks, printed as a table
 #   make fuzz       build the libFuzzer targets (clang)
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR= (make uninstall undoes it)
+#   make deb        the Debian package, in build/deb/ (debian/deb.sh)
+#   make deb-check  build it, lintian, install, check, purge, check (root)
 #
 # Programs go to build/ (build/san/ with SANITIZE=1), objects below obj/.
 
@@ -14,6 +16,13 @@ SBINDIR	?= $(PREFIX)/sbin
 MANDIR	?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 DESTDIR	?=
+# systemd's directories below PREFIX: /usr/local/lib/... and /usr/lib/...
+# are both on its search paths.  The Debian package (debian/rules) sets
+# SYSTEMDUNITDIR=/lib/systemd/system, where Debian 12's debhelper looks.
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+INITDIR	?= $(SYSCONFDIR)/init.d
 
 CC	?= cc
 ifeq ($(origin YACC),default)
@@ -159,19 +168,76 @@ bench: all
 lint:
 	mandoc -Tlint -Wwarning man/*.[1-9]
 
+# What install writes.  epsctl is installed once the build makes it;
+# uninstall removes it whether or not, and takes the pages by the names
+# in man/.  An example configuration never replaces a file that is
+# there, and uninstall removes one only if it is still the example; the
+# units and init scripts are etc/systemd/*.in and etc/rc.d/*.in with the
+# installed paths for their placeholders.
+SBIN_PROGS = proxyd privproxyd epsd $(if $(wildcard $(B)/epsctl),epsctl)
+SBIN_ALL = proxyd privproxyd epsd epsctl
+MAN_PAGES = $(wildcard man/*.[1-9])
+CONF_FILES = proxyd.conf privproxyd.conf epsd.conf
+UNITS	= proxyd.service privproxyd.service epsd.service epsd@.service
+INIT_SCRIPTS = proxyd privproxyd epsd
+SUBST	= sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g'
+
 install: all
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 \
-	    $(DESTDIR)$(MANDIR)/man8
-	install -m 0755 $(B)/proxyd $(B)/privproxyd $(B)/epsd \
-	    $(DESTDIR)$(SBINDIR)
-	install -m 0644 man/*.5 $(DESTDIR)$(MANDIR)/man5
-	install -m 0644 man/*.8 $(DESTDIR)$(MANDIR)/man8
+	install -d $(DESTDIR)$(SBINDIR)
+	install -m 0755 $(addprefix $(B)/,$(SBIN_PROGS)) $(DESTDIR)$(SBINDIR)
+	@set -e; for f in $(MAN_PAGES); do \
+	    d=$(DESTDIR)$(MANDIR)/man$${f##*.}; \
+	    echo "install -m 0644 $$f $$d"; \
+	    install -d $$d; install -m 0644 $$f $$d; \
+	done
+	install -d $(DESTDIR)$(SYSCONFDIR)
+	@set -e; for f in $(CONF_FILES); do \
+	    if [ -e $(DESTDIR)$(SYSCONFDIR)/$$f ]; then \
+	        echo "keeping $(DESTDIR)$(SYSCONFDIR)/$$f"; \
+	    else \
+	        echo "install -m 0644 etc/$$f $(DESTDIR)$(SYSCONFDIR)"; \
+	        install -m 0644 etc/$$f $(DESTDIR)$(SYSCONFDIR); \
+	    fi; \
+	done
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(INITDIR) \
+	    $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)
+	@set -e; for u in $(UNITS); do \
+	    echo "$(SUBST) etc/systemd/$$u.in >$(DESTDIR)$(SYSTEMDUNITDIR)/$$u"; \
+	    $(SUBST) etc/systemd/$$u.in >$(DESTDIR)$(SYSTEMDUNITDIR)/$$u; \
+	    chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$u; \
+	done
+	@set -e; for r in $(INIT_SCRIPTS); do \
+	    echo "$(SUBST) etc/rc.d/$$r.in >$(DESTDIR)$(INITDIR)/$$r"; \
+	    $(SUBST) etc/rc.d/$$r.in >$(DESTDIR)$(INITDIR)/$$r; \
+	    chmod 0755 $(DESTDIR)$(INITDIR)/$$r; \
+	done
+	install -m 0644 etc/sysusers.d/eps-proxy.conf $(DESTDIR)$(SYSUSERSDIR)
+	install -m 0644 etc/tmpfiles.d/eps-proxy.conf $(DESTDIR)$(TMPFILESDIR)
+	@[ -n "$(DESTDIR)" ] || echo "now: systemd-sysusers;" \
+	    "systemd-tmpfiles --create; systemctl daemon-reload"
 
 uninstall:
-	cd $(DESTDIR)$(SBINDIR) && rm -f proxyd privproxyd epsd
-	cd $(DESTDIR)$(MANDIR) && rm -f man5/proxyd.conf.5 \
-	    man5/privproxyd.conf.5 man5/epsd.conf.5 man8/proxyd.8 \
-	    man8/privproxyd.8 man8/epsd.8
+	rm -f $(addprefix $(DESTDIR)$(SBINDIR)/,$(SBIN_ALL))
+	@for f in $(MAN_PAGES); do \
+	    echo "rm -f $(DESTDIR)$(MANDIR)/man$${f##*.}/$${f##*/}"; \
+	    rm -f $(DESTDIR)$(MANDIR)/man$${f##*.}/$${f##*/}; \
+	done
+	@for f in $(CONF_FILES); do \
+	    t=$(DESTDIR)$(SYSCONFDIR)/$$f; \
+	    if cmp -s etc/$$f $$t; then echo "rm -f $$t"; rm -f $$t; \
+	    elif [ -e $$t ]; then echo "keeping $$t: not the example"; fi; \
+	done
+	rm -f $(addprefix $(DESTDIR)$(SYSTEMDUNITDIR)/,$(UNITS)) \
+	    $(addprefix $(DESTDIR)$(INITDIR)/,$(INIT_SCRIPTS)) \
+	    $(DESTDIR)$(SYSUSERSDIR)/eps-proxy.conf \
+	    $(DESTDIR)$(TMPFILESDIR)/eps-proxy.conf
+
+.PHONY: deb deb-check
+deb:
+	@sh debian/deb.sh build
+
+deb-check:
+	@sh debian/deb.sh check
 
 clean:
 	rm -rf build
