@@ -39,7 +39,8 @@ struct token {
 	enum token_state	 state;
 	int			 listener;
 	uint32_t		 connid;
-	time_t			 expires;	/* issued: until; else forgotten */
+	time_t			 expires;	/* issued: expires then;
+						 * else forgotten then */
 	char			 name[DNAME_MAX + 1];
 };
 

@@ -153,7 +153,8 @@ test_lookup(void)
 		if (all[i] == NULL || token_lookup(&tt, all[i]->tok) != all[i])
 			ok = 0;
 		for (j = 0; ok && j < i; j++)
-			if (memcmp(all[i]->tok, all[j]->tok, EPS_TOKEN_LEN) == 0)
+			if (memcmp(all[i]->tok, all[j]->tok,
+			    EPS_TOKEN_LEN) == 0)
 				ok = 0;
 	}
 	UT_CHECK("token: 64 tokens, all different, each found", ok);
