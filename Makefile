@@ -64,7 +64,7 @@ COMMON_SRCS = common/compat.c common/log.c common/frame.c common/chan.c common/p
 	common/splice.c common/net.c common/tlsutil.c common/lex.c \
 	common/dname.c
 PROXYD_SRCS = proxyd/proxyd.c proxyd/listener.c proxyd/matcher.c \
-	proxyd/eps.c proxyd/config.c proxyd/parse.y
+	proxyd/token.c proxyd/eps.c proxyd/config.c proxyd/parse.y
 PRIVPROXYD_SRCS = privproxyd/privproxyd.c privproxyd/connector.c \
 	privproxyd/eps.c privproxyd/config.c privproxyd/parse.y
 EPSD_SRCS = epsd/epsd.c epsd/session.c epsd/router.c epsd/config.c \
@@ -119,11 +119,17 @@ $(O)/%.c: %.y
 $(O)/%.o: $(O)/%.c $(wildcard common/*.h */*.h)
 	$(CC) $(ALL_CFLAGS) -I$(patsubst $(O)/%,%,$(dir $<)) -c -o $@ $<
 
-# Unit tests: one program per regress/unit/test_*.c.
-$(B)/unit/%: regress/unit/%.c $(B)/libcommon.a regress/unit/unit.h
+# Unit tests: one program per regress/unit/test_*.c, linked with the
+# library and with the daemon objects named in UNIT_OBJS_test_NAME.
+UNIT_OBJS_test_token = $(O)/proxyd/token.o
+UNIT_INCS_test_token = -Iproxyd
+
+.SECONDEXPANSION:
+$(B)/unit/%: regress/unit/%.c $(B)/libcommon.a regress/unit/unit.h \
+    $$(UNIT_OBJS_$$*)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Iregress/unit $(LDFLAGS) -o $@ $< \
-	    $(B)/libcommon.a $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -Iregress/unit $(UNIT_INCS_$*) $(LDFLAGS) -o $@ \
+	    $< $(UNIT_OBJS_$*) $(B)/libcommon.a $(LDLIBS)
 
 unit: check-deps $(addprefix $(B)/unit/,$(UNIT_TESTS))
 

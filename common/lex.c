@@ -274,7 +274,7 @@ lex_findeol(struct lexer *lx)
 {
 	int	 c;
 
-	lx->file->ungetlen = 0;
+	/* pushed-back bytes (a macro's rest, the newline after it) first */
 	for (;;) {
 		c = lex_getc(lx, 0);
 		if (c == '\n') {

@@ -3,10 +3,10 @@
  *
  * It owns the announcements (soft state: names private operators serve,
  * renewed before they expire), finds the operator for a client's SNI
- * name, issues the one-time tokens and remembers what became of each:
- * issued (and by which listener), used, expired or failed.  A token
- * that is no longer issued stays known for a while, so a late or second
- * use of it is refused with the right reason.
+ * name, and issues the one-time tokens, whose table (token.c) remembers
+ * what became of each: issued (and by which listener), used, expired or
+ * failed.  A token that is no longer issued stays known for a while, so
+ * a late or second use of it is refused with the right reason.
  *
  * Name lookup: the exact name first, then "*.suffix" patterns from the
  * most specific to the least.
@@ -22,28 +22,9 @@
 #include "clienthello.h"
 #include "log.h"
 #include "proxyd.h"
+#include "token.h"
 
-#define TOKEN_KEEP	60	/* s a finished token is remembered */
 #define ANNOUNCE_REFUSED_MAX 32	/* refusals listed in one answer */
-
-enum tok_state {
-	T_ISSUED,
-	T_USED,
-	T_EXPIRED,
-	T_FAILED,
-};
-
-struct token {
-	RB_ENTRY(token)		 node;
-	TAILQ_ENTRY(token)	 age;
-	uint64_t		 key;
-	uint8_t			 tok[EPS_TOKEN_LEN];
-	enum tok_state		 state;
-	int			 listener;
-	uint32_t		 connid;
-	time_t			 expires;
-	char			 name[DNAME_MAX + 1];
-};
 
 struct announce {
 	RB_ENTRY(announce)	 node;
@@ -52,99 +33,25 @@ struct announce {
 	time_t			 expires;
 };
 
-RB_HEAD(tokens, token);
 RB_HEAD(announces, announce);
-TAILQ_HEAD(token_age, token);
 
-static int	token_cmp(struct token *, struct token *);
 static int	announce_cmp(struct announce *, struct announce *);
-RB_GENERATE_STATIC(tokens, token, node, token_cmp)
 RB_GENERATE_STATIC(announces, announce, node, announce_cmp)
 
 static struct privsep		*ps;
 static struct proxyd_conf	*conf;
-static struct tokens		 tokens = RB_INITIALIZER(&tokens);
-static struct token_age		 token_age = TAILQ_HEAD_INITIALIZER(token_age);
+static struct token_table	 tokens;
 static struct announces		 announces = RB_INITIALIZER(&announces);
-static unsigned int		 ntokens, nissued, nannounces;
+static unsigned int		 nannounces;
 static struct event		*sweep_ev;
 static struct log_limit		 refused_limit = LOG_LIMIT_INITIALIZER(10);
 /* names come and go as peers say: their lines are limited too */
 static struct log_limit		 names_limit = LOG_LIMIT_INFO(20);
 
 static int
-token_cmp(struct token *a, struct token *b)
-{
-	return (a->key < b->key ? -1 : a->key > b->key);
-}
-
-static int
 announce_cmp(struct announce *a, struct announce *b)
 {
 	return (strcmp(a->name, b->name));
-}
-
-static struct token *
-token_find(const uint8_t *tok)
-{
-	struct token	 key, *t;
-
-	memcpy(&key.key, tok, sizeof(key.key));
-	t = RB_FIND(tokens, &tokens, &key);
-	if (t == NULL || timingsafe_bcmp(t->tok, tok, EPS_TOKEN_LEN) != 0)
-		return (NULL);
-	return (t);
-}
-
-static void
-token_free(struct token *t)
-{
-	if (t->state == T_ISSUED)
-		nissued--;
-	RB_REMOVE(tokens, &tokens, t);
-	TAILQ_REMOVE(&token_age, t, age);
-	explicit_bzero(t, sizeof(*t));
-	free(t);
-	ntokens--;
-}
-
-static void
-token_end(struct token *t, enum tok_state st)
-{
-	if (t->state == T_ISSUED)
-		nissued--;
-	t->state = st;
-	t->expires = time(NULL) + TOKEN_KEEP;
-}
-
-static struct token *
-token_new(int listener, uint32_t connid, const char *name)
-{
-	struct token	*t, *old;
-
-	/* remembered tokens make room for new ones */
-	while (ntokens >= 2 * conf->max_tokens &&
-	    (old = TAILQ_FIRST(&token_age)) != NULL &&
-	    old->state != T_ISSUED)
-		token_free(old);
-	if (nissued >= conf->max_tokens || ntokens >= 2 * conf->max_tokens)
-		return (NULL);
-	if ((t = calloc(1, sizeof(*t))) == NULL)
-		return (NULL);
-	do {
-		arc4random_buf(t->tok, sizeof(t->tok));
-		memcpy(&t->key, t->tok, sizeof(t->key));
-	} while (RB_INSERT(tokens, &tokens, t) != NULL);
-	TAILQ_INSERT_TAIL(&token_age, t, age);
-	t->state = T_ISSUED;
-	t->listener = listener;
-	t->connid = connid;
-	/* the listener times out first; this is the safety net */
-	t->expires = time(NULL) + conf->to_token + 5;
-	(void)strlcpy(t->name, name, sizeof(t->name));
-	ntokens++;
-	nissued++;
-	return (t);
 }
 
 static struct announce *
@@ -221,7 +128,9 @@ route(struct proc_chan *from, struct frame *f)
 		    TLS_ALERT_INTERNAL_ERROR);
 		return;
 	}
-	if ((t = token_new(from->instance, f->hdr.ref, name)) == NULL) {
+	/* the listener times out first; this is the safety net */
+	if ((t = token_issue(&tokens, conf->max_tokens, conf->to_token + 5,
+	    from->instance, f->hdr.ref, name)) == NULL) {
 		route_fail(from, f->hdr.ref, "too many connections "
 		    "waiting for a backchannel", TLS_ALERT_INTERNAL_ERROR);
 		return;
@@ -239,7 +148,7 @@ route(struct proc_chan *from, struct frame *f)
 	mp_pack_kstr(&m.pk, "client", client);
 	mp_pack_kstr(&m.pk, "server", server);
 	if (proc_send_mp(ps, PROC_EPS, 0, IMSG_INCOMING, 0, -1, &m) == -1) {
-		token_end(t, T_FAILED);
+		token_end(&tokens, t, TOKEN_FAILED);
 		route_fail(from, f->hdr.ref, "eps process unavailable",
 		    TLS_ALERT_INTERNAL_ERROR);
 	}
@@ -263,8 +172,8 @@ token_done(struct frame *f)
 		return;
 	}
 	mp_free(&d);
-	if ((t = token_find(tok)) != NULL && t->state == T_ISSUED)
-		token_end(t, used ? T_USED : T_EXPIRED);
+	if ((t = token_lookup(&tokens, tok)) != NULL)
+		token_end(&tokens, t, used ? TOKEN_USED : TOKEN_EXPIRED);
 	explicit_bzero(tok, sizeof(tok));
 }
 
@@ -287,8 +196,8 @@ handoff(struct proc_chan *from, struct frame *f)
 		return;
 	}
 	mp_free(&d);
-	t = token_find(tok);
-	if (t != NULL && t->state == T_ISSUED) {
+	t = token_lookup(&tokens, tok);
+	if ((why = token_refusal(t)) == NULL) {
 		mp_out_init(&m);
 		msgpack_pack_map(&m.pk, 2);
 		mp_pack_kbin(&m.pk, "token", tok, EPS_TOKEN_LEN);
@@ -299,18 +208,10 @@ handoff(struct proc_chan *from, struct frame *f)
 			    "from %s: listener unavailable", addr);
 		f->fd = -1;
 		mp_out_free(&m);
-		token_end(t, T_USED);
+		token_end(&tokens, t, TOKEN_USED);
 		explicit_bzero(tok, sizeof(tok));
 		return;
 	}
-	if (t == NULL)
-		why = "unknown token";
-	else if (t->state == T_USED)
-		why = "token already used";
-	else if (t->state == T_EXPIRED)
-		why = "token expired";
-	else
-		why = "token of a failed connection";
 	log_limited(&refused_limit, "refused backchannel from %s: %s", addr,
 	    why);
 	explicit_bzero(tok, sizeof(tok));
@@ -333,12 +234,13 @@ incoming_fail(struct frame *f)
 		return;
 	}
 	mp_free(&d);
-	if ((t = token_find(tok)) != NULL && t->state == T_ISSUED) {
+	if ((t = token_lookup(&tokens, tok)) != NULL &&
+	    t->state == TOKEN_ISSUED) {
 		(void)snprintf(why, sizeof(why), "private proxy for %s not "
 		    "reached: %s", t->name, reason);
 		route_fail(&ps->chans[PROC_LISTENER][t->listener], t->connid,
 		    why, TLS_ALERT_INTERNAL_ERROR);
-		token_end(t, T_FAILED);
+		token_end(&tokens, t, TOKEN_FAILED);
 	}
 	explicit_bzero(tok, sizeof(tok));
 }
@@ -503,7 +405,6 @@ sweep(evutil_socket_t fd, short ev, void *arg)
 {
 	struct timeval	 tv = { 1, 0 };
 	struct announce	*a, *an;
-	struct token	*t, *tn;
 	time_t		 now = time(NULL);
 
 	RB_FOREACH_SAFE(a, announces, &announces, an)
@@ -512,14 +413,7 @@ sweep(evutil_socket_t fd, short ev, void *arg)
 			    "expired", a->name, a->op);
 			announce_free(a);
 		}
-	TAILQ_FOREACH_SAFE(t, &token_age, age, tn) {
-		if (t->expires > now)
-			continue;
-		if (t->state == T_ISSUED)
-			token_end(t, T_EXPIRED);
-		else
-			token_free(t);
-	}
+	token_sweep(&tokens);
 	evtimer_add(sweep_ev, &tv);
 }
 
@@ -592,14 +486,10 @@ matcher_dispatch(struct privsep *p, struct proc_chan *from, struct frame *f)
 void
 matcher_chan_event(struct privsep *p, struct proc_chan *peer, int up)
 {
-	struct token	*t;
-
 	if (up || peer->id != PROC_LISTENER)
 		return;
 	/* the listener's clients are gone with it */
-	TAILQ_FOREACH(t, &token_age, age)
-		if (t->state == T_ISSUED && t->listener == peer->instance)
-			token_end(t, T_FAILED);
+	token_listener_gone(&tokens, peer->instance);
 }
 
 void
@@ -608,6 +498,7 @@ matcher_init(struct privsep *p)
 	struct timeval	 tv = { 1, 0 };
 
 	ps = p;
+	token_init(&tokens, NULL);
 	if ((sweep_ev = evtimer_new(ps->base, sweep, NULL)) == NULL)
 		fatal("%s", __func__);
 	evtimer_add(sweep_ev, &tv);

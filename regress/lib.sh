@@ -5,7 +5,7 @@
 #
 #	. "$(dirname "$0")/../lib.sh"
 #	start_all
-#	curl_demo >"$T/out" && pass request || fail request "curl failed"
+#	check_demo request
 #
 # Sourcing makes a private directory $T for the case (mktemp -d), and
 # sets a trap that, on exit, stops every process the case started, by
@@ -45,6 +45,35 @@
 #	PP_BC_PORT	the backchannel privproxyd dials ($P_BC)
 #	PP_EXTRA	more lines for privproxyd.conf
 # Run with VERBOSE=1 to start the daemons with -v.
+#
+# The functions, by section (each is described where it is defined):
+#	output		pass fail skip check refute die note logtails need
+#			need_root
+#	processes	alive track dpid children title child_titles
+#			child_pid status_ids children_as fds vanish stop_pid
+#			stop_tree stop_daemon stop_all start_daemon spawn
+#			remember_children
+#	logs, files	lines wait_log wait_size hex where wait_listen
+#			assert_log refute_log count_log
+#	ports		port ports
+#	certificates	certs issue selfca
+#	configurations	conf_proxyd conf_epsd_public conf_epsd_private
+#			conf_privproxyd conf_n check_conf_ok check_conf_err
+#			insert_line
+#	daemons		dflags up start_is start_epsd_public
+#			start_epsd_private start_proxyd start_privproxyd
+#			start_all
+#	clients		curl_name curl_demo name_ok demo_ok check_name
+#			check_demo eventually_demo s_client alert112
+#			check_alert112 is_alert talk check_closed start_trap
+#			capture check_header long_connection ask
+#	checks on daemons  daemons_alive check_privsep check_kill9
+#			refused_link
+# Functions that start with check_ (and check, refute, assert_log,
+# refute_log, daemons_alive, eventually_demo, capture, refused_link)
+# print checks; the others only tell or do.  A check must not run in
+# a pipeline, whose subshell would keep the count.  A case defines no
+# functions of its own: what it needs beyond sh is here.
 
 set -u
 
@@ -96,6 +125,19 @@ check()
 		pass "$ck_name"
 	else
 		fail "$ck_name" "$ck_why"
+	fi
+}
+
+# refute CHECK WHY CMD...: pass if CMD fails, else fail with WHY.
+refute()
+{
+	rf_name=$1
+	rf_why=$2
+	shift 2
+	if "$@"; then
+		fail "$rf_name" "$rf_why"
+	else
+		pass "$rf_name"
 	fi
 }
 
@@ -168,6 +210,92 @@ children()
 	ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' '
 }
 
+# title PID: the process title of PID, without trailing blanks.
+title()
+{
+	ps -o args= -p "$1" 2>/dev/null | sed 's/ *$//'
+}
+
+# child_titles PID: the sorted titles of PID's children, comma separated.
+child_titles()
+{
+	for ct_c in $(children "$1"); do
+		title "$ct_c"
+	done | sort | tr '\n' ',' | sed 's/,$//'
+}
+
+# child_pid NAME TITLE: the pid of the child of daemon NAME with that
+# title; false if it has none.
+child_pid()
+{
+	for cp_c in $(children "$(dpid "$1")"); do
+		if [ "$(title "$cp_c")" = "$2" ]; then
+			echo "$cp_c"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# status_ids PID: "uid uid uid uid/gid gid gid gid/groups" of PID.
+status_ids()
+{
+	awk '/^Uid:/ { u = $2 " " $3 " " $4 " " $5 }
+	    /^Gid:/ { g = $2 " " $3 " " $4 " " $5 }
+	    /^Groups:/ { $1 = ""; s = $0; sub(/^ */, "", s) }
+	    END { print u "/" g "/" s }' "/proc/$1/status"
+}
+
+# children_as PID ROOT: what is wrong with PID's children, nothing if
+# each runs as nobody (user, group, no other group than nobody's),
+# with no capabilities and with root directory ROOT.
+children_as()
+{
+	ca_uid=$(id -u nobody)
+	ca_gid=$(id -g nobody)
+	ca_want="$ca_uid $ca_uid $ca_uid $ca_uid"
+	ca_want="$ca_want/$ca_gid $ca_gid $ca_gid $ca_gid"
+	ca_bad=
+	for ca_c in $(children "$1"); do
+		ca_ids=$(status_ids "$ca_c")
+		case $ca_ids in
+		"$ca_want/"|"$ca_want/$ca_gid")
+			;;
+		*)
+			ca_bad="$ca_bad pid $ca_c ids $ca_ids;"
+			;;
+		esac
+		ca_root=$(readlink "/proc/$ca_c/root")
+		[ "$ca_root" = "$2" ] ||
+		    ca_bad="$ca_bad pid $ca_c root $ca_root;"
+		ca_cap=$(awk '/^CapEff:/ { print $2 }' "/proc/$ca_c/status")
+		[ "$ca_cap" = 0000000000000000 ] ||
+		    ca_bad="$ca_bad pid $ca_c CapEff $ca_cap;"
+	done
+	[ -n "$(children "$1")" ] || ca_bad="no children"
+	echo "$ca_bad"
+}
+
+# fds NAME...: "pid count" for every child of the daemons NAME: how
+# many descriptors each holds.
+fds()
+{
+	for fd_d in "$@"; do
+		for fd_c in $(children "$(dpid "$fd_d")"); do
+			echo "$fd_c $(ls "/proc/$fd_c/fd" 2>/dev/null | wc -l)"
+		done
+	done
+}
+
+# vanish NAME: daemon NAME goes without a word (no withdraw), parent
+# and children at once, as if its machine had gone.
+vanish()
+{
+	va_pid=$(dpid "$1")
+	kill -KILL $(children "$va_pid") "$va_pid"
+	wait "$va_pid" 2>/dev/null
+}
+
 # stop_pid PID: SIGTERM, wait, SIGKILL; reap it if it is our child.
 stop_pid()
 {
@@ -184,6 +312,16 @@ stop_pid()
 	fi
 	wait "$1" 2>/dev/null
 	return 0
+}
+
+# stop_tree PID: stop PID's children, then PID (a client run in the
+# background as a shell function is a subshell with the client below).
+stop_tree()
+{
+	for sr_c in $(children "$1"); do
+		stop_pid "$sr_c"
+	done
+	stop_pid "$1"
 }
 
 # stop_daemon NAME: stop the process started as NAME.
@@ -214,7 +352,7 @@ stop_all()
 	for sa_pid in $(cat "$T/children" 2>/dev/null); do
 		# still one of ours, not a new process with a reused pid
 		alive "$sa_pid" || continue
-		case $(ps -o args= -p "$sa_pid") in
+		case $(title "$sa_pid") in
 		"proxyd: "*|"privproxyd: "*|"epsd: "*)
 			note "child $sa_pid outlived its parent: SIGKILL"
 			kill -KILL "$sa_pid" 2>/dev/null
@@ -260,6 +398,13 @@ start_daemon()
 	track "$st_name" $!
 }
 
+# spawn NAME DAEMON FILE: start $BIN/DAEMON as NAME with configuration
+# FILE, without waiting for it.
+spawn()
+{
+	start_daemon "$1" "$BIN/$2" $(dflags) -f "$3"
+}
+
 # remember_children NAME: record the children of daemon NAME, so that
 # stop_all can make sure they leave too.
 remember_children()
@@ -269,7 +414,7 @@ remember_children()
 	echo "$rc_list" | grep -c . >"$T/nchildren.$1"
 }
 
-# ----------------------------------------------------------------- logs
+# -------------------------------------------------------- logs and files
 
 # lines FILE: how many lines FILE has now (a mark for wait_log).
 lines()
@@ -297,6 +442,30 @@ wait_log()
 		sleep 0.1
 		wl_i=$((wl_i + 1))
 	done
+}
+
+# wait_size FILE N: until FILE has N bytes or more (10 s at most).
+wait_size()
+{
+	ws_n=0
+	while [ "$(wc -c <"$1" 2>/dev/null || echo 0)" -lt "$2" ]; do
+		ws_n=$((ws_n + 1))
+		[ "$ws_n" -lt 100 ] || return 1
+		sleep 0.1
+	done
+}
+
+# hex FILE: the bytes of FILE in hex, one string.
+hex()
+{
+	od -An -tx1 -v "$1" | tr -d ' \n'
+}
+
+# where FILE REGEX: "FILE:LINE", LINE the first line of FILE matching
+# REGEX, as an error message names it.
+where()
+{
+	echo "$1:$(grep -En -- "$2" "$1" | head -n 1 | cut -d: -f1)"
 }
 
 # wait_listen PORT: until something listens (5 s at most) on 127.0.0.1:PORT.
@@ -488,6 +657,61 @@ ${PP_DOMAINS:-$cp_dom}
 EOT
 }
 
+# conf_n DAEMON FILE [ARGS]: DAEMON -n ARGS -f FILE; its output in
+# $T/n.out (and appended to n.log, where cleanup looks for sanitizer
+# reports), its exit status in $CN_RC.
+conf_n()
+{
+	cn_d=$1
+	cn_f=$2
+	shift 2
+	"$BIN/$cn_d" -n "$@" -f "$cn_f" >"$T/n.out" 2>&1
+	CN_RC=$?
+	cat "$T/n.out" >>"$T/n.log"
+}
+
+# check_conf_ok CHECK DAEMON FILE [ARGS]: -n accepts FILE: it says
+# "configuration OK" and exits 0.
+check_conf_ok()
+{
+	co_check=$1
+	co_d=$2
+	co_f=$3
+	shift 3
+	conf_n "$co_d" "$co_f" "$@"
+	if [ "$CN_RC" -eq 0 ] && grep -qx "configuration OK" "$T/n.out"; then
+		pass "$co_check"
+	else
+		fail "$co_check" "$co_d -n $* -f ${co_f##*/}: exit $CN_RC: \
+$(head -n 3 "$T/n.out" | tr '\n' ' ')"
+	fi
+}
+
+# check_conf_err CHECK DAEMON FILE WHERE [ARGS]: -n rejects FILE,
+# naming WHERE (file:line) first, and exits 1.
+check_conf_err()
+{
+	ce_check=$1
+	ce_d=$2
+	ce_f=$3
+	ce_where=$4
+	shift 4
+	conf_n "$ce_d" "$ce_f" "$@"
+	if [ "$CN_RC" -eq 1 ] && ! grep -q "configuration OK" "$T/n.out" &&
+	    head -n 1 "$T/n.out" | grep -q "^$ce_where: "; then
+		pass "$ce_check"
+	else
+		fail "$ce_check" "$ce_d -n $* -f ${ce_f##*/}: exit $CN_RC, \
+wanted 1 and \"$ce_where: ...\" first: $(head -n 3 "$T/n.out" | tr '\n' ' ')"
+	fi
+}
+
+# insert_line FILE LINE TEXT: FILE with TEXT inserted as line LINE.
+insert_line()
+{
+	awk -v n="$2" -v t="$3" 'NR == n { print t } { print }' "$1"
+}
+
 # -------------------------------------------------------------- daemons
 
 # dflags: the flags every daemon gets.
@@ -530,8 +754,7 @@ start_epsd_public()
 	certs
 	conf_epsd_public
 	st_from=$(lines "$T/epsd-public.log")
-	start_daemon epsd-public "$BIN/epsd" $(dflags) \
-	    -f "$T/epsd-public.conf"
+	spawn epsd-public epsd "$T/epsd-public.conf"
 	up epsd-public "startup" 10 "$st_from"
 }
 
@@ -542,8 +765,7 @@ start_epsd_private()
 	certs
 	conf_epsd_private "$sp_s"
 	st_from=$(lines "$T/epsd-private$sp_s.log")
-	start_daemon "epsd-private$sp_s" "$BIN/epsd" $(dflags) \
-	    -f "$T/epsd-private$sp_s.conf"
+	spawn "epsd-private$sp_s" epsd "$T/epsd-private$sp_s.conf"
 	up "epsd-private$sp_s" "link to public up" 15 "$st_from"
 }
 
@@ -551,7 +773,7 @@ start_proxyd()
 {
 	conf_proxyd
 	st_from=$(lines "$T/proxyd.log")
-	start_daemon proxyd "$BIN/proxyd" $(dflags) -f "$T/proxyd.conf"
+	spawn proxyd proxyd "$T/proxyd.conf"
 	up proxyd "connected to epsd" 15 "$st_from"
 }
 
@@ -562,8 +784,7 @@ start_privproxyd()
 	sp_s=${1:-}
 	conf_privproxyd "$sp_s"
 	st_from=$(lines "$T/privproxyd$sp_s.log")
-	start_daemon "privproxyd$sp_s" "$BIN/privproxyd" $(dflags) \
-	    -f "$T/privproxyd$sp_s.conf"
+	spawn "privproxyd$sp_s" privproxyd "$T/privproxyd$sp_s.conf"
 	up "privproxyd$sp_s" "announced [0-9]+ domains? to public" 15 \
 	    "$st_from"
 }
@@ -603,22 +824,35 @@ curl_demo()
 	curl_name "$NAME" "$@"
 }
 
-# demo_ok: the demo request returns {"message": "success"}.
+# name_ok NAME: the request to NAME returns {"message": "success"};
+# the answer is in $T/name.out, curl's complaints in $T/name.err.
+name_ok()
+{
+	curl_name "$1" >"$T/name.out" 2>"$T/name.err" &&
+	    jq -e '.message == "success"' "$T/name.out" >/dev/null 2>&1
+}
+
+# demo_ok: the demo request works.
 demo_ok()
 {
-	curl_demo >"$T/demo.out" 2>"$T/demo.err" &&
-	    jq -e '.message == "success"' "$T/demo.out" >/dev/null 2>&1
+	name_ok "$NAME"
+}
+
+# check_name CHECK NAME: the request to NAME works.
+check_name()
+{
+	if name_ok "$2"; then
+		pass "$1"
+	else
+		fail "$1" "request to $2: $(cat "$T/name.out" "$T/name.err" |
+		    head -c 300)"
+	fi
 }
 
 # check_demo CHECK: the demo request works.
 check_demo()
 {
-	if demo_ok; then
-		pass "$1"
-	else
-		fail "$1" "demo request: $(cat "$T/demo.out" "$T/demo.err" |
-		    head -c 300)"
-	fi
+	check_name "$1" "$NAME"
 }
 
 # eventually_demo CHECK TIMEOUT: the demo request works within TIMEOUT
@@ -630,7 +864,7 @@ eventually_demo()
 		ed_i=$((ed_i + 1))
 		if [ "$ed_i" -ge "$2" ]; then
 			fail "$1" "demo request failing for $2 s: $(cat \
-			    "$T/demo.out" "$T/demo.err" | head -c 300)"
+			    "$T/name.out" "$T/name.err" | head -c 300)"
 			return 1
 		fi
 		sleep 1
@@ -658,6 +892,121 @@ alert112()
 {
 	grep -Eq 'alert number 112|unrecognized name' "$T/s_client.out"
 }
+
+# check_alert112 CHECK: the last s_client got alert 112.
+check_alert112()
+{
+	check "$1" "no alert 112: $(tail -n 3 "$T/s_client.out" |
+	    tr '\n' ' ')" alert112
+}
+
+# is_alert FILE CODE: FILE is one fatal TLS alert record of CODE (hex).
+is_alert()
+{
+	hex "$1" | grep -Eq "^1503[0-9a-f]{2}000202${2}\$"
+}
+
+# talk NAME PORT SECONDS [NC ARGS]: send stdin to 127.0.0.1:PORT and
+# read what comes back into $T/NAME.back, for SECONDS at most; true if
+# the other side closed the connection within that time.
+talk()
+{
+	tk_name=$1
+	tk_port=$2
+	tk_secs=$3
+	shift 3
+	timeout "$tk_secs" nc "$@" 127.0.0.1 "$tk_port" \
+	    >"$T/$tk_name.back" 2>"$T/$tk_name.err"
+}
+
+# check_closed NAME PORT [NC ARGS]: talk NAME for 8 s; the check
+# NAME-closed passes if the other side closed the connection.
+check_closed()
+{
+	cc_name=$1
+	cc_port=$2
+	shift 2
+	if talk "$cc_name" "$cc_port" 8 "$@"; then
+		pass "$cc_name-closed"
+	else
+		fail "$cc_name-closed" "connection to port $cc_port not \
+closed (nc: $(cat "$T/$cc_name.err"))"
+	fi
+}
+
+# start_trap NAME PORT: nc listens on 127.0.0.1:PORT, tracked as NAME,
+# and keeps what it receives in $T/NAME.in; ends the case if it does
+# not listen.
+start_trap()
+{
+	nc -d -l 127.0.0.1 "$2" >"$T/$1.in" 2>"$T/$1.err" &
+	track "$1" $!
+	wait_listen "$2" || die setup "trap $1 does not listen on port $2"
+}
+
+# capture CHECK PORT BYTES CMD...: a trap on PORT (start_trap CHECK),
+# and CMD run in the background as the client, tracked as
+# client-CHECK, its pid in $CLIENT_PID, its output in $T/CHECK.out.
+# CHECK passes once the trap has BYTES bytes, within 10 s; if not, the
+# case ends.  The trap is stopped then, the client runs on (stop_tree
+# $CLIENT_PID stops it).
+capture()
+{
+	ct_name=$1
+	ct_port=$2
+	ct_bytes=$3
+	shift 3
+	start_trap "$ct_name" "$ct_port"
+	"$@" >"$T/$ct_name.out" 2>"$T/$ct_name.client.err" &
+	CLIENT_PID=$!
+	track "client-$ct_name" "$CLIENT_PID"
+	wait_size "$T/$ct_name.in" "$ct_bytes" ||
+	    die "$ct_name" "$(wc -c <"$T/$ct_name.in") bytes on port \
+$ct_port, not $ct_bytes"
+	stop_daemon "$ct_name"
+	pass "$ct_name"
+}
+
+# check_header NAME FILE HEX: FILE starts with the bytes HEX (check
+# NAME-header), then a TLS handshake record (NAME-then-hello).
+check_header()
+{
+	hd_got=$(hex "$2")
+	hd_n=${#3}
+	check "$1-header" "got $(echo "$hd_got" | cut -c1-"$hd_n")" \
+	    [ "$(echo "$hd_got" | cut -c1-"$hd_n")" = "$3" ]
+	check "$1-then-hello" "no ClientHello after the header" \
+	    [ "$(echo "$hd_got" | cut -c$((hd_n + 1))-$((hd_n + 4)))" = 1603 ]
+}
+
+# long_connection: a keep-alive TLS connection to $NAME through
+# proxyd, opened with openssl s_client, which reads requests from a
+# fifo held open on descriptor 3; the answers go to $T/long.out.
+long_connection()
+{
+	mkfifo "$T/long.in"
+	openssl s_client -quiet -connect "127.0.0.1:$P_PUBLIC" \
+	    -servername "$NAME" -CAfile "$C/root.crt" -verify_return_error \
+	    <"$T/long.in" >"$T/long.out" 2>"$T/long.err" &
+	track s_client $!
+	exec 3>"$T/long.in"
+}
+
+# ask N: one more request on the long connection; true once answer N
+# has come (10 s at most).
+ask()
+{
+	printf 'GET /jsonrpc HTTP/1.1\r\nHost: %s\r\n\r\n' "$NAME" >&3
+	as_i=0
+	while [ "$(grep -c '"message": "success"' "$T/long.out")" -lt "$1" ]
+	do
+		as_i=$((as_i + 1))
+		[ "$as_i" -lt 100 ] || return 1
+		sleep 0.1
+	done
+}
+
+# ---------------------------------------------------- checks on daemons
 
 # daemons_alive CHECK NAME...: each daemon and all its children still
 # run, and none of its children died.
@@ -687,6 +1036,74 @@ daemons_alive()
 	else
 		fail "$da_check" "not alive:$da_bad"
 	fi
+}
+
+# check_privsep NAME TITLES: daemon NAME's parent runs as root (check
+# NAME-parent-root), its children have the comma separated TITLES
+# (NAME-titles), and each runs as nobody, without capabilities,
+# chrooted (NAME-children-dropped).
+check_privsep()
+{
+	cs_pid=$(dpid "$1")
+	check "$1-parent-root" "parent does not run as root: $(status_ids \
+	    "$cs_pid")" [ "$(status_ids "$cs_pid" | cut -d/ -f1)" = "0 0 0 0" ]
+	cs_titles=$(child_titles "$cs_pid")
+	check "$1-titles" "children are \"$cs_titles\", not \"$2\"" \
+	    [ "$cs_titles" = "$2" ]
+	cs_bad=$(children_as "$cs_pid" "$CHROOT_DIR")
+	check "$1-children-dropped" "$cs_bad" [ -z "$cs_bad" ]
+}
+
+# check_kill9 NAME ROLE: SIGKILL daemon NAME's child ROLE (instance 0);
+# it must be found (NAME-ROLE-found, only when it is not), be logged
+# as killed (NAME-ROLE-killed) and restarted (NAME-ROLE-restarting),
+# with a new pid (NAME-ROLE-new-pid).
+check_kill9()
+{
+	k9_log=$T/$1.log
+	k9_from=$(lines "$k9_log")
+	k9_title="${1%%-*}: $2"
+	if ! k9_pid=$(child_pid "$1" "$k9_title"); then
+		fail "$1-$2-found" "no child \"$k9_title\""
+		return 1
+	fi
+	kill -KILL "$k9_pid"
+	assert_log "$1-$2-killed" "$k9_log" \
+	    "$2 0 \(pid $k9_pid\) killed by signal 9" 5 "$k9_from"
+	assert_log "$1-$2-restarting" "$k9_log" "restarting $2 0" 10 \
+	    "$k9_from"
+	k9_i=0
+	k9_new=
+	while [ "$k9_i" -lt 50 ]; do
+		k9_new=$(child_pid "$1" "$k9_title") && break
+		sleep 0.1
+		k9_i=$((k9_i + 1))
+	done
+	check "$1-$2-new-pid" "no new $2 after the restart" \
+	    [ "${k9_new:-$k9_pid}" != "$k9_pid" ]
+}
+
+# refused_link NAME FROM [FILE]: an epsd started as epsd-NAME from FILE
+# (by default, conf_epsd_private with the EPSPRIV_* settings of now)
+# gets no link within 4 s (check NAME-no-link), and the public epsd
+# logs no link up after line FROM (NAME-public-no-link); then it is
+# stopped.
+refused_link()
+{
+	rl_name=$1
+	rl_from=$2
+	rl_conf=${3:-}
+	if [ -z "$rl_conf" ]; then
+		conf_epsd_private
+		rl_conf=$T/epsd-$rl_name.conf
+		cp "$T/epsd-private.conf" "$rl_conf"
+	fi
+	spawn "epsd-$rl_name" epsd "$rl_conf"
+	refute "$rl_name-no-link" "the link came up" \
+	    wait_log "$T/epsd-$rl_name.log" "link to public up" 4
+	refute_log "$rl_name-public-no-link" "$T/epsd-public.log" \
+	    "link to [a-z0-9]+ up" "$rl_from"
+	stop_daemon "epsd-$rl_name"
 }
 
 # --------------------------------------------------------------- set up

@@ -6,14 +6,9 @@
 start_all
 
 # curl verifies the chain and the name against the demo CA
-if curl_demo >"$T/out" 2>"$T/err" &&
-    jq -e '.message == "success"' "$T/out" >/dev/null; then
-	pass request
-else
-	fail request "curl: $(cat "$T/out" "$T/err")"
-fi
+check_demo request
 check body 'body is not exactly {"message": "success"}' \
-    [ "$(jq -cS . "$T/out" 2>/dev/null)" = '{"message":"success"}' ]
+    [ "$(jq -cS . "$T/name.out" 2>/dev/null)" = '{"message":"success"}' ]
 
 # the certificate presented through the proxy is the internal server's
 s_client "$NAME" -showcerts -verify_return_error

@@ -17,16 +17,7 @@ FD_SLACK=200
 start_all
 check_demo warm-up
 
-# fds: "pid count" for every child of the daemons.
-fds()
-{
-	for fd_d in $DAEMONS; do
-		for fd_c in $(children "$(dpid "$fd_d")"); do
-			echo "$fd_c $(ls "/proc/$fd_c/fd" 2>/dev/null | wc -l)"
-		done
-	done
-}
-fds >"$T/fds.before"
+fds $DAEMONS >"$T/fds.before"
 log_lines=
 for d in $DAEMONS; do
 	log_lines="$log_lines $(lines "$T/$d.log")"
@@ -50,7 +41,7 @@ refute_log no-refusals "$T/proxyd.log" "refused|no backchannel"
 grown=
 i=0
 while [ "$i" -lt 20 ]; do
-	fds >"$T/fds.after"
+	fds $DAEMONS >"$T/fds.after"
 	grown=$(awk -v slack="$FD_SLACK" 'NR == FNR { b[$1] = $2; next }
 	    ($1 in b) && $2 - b[$1] > slack {
 		printf " pid %s: %d -> %d", $1, b[$1], $2 }' \

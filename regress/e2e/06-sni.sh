@@ -9,15 +9,13 @@ log=$T/proxyd.log
 
 from=$(lines "$log")
 s_client -
-check nosni-alert "no alert 112: $(tail -n 3 "$T/s_client.out" |
-    tr '\n' ' ')" alert112
+check_alert112 nosni-alert
 assert_log nosni-refused "$log" \
     "refused client $CLIENT: no server name" 5 "$from"
 
 from=$(lines "$log")
 s_client nobody.example.com
-check unknown-alert "no alert 112: $(tail -n 3 "$T/s_client.out" |
-    tr '\n' ' ')" alert112
+check_alert112 unknown-alert
 assert_log unknown-refused "$log" \
     "refused client $CLIENT: no announcement for nobody\.example\.com" \
     5 "$from"
@@ -25,7 +23,7 @@ assert_log unknown-refused "$log" \
 # allowed by a wildcard, but not announced
 from=$(lines "$log")
 s_client bar.internal-server.local
-check unannounced-alert "no alert 112" alert112
+check_alert112 unannounced-alert
 assert_log unannounced-refused "$log" \
     "no announcement for bar\.internal-server\.local" 5 "$from"
 

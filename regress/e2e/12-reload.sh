@@ -12,27 +12,7 @@ PP_TTL=6
 start_all
 log=$T/proxyd.log
 
-# a long-lived connection: s_client reads requests from a fifo
-mkfifo "$T/in"
-openssl s_client -quiet -connect "127.0.0.1:$P_PUBLIC" \
-    -servername "$NAME" -CAfile "$C/root.crt" -verify_return_error \
-    <"$T/in" >"$T/long.out" 2>"$T/long.err" &
-track s_client $!
-exec 3>"$T/in"
-
-# ask N: one more request on the long connection; wait for answer N.
-ask()
-{
-	printf 'GET /jsonrpc HTTP/1.1\r\nHost: %s\r\n\r\n' "$NAME" >&3
-	as_i=0
-	while [ "$(grep -c '"message": "success"' "$T/long.out")" -lt "$1" ]
-	do
-		as_i=$((as_i + 1))
-		[ "$as_i" -lt 100 ] || return 1
-		sleep 0.1
-	done
-}
-
+long_connection
 check long-first "no answer on the long connection: $(cat "$T/long.err")" \
     ask 1
 
@@ -50,7 +30,7 @@ assert_log dropped "$log" \
 assert_log renewal-refused "$log" \
     "refused announcement of $NAME by private: name not allowed" 5 "$from"
 s_client "$NAME"
-check new-client-alert112 "a new client was not turned away" alert112
+check_alert112 new-client-alert112
 check long-survives "the long connection broke: $(cat "$T/long.err")" ask 2
 
 # a broken configuration is not loaded, and nothing changes

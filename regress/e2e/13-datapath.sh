@@ -28,11 +28,6 @@ domain \"v2.internal-server.local\" {
 }"
 start_all
 
-hex()
-{
-	od -An -tx1 -v "$1" | tr -d ' \n'
-}
-
 # 8 MiB from openssl s_server, through both proxies
 mkdir "$T/www"
 head -c 8388608 /dev/urandom >"$T/www/big.bin"
@@ -56,44 +51,24 @@ check upload-60k "answer $code, not 200" [ "$code" = 200 ]
 code=$(curl_demo -o /dev/null -w '%{http_code}' --data-binary @"$T/body70k")
 check upload-70k-413 "answer $code, not 413" [ "$code" = 413 ]
 
-# proxied VERSION PORT: a client from a known local port to
-# VERSION.internal-server.local; what nc on PORT receives is in
-# $T/VERSION.in, the client's port in $cport.
-proxied()
-{
-	nc -d -l 127.0.0.1 "$2" >"$T/$1.in" 2>/dev/null &
-	track "trap-$1" $!
-	wait_listen "$2" || die setup "trap for $1 does not listen"
-	port cport
-	curl -s --max-time 10 --local-port "$cport" --cacert "$C/root.crt" \
-	    --resolve "$1.internal-server.local:$P_PUBLIC:127.0.0.1" \
-	    "https://$1.internal-server.local:$P_PUBLIC/" >/dev/null 2>&1 &
-	track "client-$1" $!
-	pr_n=0
-	while ! grep -aq "$1\.internal-server\.local" "$T/$1.in" &&
-	    [ "$pr_n" -lt 100 ]; do
-		sleep 0.1
-		pr_n=$((pr_n + 1))
-	done
-	stop_daemon "client-$1"
-	stop_daemon "trap-$1"
-}
+# a client from a known local port to vN.internal-server.local: the
+# trap on P_VN gets the PROXY header with the client's address and
+# port, then the ClientHello
+port cport
+capture v1-reached "$P_V1" 200 curl_name v1.internal-server.local \
+    --local-port "$cport"
+stop_tree "$CLIENT_PID"
+printf 'PROXY TCP4 127.0.0.1 127.0.0.1 %s %s\r\n' "$cport" "$P_PUBLIC" \
+    >"$T/v1.want"
+check_header v1 "$T/v1-reached.in" "$(hex "$T/v1.want")"
 
-proxied v1 "$P_V1"
-want=$(printf 'PROXY TCP4 127.0.0.1 127.0.0.1 %s %s\r\n' "$cport" "$P_PUBLIC" |
-    od -An -tx1 -v | tr -d ' \n')
-check v1-header "got $(head -c 60 "$T/v1.in" | tr -c '[:print:]' .)" \
-    [ "$(hex "$T/v1.in" | cut -c1-${#want})" = "$want" ]
-check v1-then-hello "no ClientHello after the header" \
-    [ "$(hex "$T/v1.in" | cut -c$((${#want} + 1))-$((${#want} + 4)))" = 1603 ]
-
-proxied v2 "$P_V2"
-want=0d0a0d0a000d0a515549540a2111000c7f0000017f000001
-want=$want$(printf '%04x%04x' "$cport" "$P_PUBLIC")
-check v2-header "got $(hex "$T/v2.in" | cut -c1-${#want})" \
-    [ "$(hex "$T/v2.in" | cut -c1-${#want})" = "$want" ]
-check v2-then-hello "no ClientHello after the header" \
-    [ "$(hex "$T/v2.in" | cut -c$((${#want} + 1))-$((${#want} + 4)))" = 1603 ]
+port cport
+capture v2-reached "$P_V2" 200 curl_name v2.internal-server.local \
+    --local-port "$cport"
+stop_tree "$CLIENT_PID"
+check_header v2 "$T/v2-reached.in" \
+    "0d0a0d0a000d0a515549540a2111000c7f0000017f000001$(printf '%04x%04x' \
+    "$cport" "$P_PUBLIC")"
 
 check_demo still-serving
 daemons_alive all-alive proxyd privproxyd epsd-public epsd-private

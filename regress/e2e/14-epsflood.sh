@@ -23,7 +23,7 @@ sleep 1
 # real peer got a slot while the flood was on.
 from=$(lines "$pub")
 conf_epsd_private
-start_daemon epsd-private "$BIN/epsd" -d -f "$T/epsd-private.conf"
+spawn epsd-private epsd "$T/epsd-private.conf"
 assert_log link-despite-flood "$pub" "link to private up" 5 "$from"
 assert_log flood-dropped "$pub" \
     "refused link from 127\.0\.0\.1:[0-9]+: dropped: too many handshakes" 0

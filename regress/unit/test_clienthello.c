@@ -6,6 +6,15 @@
  * at a time.  Every parse runs on an exact-size heap copy so that the
  * sanitizers catch a read past len, and because ch_parse() keeps no
  * state, feeding every prefix covers every way TCP can segment a hello.
+ *
+ * The cases are two tables: reals[], the real hello cut into records,
+ * patched, with bytes before or after it, or other bytes altogether;
+ * built[], hellos the builder makes from a struct hopts.  Each row
+ * names its check, says what ch_parse() must answer (for CH_OK: that
+ * name, with consumed the hello's records, the whole input and every
+ * prefix of it wanting more) and up to two more checks on the same
+ * input (struct then).  Lengths and offsets written LEN(k) count from
+ * the end of the input: LEN(0) is its length, LEN(-1) one less.
  */
 
 #include <stddef.h>
@@ -14,11 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compat.h"
 #include "clienthello.h"
 #include "unit.h"
-
-#define BUFMAX		65536
-#define REAL_SNI	"test.internal-server.local"
 
 /*
  * `openssl s_client -connect 127.0.0.1:port -servername
@@ -56,27 +63,99 @@ static const uint8_t real_hello[] = {
 	0x2a, 0xee, 0xe8, 0xd1, 0x08, 0x38, 0x27, 0x70
 };
 
-/* What the builder puts in a hello; zero values mean a sane default. */
+#define BUFMAX		65536
+#define REAL_SNI	"test.internal-server.local"
+#define NONE		(-1)	/* in struct hopts: zero, not the default */
+#define RELATIVE	(-100000L)
+#define LEN(k)		(RELATIVE + (k))
+
+/*
+ * What the builder puts in a hello.  A zero field means the default
+ * given in its comment; NONE asks for zero where the default is not.
+ */
 struct hopts {
-	uint16_t	 version;	/* client_version */
-	uint8_t		 hstype;
-	int		 sidlen;
-	int		 nciphers;
-	int		 ncomp;
+	uint16_t	 version;	/* client_version (0x0303) */
+	uint8_t		 hstype;	/* handshake type (1, ClientHello) */
+	int		 sidlen;	/* session id bytes (32) */
+	int		 nciphers;	/* cipher suites (3) */
+	int		 ncomp;		/* compression methods (1) */
 	int		 cspad;		/* bytes after the cipher suites */
 	int		 noexts;	/* leave the extensions block out */
 	int		 nosni;		/* no server_name extension */
 	int		 snimode;	/* 1: empty list, 2: empty extension */
-	const char	*names[2];	/* host_name entries */
+	const char	*names[2];	/* host_name entries ("example.org") */
+	int		 nohost;	/* no host_name entry at all */
+	int		 genlab;	/* names[0] made of labels of genlab */
+	int		 genlen;	/*   bytes, genlen bytes in all */
 	int		 othername;	/* an entry of name_type 1 first */
 	int		 dupext;	/* supported_versions twice */
 	int		 dupsni;	/* server_name twice */
 	int		 snilast;	/* server_name as the last extension */
 	size_t		 padding;	/* length of a padding extension */
 	size_t		 extra;		/* zero bytes after the extensions */
+	int		 nextmsg;	/* another handshake message after it */
+	size_t		 recsize;	/* records of this size (16384) */
+	size_t		 trail;		/* zero bytes after the records */
 	/* Added to the declared lengths. */
 	int		 d_hs, d_sid, d_cs, d_comp, d_exts, d_ext1;
-	int		 d_sniext, d_list, d_name;
+	int		 d_sniext, d_list, d_name, d_rec;
+};
+
+/* A check more on the input of a row: the status, and ... */
+struct then {
+	enum {
+		T_NONE,
+		T_DECIDED,	/* the shortest prefix answered is v */
+		T_DECIDED_BEFORE, /* it is shorter than v */
+		T_MORE,		/* every proper prefix wants more */
+		T_MORE_AT,	/* the first v bytes want more */
+		T_VERSION,	/* info.version is v */
+		T_CONSUMED,	/* consumed is the hello's records,
+				 * version 0x0303, no name (CH_OK: any) */
+		T_SNI,		/* info.sni is s */
+		T_NREC,		/* the hello takes v records */
+	}		 kind;
+	const char	*name;
+	long		 v;
+	const char	*s;
+};
+
+#define DECIDED(name, v)	{ T_DECIDED, (name), (v), NULL }
+#define DECIDED_BEFORE(name, v)	{ T_DECIDED_BEFORE, (name), (v), NULL }
+#define MORE(name)		{ T_MORE, (name), 0, NULL }
+#define MORE_AT(name, v)	{ T_MORE_AT, (name), (v), NULL }
+#define VERSION(name, v)	{ T_VERSION, (name), (v), NULL }
+#define CONSUMED(name)		{ T_CONSUMED, (name), 0, NULL }
+#define SNI(name, s)		{ T_SNI, (name), 0, (s) }
+#define NREC(name, v)		{ T_NREC, (name), (v), NULL }
+
+/* The real hello, changed. */
+struct rcase {
+	const char	*name;
+	const char	*hex;		/* these bytes instead of the hello */
+	const char	*text;		/* or this text */
+	size_t		 sizes[4];	/* records of these sizes in turn */
+	struct {
+		size_t	 at;		/* 0: no patch */
+		uint8_t	 v;
+	}		 patch[3];
+	const char	*before;	/* hex bytes before the hello */
+	const char	*after;		/* hex bytes after it */
+	int		 twice;		/* then the real hello again */
+	long		 len;		/* bytes parsed; 0: all */
+	long		 maxlen;
+	enum ch_status	 want;
+	struct then	 then[2];
+};
+
+/* A built hello. */
+struct bcase {
+	const char	*name;		/* NULL: only the checks in then */
+	struct hopts	 o;
+	long		 maxlen;
+	enum ch_status	 want;
+	const char	*sni;		/* for CH_OK, if not names[0] */
+	struct then	 then[2];
 };
 
 struct bld {
@@ -88,8 +167,10 @@ static void	 put8(struct bld *, unsigned int);
 static void	 put16(struct bld *, unsigned int);
 static void	 put24(struct bld *, unsigned int);
 static void	 putmem(struct bld *, const void *, size_t);
+static void	 puthex(struct bld *, const char *);
 static void	 patch16(struct bld *, size_t, unsigned int);
-static void	 defaults(struct hopts *, const char *);
+static size_t	 rel(long, size_t);
+static void	 settle(const struct hopts *, struct hopts *, char *);
 static void	 put_sni(const struct hopts *, struct bld *);
 static size_t	 build_hs(const struct hopts *, struct bld *);
 static size_t	 records(const uint8_t *, size_t, const size_t *, size_t,
@@ -102,14 +183,14 @@ static size_t	 decided_at(const uint8_t *, size_t, size_t);
 static enum ch_status name_status(const char *, struct ch_info *);
 static int	 ok_with(const uint8_t *, size_t, size_t, const char *,
 		    size_t);
+static void	 check_input(const char *, const uint8_t *, size_t, size_t,
+		    size_t, enum ch_status, const char *,
+		    const struct then *);
 static void	 test_real(void);
-static void	 test_split(void);
-static void	 test_trailing(void);
+static void	 test_reals(void);
+static void	 test_built(void);
 static void	 test_names(void);
-static void	 test_structure(void);
 static void	 test_lengths(void);
-static void	 test_nottls(void);
-static void	 test_toobig(void);
 static void	 test_misc(void);
 
 static void
@@ -147,22 +228,61 @@ putmem(struct bld *b, const void *p, size_t n)
 }
 
 static void
+puthex(struct bld *b, const char *hex)
+{
+	b->n += ut_unhex(hex, b->b + b->n, BUFMAX - b->n);
+}
+
+static void
 patch16(struct bld *b, size_t at, unsigned int v)
 {
 	b->b[at] = (v >> 8) & 0xff;
 	b->b[at + 1] = v & 0xff;
 }
 
-static void
-defaults(struct hopts *o, const char *name)
+/* A length or offset of a table: absolute, or LEN(k), n + k. */
+static size_t
+rel(long v, size_t n)
 {
-	memset(o, 0, sizeof(*o));
-	o->version = 0x0303;
-	o->hstype = 1;
-	o->sidlen = 32;
-	o->nciphers = 3;
-	o->ncomp = 1;
-	o->names[0] = name;
+	if (v <= RELATIVE / 2)
+		return (n + (v - RELATIVE));
+	return ((size_t)v);
+}
+
+/* The options with their defaults; a made name goes into name[]. */
+static void
+settle(const struct hopts *in, struct hopts *o, char *name)
+{
+	int	 i;
+
+	*o = *in;
+	if (o->version == 0)
+		o->version = 0x0303;
+	if (o->hstype == 0)
+		o->hstype = 1;
+	if (o->sidlen == 0)
+		o->sidlen = 32;
+	if (o->nciphers == 0)
+		o->nciphers = 3;
+	if (o->ncomp == 0)
+		o->ncomp = 1;
+	if (o->sidlen == NONE)
+		o->sidlen = 0;
+	if (o->nciphers == NONE)
+		o->nciphers = 0;
+	if (o->ncomp == NONE)
+		o->ncomp = 0;
+	if (o->genlen > 0) {
+		for (i = 0; i < o->genlen; i++)
+			name[i] = (i % (o->genlab + 1) == o->genlab) ? '.' :
+			    'a' + i % 26;
+		name[o->genlen] = '\0';
+		o->names[0] = name;
+	}
+	if (o->names[0] == NULL)
+		o->names[0] = "example.org";
+	if (o->nohost)
+		o->names[0] = o->names[1] = NULL;
 }
 
 /* The server_name extension, or two of them. */
@@ -198,7 +318,7 @@ put_sni(const struct hopts *o, struct bld *b)
 	}
 }
 
-/* A handshake message: header and ClientHello body. */
+/* A handshake message: header and ClientHello body (o settled). */
 static size_t
 build_hs(const struct hopts *o, struct bld *b)
 {
@@ -263,6 +383,11 @@ build_hs(const struct hopts *o, struct bld *b)
 	b->b[1] = (i >> 16) & 0xff;
 	b->b[2] = (i >> 8) & 0xff;
 	b->b[3] = i & 0xff;
+	if (o->nextmsg) {
+		/* a Certificate message header */
+		put8(b, 11);
+		put24(b, 0);
+	}
 	return (b->n);
 }
 
@@ -290,13 +415,22 @@ records(const uint8_t *hs, size_t n, const size_t *sizes, size_t nsizes,
 	return (out->n);
 }
 
+/* The hello o describes, in records, with what follows them. */
 static size_t
-build(const struct hopts *o, struct bld *out)
+build(const struct hopts *in, struct bld *out)
 {
 	static struct bld	 hs;
+	struct hopts		 o;
+	char			 name[BUFMAX / 4];
+	size_t			 i;
 
-	build_hs(o, &hs);
-	return (records(hs.b, hs.n, NULL, 0, 0x0301, out));
+	settle(in, &o, name);
+	build_hs(&o, &hs);
+	records(hs.b, hs.n, &o.recsize, o.recsize > 0, 0x0301, out);
+	patch16(out, 3, (out->b[3] << 8 | out->b[4]) + o.d_rec);
+	for (i = 0; i < o.trail; i++)
+		put8(out, 0);
+	return (out->n);
 }
 
 /* ch_parse() on an exact-size copy, so that ASan sees any overread. */
@@ -363,9 +497,77 @@ name_status(const char *name, struct ch_info *info)
 	static struct bld	 out;
 	struct hopts		 o;
 
-	defaults(&o, name);
+	memset(&o, 0, sizeof(o));
+	o.names[0] = name;
 	build(&o, &out);
 	return (parse(out.b, out.n, 0, info));
+}
+
+/*
+ * The checks of one row on its input buf (len bytes, of which the
+ * hello's records are the first hello): the row's own check, named
+ * name unless that is NULL, and those in then[].
+ */
+static void
+check_input(const char *name, const uint8_t *buf, size_t len, size_t hello,
+    size_t maxlen, enum ch_status want, const char *sni,
+    const struct then *then)
+{
+	struct ch_info	 info;
+	enum ch_status	 st;
+	char		 desc[200];
+	size_t		 k;
+	int		 ok = 0;
+
+	memset(&info, 0x55, sizeof(info));
+	st = parse(buf, len, maxlen, &info);
+	if (name != NULL) {
+		snprintf(desc, sizeof(desc), "clienthello: %s", name);
+		if (want == CH_OK)
+			UT_CHECK(desc, ok_with(buf, len, maxlen, sni, hello));
+		else
+			UT_CHECK(desc, st == want);
+	}
+	for (k = 0; k < 2 && then[k].kind != T_NONE; k++) {
+		ok = 0;
+		switch (then[k].kind) {
+		case T_NONE:
+			break;
+		case T_DECIDED:
+			ok = decided_at(buf, len, maxlen) ==
+			    rel(then[k].v, len);
+			break;
+		case T_DECIDED_BEFORE:
+			ok = decided_at(buf, len, maxlen) <
+			    rel(then[k].v, len);
+			break;
+		case T_MORE:
+			ok = prefixes_not_more(buf, len, maxlen) == 0;
+			break;
+		case T_MORE_AT:
+			ok = parse(buf, rel(then[k].v, len), maxlen, NULL) ==
+			    CH_MORE;
+			break;
+		case T_VERSION:
+			ok = info.version == then[k].v;
+			break;
+		case T_CONSUMED:
+			ok = info.consumed == hello &&
+			    info.version == 0x0303 &&
+			    (want == CH_OK || info.sni[0] == '\0');
+			break;
+		case T_SNI:
+			ok = strcmp(info.sni, then[k].s) == 0;
+			break;
+		case T_NREC:
+			/* each record has a 5-byte header */
+			ok = hello == sizeof(real_hello) +
+			    5 * ((size_t)then[k].v - 1);
+			break;
+		}
+		snprintf(desc, sizeof(desc), "clienthello: %s", then[k].name);
+		UT_CHECK(desc, st == want && ok);
+	}
 }
 
 static void
@@ -390,97 +592,305 @@ test_real(void)
 	    parse(real_hello, sizeof(real_hello), CH_MAXLEN, NULL) == CH_OK);
 }
 
+static const struct rcase reals[] = {
+	/* the hello in several records, each of them whole */
+	{ "split into 2 records, whole and byte by byte",
+	    .sizes = { 200 }, .want = CH_OK,
+	    .then = { NREC("split into 2 records: 2 records", 2) } },
+	{ "split into 3 records, whole and byte by byte",
+	    .sizes = { 100, 150 }, .want = CH_OK,
+	    .then = { NREC("split into 3 records: 3 records", 3) } },
+	{ "handshake header alone in a record, whole and byte by byte",
+	    .sizes = { 4, 400 }, .want = CH_OK,
+	    .then = { NREC("handshake header alone in a record: 2 "
+	    "records", 2) } },
+	{ "handshake length split over records, whole and byte by byte",
+	    .sizes = { 2, 1, 3, 400 }, .want = CH_OK,
+	    .then = { NREC("handshake length split over records: 4 "
+	    "records", 4) } },
+	{ "split into records of 1, 7, 64, 3 bytes, whole and byte by byte",
+	    .sizes = { 1, 7, 64, 3 }, .want = CH_OK },
+	{ "split into 1-byte records, whole and byte by byte",
+	    .sizes = { 1 }, .want = CH_OK,
+	    .then = { NREC("split into 1-byte records: 327 records",
+	    327) } },
+	/* later records may carry another record version */
+	{ "later record with version 0x0303", .sizes = { 100, 150 },
+	    .patch = { { 106, 3 }, { 107, 3 } }, .want = CH_OK },
+
+	/* what may follow the hello */
+	{ "change_cipher_spec and application data after the hello, "
+	    "consumed ends at the hello",
+	    .after = "1403030001 01 1703030003 616263", .want = CH_OK },
+	{ "partial record after the hello is fine",
+	    .after = "1403030001 01 1703030003 616263",
+	    .len = sizeof(real_hello) + 3, .want = CH_OK },
+	{ "application data after a split hello", .sizes = { 50 },
+	    .after = "1703030003 616263", .want = CH_OK },
+	{ "a second hello record after the hello", .sizes = { 50 },
+	    .twice = 1, .want = CH_OK },
+
+	/* no TLS */
+	{ "HTTP request is not TLS",
+	    .text = "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+	    .want = CH_ERR_NOTTLS,
+	    .then = { DECIDED("HTTP request refused from its first "
+	    "byte", 1) } },
+	{ "SSLv2 hello is not TLS",
+	    .hex = "802e0103010015000000100700c0", .want = CH_ERR_NOTTLS,
+	    .then = { DECIDED("SSLv2 hello refused from its first "
+	    "byte", 1) } },
+	{ "application data record is not a handshake",
+	    .hex = "1703030005 0102030405", .want = CH_ERR_NOTTLS },
+	{ "empty input wants more", .hex = "", .want = CH_MORE },
+
+	/* the record header */
+	{ "SSLv3 record version", .patch = { { 2, 0 } },
+	    .want = CH_ERR_VERSION,
+	    .then = { DECIDED("SSLv3 record version decided from 3 "
+	    "bytes", 3) } },
+	{ "record version 0x0305 is not TLS", .patch = { { 2, 5 } },
+	    .want = CH_ERR_NOTTLS },
+	{ "record version 0x0201 is not TLS",
+	    .patch = { { 1, 2 }, { 2, 1 } }, .want = CH_ERR_NOTTLS },
+	{ "record version 0x0304 accepted", .patch = { { 2, 4 } },
+	    .want = CH_OK },
+	{ "zero-length first record", .patch = { { 3, 0 }, { 4, 0 } },
+	    .len = 5, .want = CH_ERR_MALFORMED },
+	{ "record longer than 16384+256",
+	    .patch = { { 3, (16384 + 256 + 1) >> 8 },
+	    { 4, (16384 + 256 + 1) & 0xff } },
+	    .len = 5, .want = CH_ERR_MALFORMED },
+
+	/* later records must go on with the handshake */
+	{ "alert record inside a split hello", .sizes = { 100 },
+	    .patch = { { 105, 0x15 } }, .want = CH_ERR_MALFORMED },
+	{ "SSLv3 version on a later record", .sizes = { 100 },
+	    .patch = { { 107, 0 } }, .want = CH_ERR_MALFORMED },
+	{ "zero-length later record", .sizes = { 100 },
+	    .patch = { { 108, 0 }, { 109, 0 } }, .want = CH_ERR_MALFORMED },
+	{ "zero-length record before the hello", .before = "1603010000",
+	    .want = CH_ERR_MALFORMED },
+
+	/* maxlen */
+	{ "maxlen 100 is too small for the real hello", .maxlen = 100,
+	    .want = CH_ERR_TOOBIG,
+	    .then = { DECIDED("too big decided from the record header",
+	    5) } },
+	{ "maxlen equal to the hello is enough", .maxlen = LEN(0),
+	    .want = CH_OK },
+	{ "maxlen one byte short is too small", .maxlen = LEN(-1),
+	    .want = CH_ERR_TOOBIG },
+	{ "maxlen counts every record header", .sizes = { 1 },
+	    .maxlen = LEN(0), .want = CH_OK },
+	{ "1-byte records one byte over maxlen", .sizes = { 1 },
+	    .maxlen = LEN(-1), .want = CH_ERR_TOOBIG,
+	    .then = { DECIDED_BEFORE("1-byte records over maxlen "
+	    "decided before the last record", LEN(0)) } },
+	{ NULL, .sizes = { 1 }, .maxlen = 500, .want = CH_ERR_TOOBIG,
+	    .then = { DECIDED_BEFORE("1-byte records, small maxlen "
+	    "decided early", 500) } },
+	/* the rest of the hello needs another record header too */
+	{ NULL, .sizes = { 4, 16384 }, .maxlen = LEN(-1),
+	    .want = CH_ERR_TOOBIG,
+	    .then = { DECIDED("header-only first record, maxlen one "
+	    "short decided from the handshake length", 9) } },
+	{ "header-only first record, exact maxlen", .sizes = { 4, 16384 },
+	    .maxlen = LEN(0), .want = CH_OK },
+	/* a record running past maxlen, the hello length not yet known */
+	{ "first record past maxlen", .sizes = { 1 },
+	    .patch = { { 3, 300 >> 8 }, { 4, 300 & 0xff } }, .len = 5,
+	    .maxlen = 200, .want = CH_ERR_TOOBIG },
+};
+
 static void
-test_split(void)
+test_reals(void)
 {
-	static const struct {
-		const char	*name;
-		size_t		 sizes[4];
-		size_t		 nsizes;
-		size_t		 nrec;
-	} splits[] = {
-		{ "clienthello: split into 2 records", { 200 }, 1, 2 },
-		{ "clienthello: split into 3 records", { 100, 150 }, 2, 3 },
-		{ "clienthello: handshake header alone in a record",
-		    { 4, 400 }, 2, 2 },
-		{ "clienthello: handshake length split over records",
-		    { 2, 1, 3, 400 }, 4, 4 },
-		{ "clienthello: split into records of 1, 7, 64, 3 bytes",
-		    { 1, 7, 64, 3 }, 4, 0 },
-		{ "clienthello: split into 1-byte records", { 1 }, 1, 327 },
-	};
-	static struct bld	 out;
-	const uint8_t		*hs = real_hello + 5;
-	size_t			 hslen = sizeof(real_hello) - 5, i, n;
-	char			 name[128];
+	static struct bld	 in;
+	struct bld		 recs;
+	const struct rcase	*r;
+	size_t			 i, k, nsizes, hello;
 
-	for (i = 0; i < sizeof(splits) / sizeof(splits[0]); i++) {
-		n = records(hs, hslen, splits[i].sizes, splits[i].nsizes,
-		    0x0301, &out);
-		if (splits[i].nrec != 0) {
-			snprintf(name, sizeof(name), "%s: %zu records",
-			    splits[i].name, splits[i].nrec);
-			UT_CHECK(name, n == hslen + 5 * splits[i].nrec);
+	for (i = 0; i < nitems(reals); i++) {
+		r = &reals[i];
+		in.n = 0;
+		if (r->before != NULL)
+			puthex(&in, r->before);
+		if (r->hex != NULL)
+			puthex(&in, r->hex);
+		else if (r->text != NULL)
+			putmem(&in, r->text, strlen(r->text));
+		else {
+			for (nsizes = 0; nsizes < 4 && r->sizes[nsizes] > 0;
+			    nsizes++)
+				;
+			records(real_hello + 5, sizeof(real_hello) - 5,
+			    r->sizes, nsizes, 0x0301, &recs);
+			putmem(&in, recs.b, recs.n);
 		}
-		snprintf(name, sizeof(name), "%s, whole and byte by byte",
-		    splits[i].name);
-		UT_CHECK(name, ok_with(out.b, n, 0, REAL_SNI, n));
+		hello = in.n;
+		for (k = 0; k < 3 && r->patch[k].at > 0; k++)
+			in.b[r->patch[k].at] = r->patch[k].v;
+		if (r->after != NULL)
+			puthex(&in, r->after);
+		if (r->twice)
+			putmem(&in, real_hello, sizeof(real_hello));
+		if (r->len != 0)
+			in.n = rel(r->len, in.n);
+		check_input(r->name, in.b, in.n, hello,
+		    r->maxlen != 0 ? rel(r->maxlen, hello) : 0, r->want,
+		    REAL_SNI, r->then);
 	}
-
-	/* Later records may carry another record version. */
-	records(hs, hslen, splits[1].sizes, 2, 0x0301, &out);
-	out.b[100 + 5 + 1] = 3;
-	out.b[100 + 5 + 2] = 3;
-	UT_CHECK("clienthello: later record with version 0x0303",
-	    ok_with(out.b, out.n, 0, REAL_SNI, out.n));
 }
 
+static const struct bcase built[] = {
+	{ NULL, { .names = { "plain.example.org" } }, .want = CH_OK,
+	    .then = { VERSION("plain built hello version", 0x0303) } },
+	{ "plain built hello", { .names = { "plain.example.org" } },
+	    .want = CH_OK },
+	{ "client_version TLS 1.0 accepted",
+	    { .version = 0x0301, .names = { "plain.example.org" } },
+	    .want = CH_OK },
+	{ "no session id, one cipher suite",
+	    { .sidlen = NONE, .nciphers = 1, .names = { "x.example" } },
+	    .want = CH_OK },
+	{ "no server_name extension", { .nosni = 1 }, .want = CH_ERR_NOSNI,
+	    .then = { CONSUMED("no SNI sets consumed and version"),
+	    MORE("no SNI only once the hello is complete") } },
+	{ NULL, { .noexts = 1 }, .want = CH_ERR_NOSNI,
+	    .then = { CONSUMED("no extensions block at all") } },
+	{ "one stray byte where extensions would be",
+	    { .noexts = 1, .extra = 1 }, .want = CH_ERR_MALFORMED },
+	{ "server_name with no host_name entry",
+	    { .othername = 1, .nohost = 1 }, .want = CH_ERR_NOSNI },
+	{ "other name_type entry skipped",
+	    { .othername = 1, .names = { "other.example.org" } },
+	    .want = CH_OK },
+	{ "two host_name entries",
+	    { .names = { "one.example.org", "two.example.org" } },
+	    .want = CH_ERR_MALFORMED },
+	{ "the same host_name twice",
+	    { .names = { "one.example.org", "one.example.org" } },
+	    .want = CH_ERR_MALFORMED },
+	{ "server_name with an empty list", { .snimode = 1 },
+	    .want = CH_ERR_MALFORMED },
+	{ "empty server_name extension", { .snimode = 2 },
+	    .want = CH_ERR_MALFORMED },
+	{ "duplicate extension", { .dupext = 1 }, .want = CH_ERR_MALFORMED },
+	{ "duplicate server_name extension", { .dupsni = 1 },
+	    .want = CH_ERR_MALFORMED },
+	{ "handshake type 2 (ServerHello)", { .hstype = 2 },
+	    .want = CH_ERR_NOTHELLO,
+	    .then = { DECIDED("handshake type decided from 6 bytes",
+	    6) } },
+	{ "client_version SSLv3", { .version = 0x0300 },
+	    .want = CH_ERR_VERSION,
+	    .then = { DECIDED("client_version decided from 11 bytes",
+	    11) } },
+	{ "client_version SSLv2", { .version = 0x0002 },
+	    .want = CH_ERR_VERSION },
+	{ "33-byte session id", { .sidlen = 33 }, .want = CH_ERR_MALFORMED,
+	    .then = { DECIDED("session id length decided at once",
+	    5 + 4 + 2 + 32 + 1) } },
+	{ "no cipher suites", { .nciphers = NONE },
+	    .want = CH_ERR_MALFORMED },
+	{ "odd cipher suites length", { .cspad = 1 },
+	    .want = CH_ERR_MALFORMED,
+	    .then = { DECIDED("odd cipher suites length decided at "
+	    "once", 5 + 4 + 2 + 32 + 1 + 32 + 2) } },
+	{ "no compression methods", { .ncomp = NONE },
+	    .want = CH_ERR_MALFORMED },
+	{ "another handshake message in the hello's record is malformed",
+	    { .nextmsg = 1 }, .want = CH_ERR_MALFORMED,
+	    .then = { DECIDED("... decided from the handshake header",
+	    9) } },
+
+	/* names */
+	{ "upper-case name parses", { .names = { "WWW.Example.ORG" } },
+	    .want = CH_OK, .sni = "www.example.org",
+	    .then = { SNI("upper-case name lower-cased", "www.example.org") } },
+	{ "name, 63-byte label ok", { .genlab = 63, .genlen = 71 },
+	    .want = CH_OK },
+	{ "name, 64-byte label is bad", { .genlab = 64, .genlen = 72 },
+	    .want = CH_ERR_BADNAME },
+	{ "name, 253 bytes ok", { .genlab = 49, .genlen = 253 },
+	    .want = CH_OK },
+	{ "name, 254 bytes is bad", { .genlab = 49, .genlen = 254 },
+	    .want = CH_ERR_BADNAME },
+	{ "name, 399 bytes is bad", { .genlab = 49, .genlen = 399 },
+	    .want = CH_ERR_BADNAME },
+	{ NULL, { .names = { "a_b" } }, .want = CH_ERR_BADNAME,
+	    .then = { CONSUMED("bad name sets consumed and version") } },
+
+	/*
+	 * The last extension may not reach past the block, even when what
+	 * it holds agrees with its length.
+	 */
+	{ "server_name as the last extension", { .snilast = 1 },
+	    .want = CH_OK },
+	{ "last extension one byte past the block",
+	    { .snilast = 1, .d_sniext = 1, .d_list = 1 },
+	    .want = CH_ERR_MALFORMED,
+	    .then = { DECIDED("... decided from its length",
+	    LEN(-5 - (long)(sizeof("example.org") - 1))) } },
+	/* the handshake length: too short leaves bytes in the record */
+	{ "handshake length -1 is malformed", { .d_hs = -1 },
+	    .want = CH_ERR_MALFORMED,
+	    .then = { DECIDED("handshake length -1 decided from its "
+	    "header", 9) } },
+	/*
+	 * Too long: the extensions block falls one byte short of the
+	 * message, which shows before that byte is awaited.
+	 */
+	{ "handshake length +1 is malformed", { .d_hs = 1 },
+	    .want = CH_ERR_MALFORMED,
+	    .then = { DECIDED_BEFORE("handshake length +1 decided "
+	    "without the missing byte", LEN(0)) } },
+	{ "handshake length +1 with a byte to spare is malformed",
+	    { .extra = 1 }, .want = CH_ERR_MALFORMED },
+	/* the record length */
+	{ "record length +1 is malformed", { .d_rec = 1, .trail = 1 },
+	    .want = CH_ERR_MALFORMED,
+	    .then = { DECIDED("record length +1 decided from the "
+	    "handshake header", 9) } },
+	{ "record length -1 is malformed", { .d_rec = -1 },
+	    .want = CH_ERR_MALFORMED,
+	    .then = { MORE_AT("record length -1 without the last byte "
+	    "wants more", LEN(-1)) } },
+
+	/* a hello past 16384 bytes, in two records */
+	{ "17k hello too big by default", { .padding = 17000,
+	    .names = { "big.example.org" } }, .want = CH_ERR_TOOBIG,
+	    .then = { DECIDED("17k hello refused from its record "
+	    "header", 5) } },
+	{ "17k hello in 1k records too big by default", { .padding = 17000,
+	    .names = { "big.example.org" }, .recsize = 1000 },
+	    .want = CH_ERR_TOOBIG,
+	    .then = { DECIDED("17k hello in 1k records refused from "
+	    "the handshake length", 9) } },
+	{ NULL, { .padding = 17000, .names = { "big.example.org" } },
+	    .maxlen = 40000, .want = CH_OK,
+	    .then = { CONSUMED("17k hello fine with maxlen 40000"),
+	    SNI("17k hello names big.example.org", "big.example.org") } },
+};
+
 static void
-test_trailing(void)
+test_built(void)
 {
-	static const uint8_t	 appdata[] = { 0x17, 0x03, 0x03, 0x00, 0x03,
-	    'a', 'b', 'c' };
-	static const uint8_t	 ccs[] = { 0x14, 0x03, 0x03, 0x00, 0x01, 0x01 };
-	static const size_t	 sizes[] = { 50 };
-	static struct bld	 out, hs;
-	struct ch_info		 info;
+	static struct bld	 out;
+	const struct bcase	*c;
 	struct hopts		 o;
-	size_t			 n;
+	char			 name[BUFMAX / 4];
+	size_t			 i, n;
 
-	memcpy(out.b, real_hello, sizeof(real_hello));
-	out.n = sizeof(real_hello);
-	putmem(&out, ccs, sizeof(ccs));
-	putmem(&out, appdata, sizeof(appdata));
-	UT_CHECK("clienthello: change_cipher_spec and application data after "
-	    "the hello, consumed ends at the hello",
-	    ok_with(out.b, out.n, 0, REAL_SNI, sizeof(real_hello)));
-	UT_CHECK("clienthello: partial record after the hello is fine",
-	    ok_with(out.b, sizeof(real_hello) + 3, 0, REAL_SNI,
-	    sizeof(real_hello)));
-
-	n = records(real_hello + 5, sizeof(real_hello) - 5, sizes, 1, 0x0301,
-	    &out);
-	putmem(&out, appdata, sizeof(appdata));
-	UT_CHECK("clienthello: application data after a split hello",
-	    ok_with(out.b, out.n, 0, REAL_SNI, n));
-
-	/* Another handshake record after the hello is not part of it. */
-	out.n = n;
-	putmem(&out, real_hello, sizeof(real_hello));
-	UT_CHECK("clienthello: a second hello record after the hello",
-	    ok_with(out.b, out.n, 0, REAL_SNI, n));
-
-	/* A second handshake message in the hello's own record. */
-	defaults(&o, "example.org");
-	build_hs(&o, &hs);
-	put8(&hs, 11);
-	put24(&hs, 0);
-	records(hs.b, hs.n, NULL, 0, 0x0301, &out);
-	UT_CHECK("clienthello: another handshake message in the hello's "
-	    "record is malformed",
-	    parse(out.b, out.n, 0, &info) == CH_ERR_MALFORMED);
-	UT_CHECK("clienthello: ... decided from the handshake header",
-	    decided_at(out.b, out.n, 0) == 9);
+	for (i = 0; i < nitems(built); i++) {
+		c = &built[i];
+		n = build(&c->o, &out);
+		settle(&c->o, &o, name);
+		check_input(c->name, out.b, n, n,
+		    c->maxlen != 0 ? rel(c->maxlen, n) : 0, c->want,
+		    c->sni != NULL ? c->sni : o.names[0], c->then);
+	}
 }
 
 static void
@@ -517,208 +927,18 @@ test_names(void)
 		{ "one letter", "a", CH_OK },
 	};
 	struct ch_info	 info;
-	char		 buf[400], desc[128];
+	char		 desc[128];
 	size_t		 i;
 
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (i = 0; i < nitems(cases); i++) {
 		snprintf(desc, sizeof(desc), "clienthello: name, %s: %s",
 		    cases[i].desc, ch_strerror(cases[i].want));
 		UT_CHECK(desc, name_status(cases[i].name, &info) ==
 		    cases[i].want);
 	}
-
-	memset(&info, 0, sizeof(info));
-	UT_CHECK("clienthello: upper-case name parses",
-	    name_status("WWW.Example.ORG", &info) == CH_OK);
-	UT_CHECK("clienthello: upper-case name lower-cased",
-	    strcmp(info.sni, "www.example.org") == 0);
-
-	/* Label lengths: 63 is the most. */
-	memset(buf, 'a', 63);
-	strlcpy(buf + 63, ".example", sizeof(buf) - 63);
-	UT_CHECK("clienthello: name, 63-byte label ok",
-	    name_status(buf, &info) == CH_OK && strcmp(info.sni, buf) == 0);
-	memset(buf, 'a', 64);
-	strlcpy(buf + 64, ".example", sizeof(buf) - 64);
-	UT_CHECK("clienthello: name, 64-byte label is bad",
-	    name_status(buf, &info) == CH_ERR_BADNAME);
-
-	/* Name lengths: 253 is the most, 254 and longer are bad. */
-	for (i = 0; i < 253; i++)
-		buf[i] = (i % 50 == 49) ? '.' : 'b';
-	buf[253] = '\0';
-	UT_CHECK("clienthello: name, 253 bytes ok",
-	    name_status(buf, &info) == CH_OK && strlen(info.sni) == 253 &&
-	    strcmp(info.sni, buf) == 0);
-	buf[253] = 'b';
-	buf[254] = '\0';
-	UT_CHECK("clienthello: name, 254 bytes is bad",
-	    name_status(buf, &info) == CH_ERR_BADNAME);
-	for (i = 0; i < 399; i++)
-		buf[i] = (i % 50 == 49) ? '.' : 'c';
-	buf[399] = '\0';
-	UT_CHECK("clienthello: name, 399 bytes is bad",
-	    name_status(buf, &info) == CH_ERR_BADNAME);
-
-	memset(&info, 0x55, sizeof(info));
-	UT_CHECK("clienthello: bad name sets consumed and version",
-	    name_status("a_b", &info) == CH_ERR_BADNAME &&
-	    info.consumed > 0 && info.version == 0x0303 &&
-	    info.sni[0] == '\0');
 }
 
-static void
-test_structure(void)
-{
-	static struct bld	 out;
-	struct ch_info		 info;
-	struct hopts		 o;
-	size_t			 n;
-
-	defaults(&o, "plain.example.org");
-	n = build(&o, &out);
-	memset(&info, 0, sizeof(info));
-	UT_CHECK("clienthello: plain built hello",
-	    ok_with(out.b, n, 0, "plain.example.org", n));
-	parse(out.b, n, 0, &info);
-	UT_CHECK("clienthello: plain built hello version",
-	    info.version == 0x0303);
-
-	o.version = 0x0301;
-	n = build(&o, &out);
-	UT_CHECK("clienthello: client_version TLS 1.0 accepted",
-	    ok_with(out.b, n, 0, "plain.example.org", n));
-
-	defaults(&o, "x.example");
-	o.sidlen = 0;
-	o.nciphers = 1;
-	n = build(&o, &out);
-	UT_CHECK("clienthello: no session id, one cipher suite",
-	    ok_with(out.b, n, 0, "x.example", n));
-
-	defaults(&o, NULL);
-	o.nosni = 1;
-	n = build(&o, &out);
-	memset(&info, 0x55, sizeof(info));
-	UT_CHECK("clienthello: no server_name extension",
-	    parse(out.b, n, 0, &info) == CH_ERR_NOSNI);
-	UT_CHECK("clienthello: no SNI sets consumed and version",
-	    info.consumed == n && info.version == 0x0303);
-	UT_CHECK("clienthello: no SNI only once the hello is complete",
-	    prefixes_not_more(out.b, n, 0) == 0);
-
-	defaults(&o, NULL);
-	o.noexts = 1;
-	n = build(&o, &out);
-	UT_CHECK("clienthello: no extensions block at all",
-	    parse(out.b, n, 0, &info) == CH_ERR_NOSNI && info.consumed == n);
-
-	defaults(&o, NULL);
-	o.noexts = 1;
-	o.extra = 1;
-	n = build(&o, &out);
-	UT_CHECK("clienthello: one stray byte where extensions would be",
-	    parse(out.b, n, 0, &info) == CH_ERR_MALFORMED);
-
-	defaults(&o, NULL);
-	o.othername = 1;
-	n = build(&o, &out);
-	UT_CHECK("clienthello: server_name with no host_name entry",
-	    parse(out.b, n, 0, &info) == CH_ERR_NOSNI);
-
-	defaults(&o, "other.example.org");
-	o.othername = 1;
-	n = build(&o, &out);
-	UT_CHECK("clienthello: other name_type entry skipped",
-	    ok_with(out.b, n, 0, "other.example.org", n));
-
-	defaults(&o, "one.example.org");
-	o.names[1] = "two.example.org";
-	n = build(&o, &out);
-	UT_CHECK("clienthello: two host_name entries",
-	    parse(out.b, n, 0, &info) == CH_ERR_MALFORMED);
-
-	defaults(&o, "one.example.org");
-	o.names[1] = "one.example.org";
-	n = build(&o, &out);
-	UT_CHECK("clienthello: the same host_name twice",
-	    parse(out.b, n, 0, &info) == CH_ERR_MALFORMED);
-
-	defaults(&o, "example.org");
-	o.snimode = 1;
-	n = build(&o, &out);
-	UT_CHECK("clienthello: server_name with an empty list",
-	    parse(out.b, n, 0, &info) == CH_ERR_MALFORMED);
-
-	defaults(&o, "example.org");
-	o.snimode = 2;
-	n = build(&o, &out);
-	UT_CHECK("clienthello: empty server_name extension",
-	    parse(out.b, n, 0, &info) == CH_ERR_MALFORMED);
-
-	defaults(&o, "example.org");
-	o.dupext = 1;
-	n = build(&o, &out);
-	UT_CHECK("clienthello: duplicate extension",
-	    parse(out.b, n, 0, &info) == CH_ERR_MALFORMED);
-
-	defaults(&o, "example.org");
-	o.dupsni = 1;
-	n = build(&o, &out);
-	UT_CHECK("clienthello: duplicate server_name extension",
-	    parse(out.b, n, 0, &info) == CH_ERR_MALFORMED);
-
-	defaults(&o, "example.org");
-	o.hstype = 2;
-	n = build(&o, &out);
-	UT_CHECK("clienthello: handshake type 2 (ServerHello)",
-	    parse(out.b, n, 0, &info) == CH_ERR_NOTHELLO);
-	UT_CHECK("clienthello: handshake type decided from 6 bytes",
-	    decided_at(out.b, n, 0) == 6);
-
-	defaults(&o, "example.org");
-	o.version = 0x0300;
-	n = build(&o, &out);
-	UT_CHECK("clienthello: client_version SSLv3",
-	    parse(out.b, n, 0, &info) == CH_ERR_VERSION);
-	UT_CHECK("clienthello: client_version decided from 11 bytes",
-	    decided_at(out.b, n, 0) == 11);
-
-	defaults(&o, "example.org");
-	o.version = 0x0002;
-	n = build(&o, &out);
-	UT_CHECK("clienthello: client_version SSLv2",
-	    parse(out.b, n, 0, &info) == CH_ERR_VERSION);
-
-	defaults(&o, "example.org");
-	o.sidlen = 33;
-	n = build(&o, &out);
-	UT_CHECK("clienthello: 33-byte session id",
-	    parse(out.b, n, 0, &info) == CH_ERR_MALFORMED);
-	UT_CHECK("clienthello: session id length decided at once",
-	    decided_at(out.b, n, 0) == 5 + 4 + 2 + 32 + 1);
-
-	defaults(&o, "example.org");
-	o.nciphers = 0;
-	n = build(&o, &out);
-	UT_CHECK("clienthello: no cipher suites",
-	    parse(out.b, n, 0, &info) == CH_ERR_MALFORMED);
-
-	defaults(&o, "example.org");
-	o.cspad = 1;
-	n = build(&o, &out);
-	UT_CHECK("clienthello: odd cipher suites length",
-	    parse(out.b, n, 0, &info) == CH_ERR_MALFORMED);
-	UT_CHECK("clienthello: odd cipher suites length decided at once",
-	    decided_at(out.b, n, 0) == 5 + 4 + 2 + 32 + 1 + 32 + 2);
-
-	defaults(&o, "example.org");
-	o.ncomp = 0;
-	n = build(&o, &out);
-	UT_CHECK("clienthello: no compression methods",
-	    parse(out.b, n, 0, &info) == CH_ERR_MALFORMED);
-}
-
+/* Each declared length one too short and one too long. */
 static void
 test_lengths(void)
 {
@@ -734,15 +954,15 @@ test_lengths(void)
 		{ "server name list", offsetof(struct hopts, d_list) },
 		{ "host name", offsetof(struct hopts, d_name) },
 	};
-	static struct bld	 out, hs;
+	static struct bld	 out;
 	struct hopts		 o;
 	char			 desc[128];
 	size_t			 i, n;
 	int			 d;
 
-	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+	for (i = 0; i < nitems(fields); i++) {
 		for (d = -1; d <= 1; d += 2) {
-			defaults(&o, "example.org");
+			memset(&o, 0, sizeof(o));
 			*(int *)((char *)&o + fields[i].offset) = d;
 			n = build(&o, &out);
 			snprintf(desc, sizeof(desc),
@@ -752,210 +972,6 @@ test_lengths(void)
 			    parse(out.b, n, 0, NULL) == CH_ERR_MALFORMED);
 		}
 	}
-
-	/*
-	 * The last extension may not reach past the block, even when what
-	 * it holds agrees with its length.
-	 */
-	defaults(&o, "example.org");
-	o.snilast = 1;
-	n = build(&o, &out);
-	UT_CHECK("clienthello: server_name as the last extension",
-	    ok_with(out.b, n, 0, "example.org", n));
-	o.d_sniext = 1;
-	o.d_list = 1;
-	n = build(&o, &out);
-	UT_CHECK("clienthello: last extension one byte past the block",
-	    parse(out.b, n, 0, NULL) == CH_ERR_MALFORMED);
-	UT_CHECK("clienthello: ... decided from its length",
-	    decided_at(out.b, n, 0) == n - strlen("example.org") - 5);
-
-	/* The handshake length: too short leaves bytes in the record. */
-	defaults(&o, "example.org");
-	o.d_hs = -1;
-	n = build(&o, &out);
-	UT_CHECK("clienthello: handshake length -1 is malformed",
-	    parse(out.b, n, 0, NULL) == CH_ERR_MALFORMED);
-	UT_CHECK("clienthello: handshake length -1 decided from its header",
-	    decided_at(out.b, n, 0) == 9);
-
-	/*
-	 * Too long: the extensions block falls one byte short of the
-	 * message, which shows before that byte is awaited.
-	 */
-	defaults(&o, "example.org");
-	o.d_hs = 1;
-	n = build(&o, &out);
-	UT_CHECK("clienthello: handshake length +1 is malformed",
-	    parse(out.b, n, 0, NULL) == CH_ERR_MALFORMED);
-	UT_CHECK("clienthello: handshake length +1 decided without the "
-	    "missing byte", decided_at(out.b, n, 0) < n);
-	defaults(&o, "example.org");
-	o.extra = 1;
-	n = build(&o, &out);
-	UT_CHECK("clienthello: handshake length +1 with a byte to spare is "
-	    "malformed", parse(out.b, n, 0, NULL) == CH_ERR_MALFORMED);
-
-	/* The record length. */
-	defaults(&o, "example.org");
-	build_hs(&o, &hs);
-	records(hs.b, hs.n, NULL, 0, 0x0301, &out);
-	patch16(&out, 3, hs.n + 1);
-	put8(&out, 0);
-	UT_CHECK("clienthello: record length +1 is malformed",
-	    parse(out.b, out.n, 0, NULL) == CH_ERR_MALFORMED);
-	UT_CHECK("clienthello: record length +1 decided from the handshake "
-	    "header", decided_at(out.b, out.n, 0) == 9);
-	records(hs.b, hs.n, NULL, 0, 0x0301, &out);
-	patch16(&out, 3, hs.n - 1);
-	UT_CHECK("clienthello: record length -1 is malformed",
-	    parse(out.b, out.n, 0, NULL) == CH_ERR_MALFORMED);
-	UT_CHECK("clienthello: record length -1 without the last byte "
-	    "wants more", parse(out.b, out.n - 1, 0, NULL) == CH_MORE);
-}
-
-static void
-test_nottls(void)
-{
-	static const uint8_t	 http[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
-	static const uint8_t	 sslv2[] = { 0x80, 0x2e, 0x01, 0x03, 0x01,
-	    0x00, 0x15, 0x00, 0x00, 0x00, 0x10, 0x07, 0x00, 0xc0 };
-	static const uint8_t	 appdata[] = { 0x17, 0x03, 0x03, 0x00, 0x05,
-	    1, 2, 3, 4, 5 };
-	static struct bld	 out;
-	uint8_t			 buf[sizeof(real_hello)];
-	static const size_t	 sizes[] = { 100 };
-
-	UT_CHECK("clienthello: HTTP request is not TLS",
-	    parse(http, sizeof(http) - 1, 0, NULL) == CH_ERR_NOTTLS);
-	UT_CHECK("clienthello: HTTP request refused from its first byte",
-	    decided_at(http, sizeof(http) - 1, 0) == 1);
-	UT_CHECK("clienthello: SSLv2 hello is not TLS",
-	    parse(sslv2, sizeof(sslv2), 0, NULL) == CH_ERR_NOTTLS);
-	UT_CHECK("clienthello: SSLv2 hello refused from its first byte",
-	    decided_at(sslv2, sizeof(sslv2), 0) == 1);
-	UT_CHECK("clienthello: application data record is not a handshake",
-	    parse(appdata, sizeof(appdata), 0, NULL) == CH_ERR_NOTTLS);
-	UT_CHECK("clienthello: empty input wants more",
-	    parse(http, 0, 0, NULL) == CH_MORE);
-
-	memcpy(buf, real_hello, sizeof(buf));
-	buf[2] = 0;
-	UT_CHECK("clienthello: SSLv3 record version",
-	    parse(buf, sizeof(buf), 0, NULL) == CH_ERR_VERSION);
-	UT_CHECK("clienthello: SSLv3 record version decided from 3 bytes",
-	    decided_at(buf, sizeof(buf), 0) == 3);
-	buf[2] = 5;
-	UT_CHECK("clienthello: record version 0x0305 is not TLS",
-	    parse(buf, sizeof(buf), 0, NULL) == CH_ERR_NOTTLS);
-	buf[1] = 2;
-	buf[2] = 1;
-	UT_CHECK("clienthello: record version 0x0201 is not TLS",
-	    parse(buf, sizeof(buf), 0, NULL) == CH_ERR_NOTTLS);
-	memcpy(buf, real_hello, sizeof(buf));
-	buf[2] = 4;
-	UT_CHECK("clienthello: record version 0x0304 accepted",
-	    ok_with(buf, sizeof(buf), 0, REAL_SNI, sizeof(buf)));
-
-	memcpy(buf, real_hello, 5);
-	buf[3] = buf[4] = 0;
-	UT_CHECK("clienthello: zero-length first record",
-	    parse(buf, 5, 0, NULL) == CH_ERR_MALFORMED);
-	buf[3] = (16384 + 256 + 1) >> 8;
-	buf[4] = (16384 + 256 + 1) & 0xff;
-	UT_CHECK("clienthello: record longer than 16384+256",
-	    parse(buf, 5, 0, NULL) == CH_ERR_MALFORMED);
-
-	/* Later records must go on with the handshake. */
-	records(real_hello + 5, sizeof(real_hello) - 5, sizes, 1, 0x0301,
-	    &out);
-	out.b[105] = 0x15;
-	UT_CHECK("clienthello: alert record inside a split hello",
-	    parse(out.b, out.n, 0, NULL) == CH_ERR_MALFORMED);
-	out.b[105] = 0x16;
-	out.b[107] = 0;
-	UT_CHECK("clienthello: SSLv3 version on a later record",
-	    parse(out.b, out.n, 0, NULL) == CH_ERR_MALFORMED);
-	out.b[107] = 1;
-	out.b[108] = out.b[109] = 0;
-	UT_CHECK("clienthello: zero-length later record",
-	    parse(out.b, out.n, 0, NULL) == CH_ERR_MALFORMED);
-	memcpy(out.b, real_hello, 3);
-	out.b[3] = out.b[4] = 0;
-	out.n = 5;
-	putmem(&out, real_hello, sizeof(real_hello));
-	UT_CHECK("clienthello: zero-length record before the hello",
-	    parse(out.b, out.n, 0, NULL) == CH_ERR_MALFORMED);
-}
-
-static void
-test_toobig(void)
-{
-	static const size_t	 one[] = { 1 };
-	static const size_t	 kilo = 1000;
-	static const size_t	 hdr[] = { 4, 16384 };
-	static struct bld	 out, hs;
-	struct ch_info		 info;
-	struct hopts		 o;
-	size_t			 n;
-
-	n = sizeof(real_hello);
-	UT_CHECK("clienthello: maxlen 100 is too small for the real hello",
-	    parse(real_hello, n, 100, NULL) == CH_ERR_TOOBIG);
-	UT_CHECK("clienthello: too big decided from the record header",
-	    decided_at(real_hello, n, 100) == 5);
-	UT_CHECK("clienthello: maxlen equal to the hello is enough",
-	    ok_with(real_hello, n, n, REAL_SNI, n));
-	UT_CHECK("clienthello: maxlen one byte short is too small",
-	    parse(real_hello, n, n - 1, NULL) == CH_ERR_TOOBIG);
-
-	n = records(real_hello + 5, sizeof(real_hello) - 5, one, 1, 0x0301,
-	    &out);
-	UT_CHECK("clienthello: maxlen counts every record header",
-	    ok_with(out.b, n, n, REAL_SNI, n));
-	UT_CHECK("clienthello: 1-byte records one byte over maxlen",
-	    parse(out.b, n, n - 1, NULL) == CH_ERR_TOOBIG);
-	UT_CHECK("clienthello: 1-byte records over maxlen decided before "
-	    "the last record", decided_at(out.b, n, n - 1) < n);
-	UT_CHECK("clienthello: 1-byte records, small maxlen decided early",
-	    decided_at(out.b, n, 500) < 500);
-
-	/* The rest of the hello needs another record header too. */
-	n = records(real_hello + 5, sizeof(real_hello) - 5, hdr, 2, 0x0301,
-	    &out);
-	UT_CHECK("clienthello: header-only first record, maxlen one short "
-	    "decided from the handshake length",
-	    parse(out.b, n, n - 1, NULL) == CH_ERR_TOOBIG &&
-	    decided_at(out.b, n, n - 1) == 9);
-	UT_CHECK("clienthello: header-only first record, exact maxlen",
-	    ok_with(out.b, n, n, REAL_SNI, n));
-
-	/* A hello past 16384 bytes, in two records. */
-	defaults(&o, "big.example.org");
-	o.padding = 17000;
-	build_hs(&o, &hs);
-	n = records(hs.b, hs.n, NULL, 0, 0x0301, &out);
-	UT_CHECK("clienthello: 17k hello too big by default",
-	    parse(out.b, n, 0, NULL) == CH_ERR_TOOBIG);
-	UT_CHECK("clienthello: 17k hello refused from its record header",
-	    decided_at(out.b, n, 0) == 5);
-	n = records(hs.b, hs.n, &kilo, 1, 0x0301, &out);
-	UT_CHECK("clienthello: 17k hello in 1k records too big by default",
-	    parse(out.b, n, 0, NULL) == CH_ERR_TOOBIG);
-	UT_CHECK("clienthello: 17k hello in 1k records refused from the "
-	    "handshake length", decided_at(out.b, n, 0) == 9);
-	n = records(hs.b, hs.n, NULL, 0, 0x0301, &out);
-	memset(&info, 0, sizeof(info));
-	UT_CHECK("clienthello: 17k hello fine with maxlen 40000",
-	    parse(out.b, n, 40000, &info) == CH_OK &&
-	    info.consumed == n && strcmp(info.sni, "big.example.org") == 0);
-
-	/* A record running past maxlen, the hello length not yet known. */
-	n = records(real_hello + 5, sizeof(real_hello) - 5, one, 1, 0x0301,
-	    &out);
-	patch16(&out, 3, 300);
-	UT_CHECK("clienthello: first record past maxlen",
-	    parse(out.b, 5, 200, NULL) == CH_ERR_TOOBIG);
 }
 
 static void
@@ -970,7 +986,7 @@ test_misc(void)
 	size_t			 i, j;
 	int			 good = 1;
 
-	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+	for (i = 0; i < nitems(all); i++) {
 		if (ch_strerror(all[i]) == NULL || *ch_strerror(all[i]) == '\0')
 			good = 0;
 		for (j = 0; j < i; j++)
@@ -995,13 +1011,10 @@ int
 main(void)
 {
 	test_real();
-	test_split();
-	test_trailing();
+	test_reals();
+	test_built();
 	test_names();
-	test_structure();
 	test_lengths();
-	test_nottls();
-	test_toobig();
 	test_misc();
 	UT_EXIT();
 }

@@ -135,8 +135,7 @@ static void	 test_fds(struct event_base *);
 static void	 burst_cb(struct chan *, struct frame *, void *);
 static int	 burst_done(void *);
 static void	 test_burst(struct event_base *);
-static void	 test_oversized(struct event_base *);
-static void	 test_truncated(struct event_base *);
+static void	 test_wire(struct event_base *);
 static void	 test_badfd(struct event_base *);
 static void	 test_stray(struct event_base *);
 static void	 test_free_in_cb(struct event_base *);
@@ -429,6 +428,27 @@ test_next(void)
 	static const uint16_t	 badflags[] = {
 		0x0002, 0x0004, 0x0100, 0x8000, 0xfffe, 0xffff, 0x0003
 	};
+	static const struct {
+		const char		*name;
+		uint32_t		 len;		/* in the header */
+		size_t			 payload;	/* bytes after it */
+		size_t			 maxlen;
+		enum frame_status	 want;
+	} lens[] = {
+		{ "len > maxlen is FRAME_BAD before the payload", 101, 0, 100,
+		    FRAME_BAD },
+		{ "len == maxlen waits for the payload", 100, 0, 100,
+		    FRAME_SHORT },
+		{ "len == maxlen, one byte missing, is FRAME_SHORT", 100, 99,
+		    100, FRAME_SHORT },
+		{ "len == maxlen is accepted", 100, 100, 100, FRAME_READY },
+		{ "len 0xffffffff is FRAME_BAD", UINT32_MAX, 0, FRAME_MAXLEN,
+		    FRAME_BAD },
+		{ "FRAME_MAXLEN + 1 is FRAME_BAD", FRAME_MAXLEN + 1, 0,
+		    FRAME_MAXLEN, FRAME_BAD },
+		{ "maxlen 0 refuses a 1-byte payload", 1, 0, 0, FRAME_BAD },
+	};
+	char			 name[128];
 
 	for (i = 0; i < sizeof(data); i++)
 		data[i] = pat(7, i);
@@ -500,53 +520,19 @@ test_next(void)
 	UT_CHECK("frame: back-to-back frames, then a partial header", ok);
 	evbuffer_free(in);
 
-	/* Length: checked from the header alone. */
-	in = evbuffer_new();
-	raw_hdr(b, 101, 1, 0, 0);
-	evbuffer_add(in, b, sizeof(b));
-	why = NULL;
-	st = frame_next(in, 100, &h, &payload, &why);
-	UT_CHECK("frame: len > maxlen is FRAME_BAD before the payload",
-	    st == FRAME_BAD && why != NULL);
-	evbuffer_free(in);
-
-	in = evbuffer_new();
-	raw_hdr(b, 100, 1, 0, 0);
-	evbuffer_add(in, b, sizeof(b));
-	st = frame_next(in, 100, &h, &payload, &why);
-	UT_CHECK("frame: len == maxlen waits for the payload",
-	    st == FRAME_SHORT);
-	evbuffer_add(in, data, 99);
-	st = frame_next(in, 100, &h, &payload, &why);
-	UT_CHECK("frame: len == maxlen, one byte missing, is FRAME_SHORT",
-	    st == FRAME_SHORT);
-	evbuffer_add(in, data, 1);
-	st = frame_next(in, 100, &h, &payload, &why);
-	UT_CHECK("frame: len == maxlen is accepted", st == FRAME_READY);
-	evbuffer_free(in);
-
-	in = evbuffer_new();
-	raw_hdr(b, UINT32_MAX, 1, 0, 0);
-	evbuffer_add(in, b, sizeof(b));
-	why = NULL;
-	st = frame_next(in, FRAME_MAXLEN, &h, &payload, &why);
-	UT_CHECK("frame: len 0xffffffff is FRAME_BAD",
-	    st == FRAME_BAD && why != NULL);
-	evbuffer_free(in);
-
-	in = evbuffer_new();
-	raw_hdr(b, FRAME_MAXLEN + 1, 1, 0, 0);
-	evbuffer_add(in, b, sizeof(b));
-	st = frame_next(in, FRAME_MAXLEN, &h, &payload, &why);
-	UT_CHECK("frame: FRAME_MAXLEN + 1 is FRAME_BAD", st == FRAME_BAD);
-	evbuffer_free(in);
-
-	in = evbuffer_new();
-	raw_hdr(b, 1, 1, 0, 0);
-	evbuffer_add(in, b, sizeof(b));
-	st = frame_next(in, 0, &h, &payload, &why);
-	UT_CHECK("frame: maxlen 0 refuses a 1-byte payload", st == FRAME_BAD);
-	evbuffer_free(in);
+	/* The length: checked from the header alone. */
+	for (i = 0; i < nitems(lens); i++) {
+		in = evbuffer_new();
+		raw_hdr(b, lens[i].len, 1, 0, 0);
+		evbuffer_add(in, b, sizeof(b));
+		evbuffer_add(in, data, lens[i].payload);
+		why = NULL;
+		st = frame_next(in, lens[i].maxlen, &h, &payload, &why);
+		(void)snprintf(name, sizeof(name), "frame: %s", lens[i].name);
+		UT_CHECK(name, st == lens[i].want &&
+		    (st != FRAME_BAD || why != NULL));
+		evbuffer_free(in);
+	}
 
 	/* Flags: anything outside FRAME_F_MASK, header alone. */
 	ok = 1;
@@ -1029,113 +1015,93 @@ test_burst(struct event_base *base)
 	    count_fds() == before);
 }
 
-/* Headers that claim more than maxlen. */
+/*
+ * Bytes a peer writes to a channel, then perhaps closing its end: what
+ * the receiver is given before the channel closes.  A header is
+ * "len type flags ref": 4, 2, 2 and 4 bytes.
+ */
 static void
-test_oversized(struct event_base *base)
+test_wire(struct event_base *base)
 {
+	static const struct {
+		const char	*name;
+		size_t		 maxlen;
+		const char	*hex;		/* what the peer writes */
+		size_t		 pad;		/* then this many 'x' */
+		int		 eof;		/* then it closes its end */
+		int		 nframes;	/* frames before the close */
+		uint16_t	 type;		/* of the first frame */
+		size_t		 len;
+		const char	*nomem;		/* check: no big allocation */
+		const char	*once;		/* check: closed only once */
+	} cases[] = {
+		{ "a header claiming 2 GB closes the channel", 0,
+		    "7ffffff0 0001 0000 00000000", 0, 0, 0, 0, 0,
+		    "the claimed 2 GB are never allocated", NULL },
+		{ "maxlen + 1 closes a channel after the good frame", 1000,
+		    "00000004 0003 0000 00000001 61626364"
+		    "000003e9 0001 0000 00000000", 0, 0, 1, 3, 4, NULL, NULL },
+		{ "unknown flags close the channel", 0,
+		    "00000004 0001 0100 00000000 61626364", 0, 0, 0, 0, 0,
+		    NULL, NULL },
+		{ "FRAME_F_FD without a descriptor closes the channel", 0,
+		    "00000003 0001 0001 00000000 616263", 0, 0, 0, 0, 0, NULL,
+		    NULL },
+		{ "a truncated payload at EOF reports close", 0,
+		    "00000064 0001 0000 00000000", 50, 1, 0, 0, 0, NULL,
+		    NULL },
+		{ "a truncated header at EOF reports close after the whole "
+		    "frame", 0, "00000000 0005 0000 00000000 0000000000", 0, 1,
+		    1, 5, 0, NULL, NULL },
+		{ "a clean EOF reports close once", 0, "", 0, 1, 0, 0, 0, NULL,
+		    "close is reported only once" },
+	};
 	struct rec	 r;
-	uint8_t		 b[FRAME_HDRLEN + 8];
+	uint8_t		 b[256];
+	size_t		 i, n;
+	char		 name[128];
 	int		 sv[2], before;
 
 	before = count_fds();
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
-		exit(1);
-	rec_chan(base, sv[1], 0, &r);
-	mem_max = 0;
-	raw_hdr(b, 0x7ffffff0, 1, 0, 0);
-	if (write(sv[0], b, FRAME_HDRLEN) != FRAME_HDRLEN)
-		exit(1);
-	/* Our end stays open: only the header can make it close. */
-	ut_run_until(base, rec_closed, &r, WAIT_MS);
-	UT_CHECK("chan: a header claiming 2 GB closes the channel",
-	    r.closed == 1 && r.nframes == 0);
-	UT_CHECK("chan: the claimed 2 GB are never allocated",
-	    mem_max < MIB);
-	chan_free(r.c);
-	close(sv[0]);
-
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
-		exit(1);
-	rec_chan(base, sv[1], 1000, &r);
-	raw_hdr(b, 4, 3, 0, 1);
-	memcpy(b + FRAME_HDRLEN, "abcd", 4);
-	if (write(sv[0], b, FRAME_HDRLEN + 4) != FRAME_HDRLEN + 4)
-		exit(1);
-	raw_hdr(b, 1001, 1, 0, 0);
-	if (write(sv[0], b, FRAME_HDRLEN) != FRAME_HDRLEN)
-		exit(1);
-	ut_run_until(base, rec_closed, &r, WAIT_MS);
-	UT_CHECK("chan: maxlen + 1 closes a channel after the good frame",
-	    r.nframes == 1 && r.type[0] == 3 && r.len[0] == 4 &&
-	    r.closed == 1);
-	chan_free(r.c);
-	close(sv[0]);
-
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
-		exit(1);
-	rec_chan(base, sv[1], 0, &r);
-	raw_hdr(b, 4, 1, 0x0100, 0);
-	memcpy(b + FRAME_HDRLEN, "abcd", 4);
-	if (write(sv[0], b, FRAME_HDRLEN + 4) != FRAME_HDRLEN + 4)
-		exit(1);
-	ut_run_until(base, rec_closed, &r, WAIT_MS);
-	UT_CHECK("chan: unknown flags close the channel",
-	    r.closed == 1 && r.nframes == 0);
-	chan_free(r.c);
-	close(sv[0]);
+	for (i = 0; i < nitems(cases); i++) {
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
+			exit(1);
+		rec_chan(base, sv[1], cases[i].maxlen, &r);
+		n = ut_unhex(cases[i].hex, b, sizeof(b));
+		memset(b + n, 'x', cases[i].pad);
+		n += cases[i].pad;
+		mem_max = 0;
+		if (n > 0 && write(sv[0], b, n) != (ssize_t)n)
+			exit(1);
+		/* else our end stays open: only the bytes can close it */
+		if (cases[i].eof)
+			close(sv[0]);
+		ut_run_until(base, rec_closed, &r, WAIT_MS);
+		(void)snprintf(name, sizeof(name), "chan: %s", cases[i].name);
+		UT_CHECK(name, r.closed == 1 &&
+		    r.nframes == cases[i].nframes && (r.nframes == 0 ||
+		    (r.type[0] == cases[i].type && r.len[0] == cases[i].len)));
+		if (cases[i].nomem != NULL) {
+			(void)snprintf(name, sizeof(name), "chan: %s",
+			    cases[i].nomem);
+			UT_CHECK(name, mem_max < MIB);
+		}
+		if (cases[i].once != NULL) {
+			/* further loop runs must not report it again */
+			event_base_loop(base, EVLOOP_NONBLOCK);
+			(void)snprintf(name, sizeof(name), "chan: %s",
+			    cases[i].once);
+			UT_CHECK(name, r.closed == 1);
+		}
+		chan_free(r.c);
+		if (!cases[i].eof)
+			close(sv[0]);
+	}
 	UT_CHECK("chan: no descriptor leaks after bad headers",
 	    count_fds() == before);
 }
 
-/* The peer goes away in the middle of a frame. */
-static void
-test_truncated(struct event_base *base)
-{
-	struct rec	 r;
-	uint8_t		 b[FRAME_HDRLEN + 100];
-	int		 sv[2];
-
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
-		exit(1);
-	rec_chan(base, sv[1], 0, &r);
-	raw_hdr(b, 100, 1, 0, 0);
-	memset(b + FRAME_HDRLEN, 'x', 100);
-	if (write(sv[0], b, FRAME_HDRLEN + 50) != FRAME_HDRLEN + 50)
-		exit(1);
-	close(sv[0]);
-	ut_run_until(base, rec_closed, &r, WAIT_MS);
-	UT_CHECK("chan: a truncated payload at EOF reports close",
-	    r.closed == 1 && r.nframes == 0);
-	chan_free(r.c);
-
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
-		exit(1);
-	rec_chan(base, sv[1], 0, &r);
-	raw_hdr(b, 0, 5, 0, 0);
-	if (write(sv[0], b, FRAME_HDRLEN) != FRAME_HDRLEN ||
-	    write(sv[0], b, 5) != 5)
-		exit(1);
-	close(sv[0]);
-	ut_run_until(base, rec_closed, &r, WAIT_MS);
-	UT_CHECK("chan: a truncated header at EOF reports close after the "
-	    "whole frame", r.closed == 1 && r.nframes == 1 &&
-	    r.type[0] == 5);
-	chan_free(r.c);
-
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
-		exit(1);
-	rec_chan(base, sv[1], 0, &r);
-	close(sv[0]);
-	ut_run_until(base, rec_closed, &r, WAIT_MS);
-	UT_CHECK("chan: a clean EOF reports close once",
-	    r.closed == 1 && r.nframes == 0);
-	/* Further loop runs must not report it again. */
-	event_base_loop(base, EVLOOP_NONBLOCK);
-	UT_CHECK("chan: close is reported only once", r.closed == 1);
-	chan_free(r.c);
-}
-
-/* Descriptor flags and descriptors that do not match. */
+/* Descriptors that do not match. */
 static void
 test_badfd(struct event_base *base)
 {
@@ -1145,19 +1111,6 @@ test_badfd(struct event_base *base)
 	char		 c;
 
 	before = count_fds();
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
-		exit(1);
-	rec_chan(base, sv[1], 0, &r);
-	raw_hdr(b, 3, 1, FRAME_F_FD, 0);
-	memcpy(b + FRAME_HDRLEN, "abc", 3);
-	if (write(sv[0], b, FRAME_HDRLEN + 3) != FRAME_HDRLEN + 3)
-		exit(1);
-	ut_run_until(base, rec_closed, &r, WAIT_MS);
-	UT_CHECK("chan: FRAME_F_FD without a descriptor closes the channel",
-	    r.closed == 1 && r.nframes == 0);
-	chan_free(r.c);
-	close(sv[0]);
-
 	/* Ten descriptors in one message: more than one recvmsg takes. */
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
 		exit(1);
@@ -1495,8 +1448,7 @@ main(void)
 	test_bulk(base);
 	test_fds(base);
 	test_burst(base);
-	test_oversized(base);
-	test_truncated(base);
+	test_wire(base);
 	test_badfd(base);
 	test_stray(base);
 	test_free_in_cb(base);

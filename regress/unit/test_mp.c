@@ -136,6 +136,19 @@ static const struct doc	 bad[] = {
 	{ "float64 missing a byte", "cb3ff80000000000", 0 },
 };
 
+/* The accessors test_get() and test_map() try. */
+enum getter {
+	G_STR,		/* mp_get_str, mp_map_str */
+	G_UINT,		/* mp_get_uint, mp_map_uint */
+	G_BIN,		/* mp_get_bin, mp_map_bin */
+	G_BOOL,		/* mp_get_bool, mp_map_bool */
+	G_NIL,		/* mp_is_nil */
+	G_ARRAY,	/* the array, mp_map_array: "size last" */
+	G_INT,		/* a negative integer */
+	G_FLOAT,	/* a float of either width */
+	G_EXT,		/* an ext: "type size" */
+};
+
 static size_t	 alloc_max;	/* largest allocation since reset */
 
 #ifdef UT_ASAN
@@ -199,15 +212,14 @@ alloc_track(void)
 
 static size_t	 nest(uint8_t *, size_t, int, int, int);
 static int	 parse_ok(const uint8_t *, size_t);
+static int	 get(const msgpack_object *, const char *, enum getter,
+		    uint64_t, char *, size_t, int *);
 static void	 test_valid(void);
-static void	 test_values(void);
 static void	 test_liars(void);
 static void	 test_bad(void);
 static void	 test_depth(void);
 static void	 test_wide(void);
-static void	 test_get_str(void);
-static void	 test_get_uint(void);
-static void	 test_get_other(void);
+static void	 test_get(void);
 static void	 test_map(void);
 static void	 test_pack(void);
 
@@ -301,52 +313,6 @@ test_valid(void)
 	    mp_check(b, 0, MP_MAXDEPTH) == -1 && !parse_ok(b, 0));
 }
 
-/* What the accepted formats decode to. */
-static void
-test_values(void)
-{
-	struct mp_doc	 d;
-	uint8_t		 b[DOCMAX];
-	uint64_t	 v;
-	size_t		 len;
-	char		 s[8];
-	uint8_t		 bin[3];
-
-	len = ut_unhex("cfffffffffffffffff", b, sizeof(b));
-	UT_CHECK("mp: uint64 max decodes", mp_parse(&d, b, len) == 0 &&
-	    mp_get_uint(d.root, UINT64_MAX, &v) == 0 && v == UINT64_MAX);
-	mp_free(&d);
-	len = ut_unhex("d38000000000000000", b, sizeof(b));
-	UT_CHECK("mp: int64 min decodes", mp_parse(&d, b, len) == 0 &&
-	    d.root->via.i64 == INT64_MIN);
-	mp_free(&d);
-	len = ut_unhex("cb3ff8000000000000", b, sizeof(b));
-	UT_CHECK("mp: float64 decodes", mp_parse(&d, b, len) == 0 &&
-	    d.root->via.f64 == 1.5);
-	mp_free(&d);
-	len = ut_unhex("ca3fc00000", b, sizeof(b));
-	UT_CHECK("mp: float32 decodes", mp_parse(&d, b, len) == 0 &&
-	    d.root->via.f64 == 1.5);
-	mp_free(&d);
-	len = ut_unhex("db00000003616263", b, sizeof(b));
-	UT_CHECK("mp: str32 decodes", mp_parse(&d, b, len) == 0 &&
-	    mp_get_str(d.root, s, sizeof(s)) == 0 && strcmp(s, "abc") == 0);
-	mp_free(&d);
-	len = ut_unhex("c600000003010203", b, sizeof(b));
-	UT_CHECK("mp: bin32 decodes", mp_parse(&d, b, len) == 0 &&
-	    mp_get_bin(d.root, bin, 3) == 0 && bin[0] == 1 && bin[2] == 3);
-	mp_free(&d);
-	len = ut_unhex("c90000000305010203", b, sizeof(b));
-	UT_CHECK("mp: ext32 decodes", mp_parse(&d, b, len) == 0 &&
-	    d.root->via.ext.type == 5 && d.root->via.ext.size == 3);
-	mp_free(&d);
-	len = ut_unhex("dd00000003010203", b, sizeof(b));
-	UT_CHECK("mp: array32 decodes", mp_parse(&d, b, len) == 0 &&
-	    d.root->via.array.size == 3 &&
-	    d.root->via.array.ptr[2].via.u64 == 3);
-	mp_free(&d);
-}
-
 static void
 test_liars(void)
 {
@@ -397,40 +363,46 @@ test_bad(void)
 static void
 test_depth(void)
 {
+	static const struct {
+		const char	*name;
+		int		 depth;
+		int		 maps;		/* maps and arrays in turn */
+		int		 maxdepth;	/* for mp_check(); -1: none */
+		int		 check;		/* what mp_check() returns */
+		int		 parses;	/* -1: not parsed */
+	} cases[] = {
+		{ "MP_MAXDEPTH nested arrays are accepted", MP_MAXDEPTH, 0,
+		    MP_MAXDEPTH, 0, 1 },
+		{ "MP_MAXDEPTH + 1 nested arrays are refused",
+		    MP_MAXDEPTH + 1, 0, MP_MAXDEPTH, -1, 0 },
+		{ "MP_MAXDEPTH nested maps and arrays are accepted",
+		    MP_MAXDEPTH, 1, -1, 0, 1 },
+		{ "MP_MAXDEPTH + 1 nested maps and arrays are refused",
+		    MP_MAXDEPTH + 1, 1, -1, 0, 0 },
+		{ "100000 nested arrays are refused", 100000, 0, MP_MAXDEPTH,
+		    -1, 0 },
+		{ "50000 nested maps are refused", 50000, 1, -1, 0, 0 },
+		{ "maxdepth 1 takes [1]", 1, 0, 1, 0, -1 },
+		{ "maxdepth 1 refuses [[1]]", 2, 0, 1, -1, -1 },
+		{ "maxdepth 0 takes a scalar", 0, 0, 0, 0, -1 },
+		{ "maxdepth 0 refuses [1]", 1, 0, 0, -1, -1 },
+		{ "maxdepth above MP_MAXDEPTH is clamped", MP_MAXDEPTH + 1, 0,
+		    1000, -1, -1 },
+	};
 	uint8_t		*b;
-	size_t		 len, big = 200000;
+	size_t		 len, i, big = 200000;
+	char		 name[128];
 
 	if ((b = malloc(big)) == NULL)
 		exit(1);
-	len = nest(b, big, MP_MAXDEPTH, 0, 0x01);
-	UT_CHECK("mp: MP_MAXDEPTH nested arrays are accepted",
-	    mp_check(b, len, MP_MAXDEPTH) == 0 && parse_ok(b, len));
-	len = nest(b, big, MP_MAXDEPTH + 1, 0, 0x01);
-	UT_CHECK("mp: MP_MAXDEPTH + 1 nested arrays are refused",
-	    mp_check(b, len, MP_MAXDEPTH) == -1 && !parse_ok(b, len));
-	len = nest(b, big, MP_MAXDEPTH, 1, 0x01);
-	UT_CHECK("mp: MP_MAXDEPTH nested maps and arrays are accepted",
-	    parse_ok(b, len));
-	len = nest(b, big, MP_MAXDEPTH + 1, 1, 0x01);
-	UT_CHECK("mp: MP_MAXDEPTH + 1 nested maps and arrays are refused",
-	    !parse_ok(b, len));
-	len = nest(b, big, 100000, 0, 0x01);
-	UT_CHECK("mp: 100000 nested arrays are refused",
-	    mp_check(b, len, MP_MAXDEPTH) == -1 && !parse_ok(b, len));
-	len = nest(b, big, 50000, 1, 0x01);
-	UT_CHECK("mp: 50000 nested maps are refused", !parse_ok(b, len));
-
-	len = nest(b, big, 1, 0, 0x01);
-	UT_CHECK("mp: maxdepth 1 takes [1]", mp_check(b, len, 1) == 0);
-	len = nest(b, big, 2, 0, 0x01);
-	UT_CHECK("mp: maxdepth 1 refuses [[1]]", mp_check(b, len, 1) == -1);
-	len = nest(b, big, 0, 0, 0x01);
-	UT_CHECK("mp: maxdepth 0 takes a scalar", mp_check(b, len, 0) == 0);
-	len = nest(b, big, 1, 0, 0x01);
-	UT_CHECK("mp: maxdepth 0 refuses [1]", mp_check(b, len, 0) == -1);
-	len = nest(b, big, MP_MAXDEPTH + 1, 0, 0x01);
-	UT_CHECK("mp: maxdepth above MP_MAXDEPTH is clamped",
-	    mp_check(b, len, 1000) == -1);
+	for (i = 0; i < nitems(cases); i++) {
+		len = nest(b, big, cases[i].depth, cases[i].maps, 0x01);
+		(void)snprintf(name, sizeof(name), "mp: %s", cases[i].name);
+		UT_CHECK(name, (cases[i].maxdepth == -1 ||
+		    mp_check(b, len, cases[i].maxdepth) == cases[i].check) &&
+		    (cases[i].parses == -1 ||
+		    parse_ok(b, len) == cases[i].parses));
+	}
 	free(b);
 }
 
@@ -467,192 +439,287 @@ test_wide(void)
 	free(b);
 }
 
-static void
-test_get_str(void)
+/*
+ * One accessor on o (for key != NULL: the mp_map_ one on the map o):
+ * what it returns, and what it gave, written into val.  dst is filled
+ * with 'Z' first; *clean says whether a failure left it so.
+ */
+static int
+get(const msgpack_object *o, const char *key, enum getter what,
+    uint64_t arg, char *val, size_t valsz, int *clean)
 {
-	struct mp_doc	 d;
-	uint8_t		 b[DOCMAX];
-	size_t		 len, i;
-	char		 dst[16];
-	int		 clean;
+	const msgpack_object	*a, *last;
+	uint8_t			 dst[64];
+	uint64_t		 u = 77;
+	size_t			 i;
+	int			 r = -1, bv = 77;
 
-	len = ut_unhex("a3616263", b, sizeof(b));
-	mp_parse(&d, b, len);
 	memset(dst, 'Z', sizeof(dst));
-	UT_CHECK("mp: mp_get_str fits with its NUL",
-	    mp_get_str(d.root, dst, 4) == 0 && strcmp(dst, "abc") == 0 &&
-	    dst[4] == 'Z');
-	memset(dst, 'Z', sizeof(dst));
-	UT_CHECK("mp: mp_get_str refuses a string without room for NUL",
-	    mp_get_str(d.root, dst, 3) == -1);
-	for (clean = 1, i = 0; i < sizeof(dst); i++)
+	val[0] = '\0';
+	switch (what) {
+	case G_STR:
+		r = key != NULL ? mp_map_str(o, key, (char *)dst, arg) :
+		    mp_get_str(o, (char *)dst, arg);
+		if (r == 0)
+			(void)snprintf(val, valsz, "%s", (char *)dst);
+		/* the NUL is the last byte written */
+		if (r == 0 && arg < sizeof(dst) &&
+		    dst[strlen((char *)dst) + 1] != 'Z')
+			r = -2;
+		break;
+	case G_UINT:
+		r = key != NULL ? mp_map_uint(o, key, arg, &u) :
+		    mp_get_uint(o, arg, &u);
+		if (r == 0)
+			(void)snprintf(val, valsz, "%llu",
+			    (unsigned long long)u);
+		else if (u != 77)
+			dst[0] = 0;
+		break;
+	case G_BIN:
+		r = key != NULL ? mp_map_bin(o, key, dst, arg) :
+		    mp_get_bin(o, dst, arg);
+		for (i = 0; r == 0 && i < arg && 2 * i + 2 < valsz; i++)
+			(void)snprintf(val + 2 * i, 3, "%02x", dst[i]);
+		if (r == 0 && dst[arg] != 'Z')
+			r = -2;
+		break;
+	case G_BOOL:
+		r = key != NULL ? mp_map_bool(o, key, &bv) :
+		    mp_get_bool(o, &bv);
+		if (r == 0)
+			(void)snprintf(val, valsz, "%d", bv);
+		else if (bv != 77)
+			dst[0] = 0;
+		break;
+	case G_NIL:
+		r = mp_is_nil(o);
+		break;
+	case G_ARRAY:
+		a = key != NULL ? mp_map_array(o, key, arg) : o;
+		if (a == NULL || a->type != MSGPACK_OBJECT_ARRAY ||
+		    a->via.array.size == 0)
+			break;
+		r = 0;
+		last = &a->via.array.ptr[a->via.array.size - 1];
+		if (last->type == MSGPACK_OBJECT_STR)
+			(void)snprintf(val, valsz, "%u %.*s",
+			    a->via.array.size, (int)last->via.str.size,
+			    last->via.str.ptr);
+		else
+			(void)snprintf(val, valsz, "%u %llu",
+			    a->via.array.size,
+			    (unsigned long long)last->via.u64);
+		break;
+	case G_INT:
+		if (o == NULL || o->type != MSGPACK_OBJECT_NEGATIVE_INTEGER)
+			break;
+		r = 0;
+		(void)snprintf(val, valsz, "%lld", (long long)o->via.i64);
+		break;
+	case G_FLOAT:
+		if (o == NULL || (o->type != MSGPACK_OBJECT_FLOAT32 &&
+		    o->type != MSGPACK_OBJECT_FLOAT64))
+			break;
+		r = 0;
+		(void)snprintf(val, valsz, "%g", o->via.f64);
+		break;
+	case G_EXT:
+		if (o == NULL || o->type != MSGPACK_OBJECT_EXT)
+			break;
+		r = 0;
+		(void)snprintf(val, valsz, "%d %u", o->via.ext.type,
+		    o->via.ext.size);
+		break;
+	}
+	for (*clean = 1, i = 0; i < sizeof(dst); i++)
 		if (dst[i] != 'Z')
-			clean = 0;
-	UT_CHECK("mp: a refused mp_get_str writes nothing", clean);
-	UT_CHECK("mp: mp_get_str refuses dstsz 0",
-	    mp_get_str(d.root, dst, 0) == -1);
-	mp_free(&d);
-
-	len = ut_unhex("a0", b, sizeof(b));
-	mp_parse(&d, b, len);
-	dst[0] = 'Z';
-	UT_CHECK("mp: mp_get_str of an empty string",
-	    mp_get_str(d.root, dst, 1) == 0 && dst[0] == '\0');
-	mp_free(&d);
-
-	len = ut_unhex("a3610062", b, sizeof(b));
-	mp_parse(&d, b, len);
-	UT_CHECK("mp: mp_get_str refuses an embedded NUL",
-	    mp_get_str(d.root, dst, sizeof(dst)) == -1);
-	mp_free(&d);
-	len = ut_unhex("a3616200", b, sizeof(b));
-	mp_parse(&d, b, len);
-	UT_CHECK("mp: mp_get_str refuses a trailing NUL",
-	    mp_get_str(d.root, dst, sizeof(dst)) == -1);
-	mp_free(&d);
-
-	len = ut_unhex("c403616263", b, sizeof(b));
-	mp_parse(&d, b, len);
-	UT_CHECK("mp: mp_get_str refuses bin",
-	    mp_get_str(d.root, dst, sizeof(dst)) == -1);
-	mp_free(&d);
-	len = ut_unhex("01", b, sizeof(b));
-	mp_parse(&d, b, len);
-	UT_CHECK("mp: mp_get_str refuses an int",
-	    mp_get_str(d.root, dst, sizeof(dst)) == -1);
-	mp_free(&d);
-	UT_CHECK("mp: mp_get_str refuses NULL",
-	    mp_get_str(NULL, dst, sizeof(dst)) == -1);
+			*clean = 0;
+	return (r);
 }
 
+/* What the accepted formats decode to, and the accessors on them. */
 static void
-test_get_uint(void)
+test_get(void)
 {
+	static const struct {
+		const char	*name;
+		const char	*hex;	/* the document; NULL: no object */
+		enum getter	 what;
+		uint64_t	 arg;	/* dstsz, max or length */
+		int		 want;	/* what the accessor returns */
+		const char	*val;	/* what it gave, on success */
+		const char	*clean;	/* the check that a failure wrote
+					 * nothing, if not part of name's */
+	} cases[] = {
+		{ "uint64 max decodes", "cfffffffffffffffff", G_UINT,
+		    UINT64_MAX, 0, "18446744073709551615", NULL },
+		{ "int64 min decodes", "d38000000000000000", G_INT, 0, 0,
+		    "-9223372036854775808", NULL },
+		{ "float64 decodes", "cb3ff8000000000000", G_FLOAT, 0, 0,
+		    "1.5", NULL },
+		{ "float32 decodes", "ca3fc00000", G_FLOAT, 0, 0, "1.5", NULL },
+		{ "str32 decodes", "db00000003616263", G_STR, 8, 0, "abc",
+		    NULL },
+		{ "bin32 decodes", "c600000003010203", G_BIN, 3, 0,
+		    "010203", NULL },
+		{ "ext32 decodes", "c90000000305010203", G_EXT, 0, 0, "5 3",
+		    NULL },
+		{ "array32 decodes", "dd00000003010203", G_ARRAY, 0, 0,
+		    "3 3", NULL },
+
+		{ "mp_get_str fits with its NUL", "a3616263", G_STR, 4, 0,
+		    "abc", NULL },
+		{ "mp_get_str refuses a string without room for NUL",
+		    "a3616263", G_STR, 3, -1, NULL,
+		    "a refused mp_get_str writes nothing" },
+		{ "mp_get_str refuses dstsz 0", "a3616263", G_STR, 0, -1, NULL,
+		    NULL },
+		{ "mp_get_str of an empty string", "a0", G_STR, 1, 0, "",
+		    NULL },
+		{ "mp_get_str refuses an embedded NUL", "a3610062", G_STR, 16,
+		    -1, NULL, NULL },
+		{ "mp_get_str refuses a trailing NUL", "a3616200", G_STR, 16,
+		    -1, NULL, NULL },
+		{ "mp_get_str refuses bin", "c403616263", G_STR, 16, -1, NULL,
+		    NULL },
+		{ "mp_get_str refuses an int", "01", G_STR, 16, -1, NULL,
+		    NULL },
+		{ "mp_get_str refuses NULL", NULL, G_STR, 16, -1, NULL, NULL },
+
+		{ "mp_get_uint at max", "05", G_UINT, 5, 0, "5", NULL },
+		{ "mp_get_uint above max is refused", "05", G_UINT, 4, -1, NULL,
+		    NULL },
+		{ "mp_get_uint with max 0 refuses 5", "05", G_UINT, 0, -1, NULL,
+		    NULL },
+		{ "mp_get_uint refuses UINT32_MAX + 1 for max UINT32_MAX",
+		    "cf0000000100000000", G_UINT, UINT32_MAX, -1, NULL, NULL },
+		{ "mp_get_uint refuses -1", "ff", G_UINT, UINT64_MAX, -1, NULL,
+		    NULL },
+		{ "mp_get_uint refuses INT64_MIN", "d38000000000000000",
+		    G_UINT, UINT64_MAX, -1, NULL, NULL },
+		{ "mp_get_uint takes a non-negative int16", "d10005", G_UINT,
+		    10, 0, "5", NULL },
+		{ "mp_get_uint refuses a float", "cb3ff0000000000000", G_UINT,
+		    UINT64_MAX, -1, NULL, NULL },
+		{ "mp_get_uint refuses a string", "a131", G_UINT, UINT64_MAX,
+		    -1, NULL, NULL },
+		{ "mp_get_uint refuses true", "c3", G_UINT, UINT64_MAX, -1,
+		    NULL, NULL },
+		{ "mp_get_uint refuses NULL", NULL, G_UINT, UINT64_MAX, -1,
+		    NULL, NULL },
+
+		{ "mp_get_bin exact length", "c40401020304", G_BIN, 4, 0,
+		    "01020304", NULL },
+		{ "mp_get_bin refuses a shorter length", "c40401020304", G_BIN,
+		    3, -1, NULL, NULL },
+		{ "mp_get_bin refuses a longer length", "c40401020304", G_BIN,
+		    5, -1, NULL, NULL },
+		{ "mp_get_bin of an empty bin", "c400", G_BIN, 0, 0, "", NULL },
+		{ "mp_get_bin refuses a string", "a461626364", G_BIN, 4, -1,
+		    NULL, NULL },
+		{ "mp_get_bin refuses NULL", NULL, G_BIN, 4, -1, NULL, NULL },
+
+		{ "mp_get_bool true", "c3", G_BOOL, 0, 0, "1", NULL },
+		{ "mp_get_bool false", "c2", G_BOOL, 0, 0, "0", NULL },
+		{ "false is not nil", "c2", G_NIL, 0, 0, NULL, NULL },
+		{ "mp_get_bool refuses 1", "01", G_BOOL, 0, -1, NULL, NULL },
+		{ "mp_get_bool refuses nil", "c0", G_BOOL, 0, -1, NULL, NULL },
+		{ "mp_is_nil of nil", "c0", G_NIL, 0, 1, NULL, NULL },
+		{ "mp_is_nil of NULL is false", NULL, G_NIL, 0, 0, NULL, NULL },
+		{ "mp_get_bool refuses NULL", NULL, G_BOOL, 0, -1, NULL, NULL },
+	};
 	struct mp_doc	 d;
 	uint8_t		 b[DOCMAX];
-	uint64_t	 v;
-	size_t		 len;
+	size_t		 i, len;
+	char		 name[128], val[64];
+	int		 r, clean, ok;
 
-	len = ut_unhex("05", b, sizeof(b));
-	mp_parse(&d, b, len);
-	UT_CHECK("mp: mp_get_uint at max",
-	    mp_get_uint(d.root, 5, &v) == 0 && v == 5);
-	v = 77;
-	UT_CHECK("mp: mp_get_uint above max is refused",
-	    mp_get_uint(d.root, 4, &v) == -1 && v == 77);
-	UT_CHECK("mp: mp_get_uint with max 0 refuses 5",
-	    mp_get_uint(d.root, 0, &v) == -1);
-	mp_free(&d);
-
-	len = ut_unhex("cf0000000100000000", b, sizeof(b));
-	mp_parse(&d, b, len);
-	UT_CHECK("mp: mp_get_uint refuses UINT32_MAX + 1 for max UINT32_MAX",
-	    mp_get_uint(d.root, UINT32_MAX, &v) == -1);
-	mp_free(&d);
-
-	len = ut_unhex("ff", b, sizeof(b));
-	mp_parse(&d, b, len);
-	v = 77;
-	UT_CHECK("mp: mp_get_uint refuses -1",
-	    mp_get_uint(d.root, UINT64_MAX, &v) == -1 && v == 77);
-	mp_free(&d);
-	len = ut_unhex("d38000000000000000", b, sizeof(b));
-	mp_parse(&d, b, len);
-	UT_CHECK("mp: mp_get_uint refuses INT64_MIN",
-	    mp_get_uint(d.root, UINT64_MAX, &v) == -1);
-	mp_free(&d);
-	len = ut_unhex("d10005", b, sizeof(b));
-	mp_parse(&d, b, len);
-	UT_CHECK("mp: mp_get_uint takes a non-negative int16",
-	    mp_get_uint(d.root, 10, &v) == 0 && v == 5);
-	mp_free(&d);
-	len = ut_unhex("cb3ff0000000000000", b, sizeof(b));
-	mp_parse(&d, b, len);
-	UT_CHECK("mp: mp_get_uint refuses a float",
-	    mp_get_uint(d.root, UINT64_MAX, &v) == -1);
-	mp_free(&d);
-	len = ut_unhex("a131", b, sizeof(b));
-	mp_parse(&d, b, len);
-	UT_CHECK("mp: mp_get_uint refuses a string",
-	    mp_get_uint(d.root, UINT64_MAX, &v) == -1);
-	mp_free(&d);
-	len = ut_unhex("c3", b, sizeof(b));
-	mp_parse(&d, b, len);
-	UT_CHECK("mp: mp_get_uint refuses true",
-	    mp_get_uint(d.root, UINT64_MAX, &v) == -1);
-	mp_free(&d);
-	UT_CHECK("mp: mp_get_uint refuses NULL",
-	    mp_get_uint(NULL, UINT64_MAX, &v) == -1);
-}
-
-static void
-test_get_other(void)
-{
-	struct mp_doc	 d;
-	uint8_t		 b[DOCMAX], out[8];
-	size_t		 len;
-	int		 v;
-
-	len = ut_unhex("c40401020304", b, sizeof(b));
-	mp_parse(&d, b, len);
-	memset(out, 0xee, sizeof(out));
-	UT_CHECK("mp: mp_get_bin exact length",
-	    mp_get_bin(d.root, out, 4) == 0 && out[0] == 1 && out[3] == 4 &&
-	    out[4] == 0xee);
-	memset(out, 0xee, sizeof(out));
-	UT_CHECK("mp: mp_get_bin refuses a shorter length",
-	    mp_get_bin(d.root, out, 3) == -1 && out[0] == 0xee);
-	UT_CHECK("mp: mp_get_bin refuses a longer length",
-	    mp_get_bin(d.root, out, 5) == -1 && out[0] == 0xee);
-	mp_free(&d);
-	len = ut_unhex("c400", b, sizeof(b));
-	mp_parse(&d, b, len);
-	UT_CHECK("mp: mp_get_bin of an empty bin",
-	    mp_get_bin(d.root, out, 0) == 0);
-	mp_free(&d);
-	len = ut_unhex("a461626364", b, sizeof(b));
-	mp_parse(&d, b, len);
-	UT_CHECK("mp: mp_get_bin refuses a string",
-	    mp_get_bin(d.root, out, 4) == -1);
-	mp_free(&d);
-	UT_CHECK("mp: mp_get_bin refuses NULL",
-	    mp_get_bin(NULL, out, 4) == -1);
-
-	len = ut_unhex("c3", b, sizeof(b));
-	mp_parse(&d, b, len);
-	UT_CHECK("mp: mp_get_bool true",
-	    mp_get_bool(d.root, &v) == 0 && v == 1);
-	mp_free(&d);
-	len = ut_unhex("c2", b, sizeof(b));
-	mp_parse(&d, b, len);
-	UT_CHECK("mp: mp_get_bool false",
-	    mp_get_bool(d.root, &v) == 0 && v == 0);
-	UT_CHECK("mp: false is not nil", !mp_is_nil(d.root));
-	mp_free(&d);
-	len = ut_unhex("01", b, sizeof(b));
-	mp_parse(&d, b, len);
-	UT_CHECK("mp: mp_get_bool refuses 1", mp_get_bool(d.root, &v) == -1);
-	mp_free(&d);
-	len = ut_unhex("c0", b, sizeof(b));
-	mp_parse(&d, b, len);
-	UT_CHECK("mp: mp_get_bool refuses nil",
-	    mp_get_bool(d.root, &v) == -1);
-	UT_CHECK("mp: mp_is_nil of nil", mp_is_nil(d.root));
-	mp_free(&d);
-	UT_CHECK("mp: mp_is_nil of NULL is false", !mp_is_nil(NULL));
-	UT_CHECK("mp: mp_get_bool refuses NULL", mp_get_bool(NULL, &v) == -1);
+	for (i = 0; i < nitems(cases); i++) {
+		d.root = NULL;
+		if (cases[i].hex != NULL) {
+			len = ut_unhex(cases[i].hex, b, sizeof(b));
+			if (mp_parse(&d, b, len) == -1) {
+				(void)snprintf(name, sizeof(name), "mp: %s",
+				    cases[i].name);
+				UT_CHECK(name, !"parses");
+				continue;
+			}
+		}
+		r = get(d.root, NULL, cases[i].what, cases[i].arg, val,
+		    sizeof(val), &clean);
+		ok = r == cases[i].want && (cases[i].val == NULL ||
+		    strcmp(val, cases[i].val) == 0);
+		if (r != 0 && cases[i].what != G_NIL &&
+		    cases[i].clean == NULL)
+			ok = ok && clean;
+		(void)snprintf(name, sizeof(name), "mp: %s", cases[i].name);
+		UT_CHECK(name, ok);
+		if (cases[i].clean != NULL) {
+			(void)snprintf(name, sizeof(name), "mp: %s",
+			    cases[i].clean);
+			UT_CHECK(name, clean);
+		}
+		if (cases[i].hex != NULL)
+			mp_free(&d);
+	}
 }
 
 static void
 test_map(void)
 {
+	static const struct {
+		const char	*name;
+		enum getter	 what;
+		const char	*key;
+		uint64_t	 arg;
+		int		 want;
+		const char	*val;
+	} cases[] = {
+		{ "mp_map_str finds its key", G_STR, "domain", 32, 0,
+		    "example.org" },
+		{ "mp_map_str does not match a key prefix", G_STR, "domai", 32,
+		    -1, NULL },
+		{ "mp_map_str does not match a longer key", G_STR, "domainx",
+		    32, -1, NULL },
+		{ "mp_map_str matches the exact short key", G_STR, "dom", 32, 0,
+		    "short" },
+		{ "mp_map_str respects dstsz", G_STR, "domain", 11, -1, NULL },
+		{ "mp_map_str of a uint is refused", G_STR, "ttl", 32, -1,
+		    NULL },
+		{ "mp_map_str of a missing key is refused", G_STR, "nope", 32,
+		    -1, NULL },
+		{ "mp_map_str of an empty key is refused", G_STR, "", 32, -1,
+		    NULL },
+		{ "mp_map_str of an empty string value", G_STR, "neg", 32, 0,
+		    "" },
+		{ "mp_map_uint", G_UINT, "ttl", 300, 0, "300" },
+		{ "mp_map_uint above max", G_UINT, "ttl", 299, -1, NULL },
+		{ "mp_map_uint of a string", G_UINT, "domain", UINT64_MAX,
+		    -1, NULL },
+		{ "mp_map_uint of a missing key", G_UINT, "TTL", UINT64_MAX,
+		    -1, NULL },
+		{ "mp_map_bin", G_BIN, "token", 4, 0, "01020304" },
+		{ "mp_map_bin of the wrong length", G_BIN, "token", 3, -1,
+		    NULL },
+		{ "mp_map_bin of a string", G_BIN, "domain", 4, -1, NULL },
+		{ "mp_map_bool", G_BOOL, "up", 0, 0, "1" },
+		{ "mp_map_bool of a uint", G_BOOL, "ttl", 0, -1, NULL },
+		{ "mp_map_bool of a missing key", G_BOOL, "down", 0, -1, NULL },
+		{ "mp_map_array at max", G_ARRAY, "domains", 3, 0, "3 c" },
+		{ "mp_map_array above max", G_ARRAY, "domains", 2, -1, NULL },
+		{ "mp_map_array of a string", G_ARRAY, "domain", 10, -1, NULL },
+		{ "mp_map_array of a missing key", G_ARRAY, "nope", 10, -1,
+		    NULL },
+	};
 	struct mp_out		 o;
 	struct mp_doc		 d;
 	const msgpack_object	*a;
 	uint8_t			 bin[4] = { 1, 2, 3, 4 }, out[4];
 	uint64_t		 v;
-	char			 s[32];
-	int			 bv;
+	size_t			 i;
+	char			 s[32], name[128];
+	int			 bv, r, clean;
 
 	mp_out_init(&o);
 	msgpack_pack_map(&o.pk, 9);
@@ -677,63 +744,14 @@ test_map(void)
 		mp_out_free(&o);
 		return;
 	}
-	UT_CHECK("mp: mp_map_str finds its key",
-	    mp_map_str(d.root, "domain", s, sizeof(s)) == 0 &&
-	    strcmp(s, "example.org") == 0);
-	UT_CHECK("mp: mp_map_str does not match a key prefix",
-	    mp_map_str(d.root, "domai", s, sizeof(s)) == -1);
-	UT_CHECK("mp: mp_map_str does not match a longer key",
-	    mp_map_str(d.root, "domainx", s, sizeof(s)) == -1);
-	UT_CHECK("mp: mp_map_str matches the exact short key",
-	    mp_map_str(d.root, "dom", s, sizeof(s)) == 0 &&
-	    strcmp(s, "short") == 0);
-	UT_CHECK("mp: mp_map_str respects dstsz",
-	    mp_map_str(d.root, "domain", s, 11) == -1);
-	UT_CHECK("mp: mp_map_str of a uint is refused",
-	    mp_map_str(d.root, "ttl", s, sizeof(s)) == -1);
-	UT_CHECK("mp: mp_map_str of a missing key is refused",
-	    mp_map_str(d.root, "nope", s, sizeof(s)) == -1);
-	UT_CHECK("mp: mp_map_str of an empty key is refused",
-	    mp_map_str(d.root, "", s, sizeof(s)) == -1);
-	UT_CHECK("mp: mp_map_str of an empty string value",
-	    mp_map_str(d.root, "neg", s, sizeof(s)) == 0 && s[0] == '\0');
-
-	UT_CHECK("mp: mp_map_uint",
-	    mp_map_uint(d.root, "ttl", 300, &v) == 0 && v == 300);
-	UT_CHECK("mp: mp_map_uint above max",
-	    mp_map_uint(d.root, "ttl", 299, &v) == -1);
-	UT_CHECK("mp: mp_map_uint of a string",
-	    mp_map_uint(d.root, "domain", UINT64_MAX, &v) == -1);
-	UT_CHECK("mp: mp_map_uint of a missing key",
-	    mp_map_uint(d.root, "TTL", UINT64_MAX, &v) == -1);
-
-	UT_CHECK("mp: mp_map_bin",
-	    mp_map_bin(d.root, "token", out, 4) == 0 &&
-	    memcmp(out, bin, 4) == 0);
-	UT_CHECK("mp: mp_map_bin of the wrong length",
-	    mp_map_bin(d.root, "token", out, 3) == -1);
-	UT_CHECK("mp: mp_map_bin of a string",
-	    mp_map_bin(d.root, "domain", out, 4) == -1);
-
-	UT_CHECK("mp: mp_map_bool",
-	    mp_map_bool(d.root, "up", &bv) == 0 && bv == 1);
-	UT_CHECK("mp: mp_map_bool of a uint",
-	    mp_map_bool(d.root, "ttl", &bv) == -1);
-	UT_CHECK("mp: mp_map_bool of a missing key",
-	    mp_map_bool(d.root, "down", &bv) == -1);
-
+	for (i = 0; i < nitems(cases); i++) {
+		r = get(d.root, cases[i].key, cases[i].what, cases[i].arg, s,
+		    sizeof(s), &clean);
+		(void)snprintf(name, sizeof(name), "mp: %s", cases[i].name);
+		UT_CHECK(name, r == cases[i].want && (r != 0 ? clean :
+		    strcmp(s, cases[i].val) == 0));
+	}
 	a = mp_map_array(d.root, "domains", 3);
-	UT_CHECK("mp: mp_map_array at max",
-	    a != NULL && a->via.array.size == 3 &&
-	    mp_get_str(&a->via.array.ptr[2], s, sizeof(s)) == 0 &&
-	    strcmp(s, "c") == 0);
-	UT_CHECK("mp: mp_map_array above max",
-	    mp_map_array(d.root, "domains", 2) == NULL);
-	UT_CHECK("mp: mp_map_array of a string",
-	    mp_map_array(d.root, "domain", 10) == NULL);
-	UT_CHECK("mp: mp_map_array of a missing key",
-	    mp_map_array(d.root, "nope", 10) == NULL);
-
 	UT_CHECK("mp: a non-string key is never matched",
 	    mp_map_get(d.root, "seven") == NULL);
 	UT_CHECK("mp: mp_map_get on something not a map",
@@ -789,14 +807,11 @@ main(void)
 {
 	alloc_track();
 	test_valid();
-	test_values();
+	test_get();
 	test_liars();
 	test_bad();
 	test_depth();
 	test_wide();
-	test_get_str();
-	test_get_uint();
-	test_get_other();
 	test_map();
 	test_pack();
 	UT_EXIT();

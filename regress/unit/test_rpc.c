@@ -234,156 +234,169 @@ test_parse_bad(void)
 static void
 test_parse_long(void)
 {
+	static const struct {
+		const char	*name;
+		int		 type;		/* 0 request, 2 notification */
+		size_t		 method;	/* its length, of 'm' */
+		size_t		 caller;	/* its length; 0: none */
+		int		 want;
+	} cases[] = {
+		{ "method of RPC_METHODMAX - 1 is accepted", 0,
+		    RPC_METHODMAX - 1, 0, 0 },
+		{ "method of RPC_METHODMAX is refused", 0, RPC_METHODMAX, 0,
+		    -1 },
+		{ "method of 70000 bytes is refused", 0, 70000, 0, -1 },
+		{ "notification method of RPC_METHODMAX is refused", 2,
+		    RPC_METHODMAX, 0, -1 },
+		{ "caller of RPC_NAMEMAX - 1 is accepted", 0, 3,
+		    RPC_NAMEMAX - 1, 0 },
+		{ "caller of RPC_NAMEMAX is refused", 0, 3, RPC_NAMEMAX, -1 },
+	};
 	struct mp_out	 o;
 	struct rpc_msg	 m;
 	const char	*why;
+	char		 name[128];
+	size_t		 i;
+	int		 r;
 
 	mp_out_init(&o);
-	msgpack_pack_array(&o.pk, 4);
-	msgpack_pack_uint8(&o.pk, 0);
-	msgpack_pack_uint8(&o.pk, 1);
-	pack_longstr(&o.pk, RPC_METHODMAX - 1, 'm');
-	msgpack_pack_nil(&o.pk);
-	UT_CHECK("rpc: method of RPC_METHODMAX - 1 is accepted",
-	    try_out(&o, &m, &why) == 0 &&
-	    strlen(m.method) == RPC_METHODMAX - 1);
-
-	mp_out_reset(&o);
-	msgpack_pack_array(&o.pk, 4);
-	msgpack_pack_uint8(&o.pk, 0);
-	msgpack_pack_uint8(&o.pk, 1);
-	pack_longstr(&o.pk, RPC_METHODMAX, 'm');
-	msgpack_pack_nil(&o.pk);
-	UT_CHECK("rpc: method of RPC_METHODMAX is refused",
-	    try_out(&o, &m, &why) == -1);
-
-	mp_out_reset(&o);
-	msgpack_pack_array(&o.pk, 4);
-	msgpack_pack_uint8(&o.pk, 0);
-	msgpack_pack_uint8(&o.pk, 1);
-	pack_longstr(&o.pk, 70000, 'm');
-	msgpack_pack_nil(&o.pk);
-	UT_CHECK("rpc: method of 70000 bytes is refused",
-	    try_out(&o, &m, &why) == -1);
-
-	mp_out_reset(&o);
-	msgpack_pack_array(&o.pk, 3);
-	msgpack_pack_uint8(&o.pk, 2);
-	pack_longstr(&o.pk, RPC_METHODMAX, 'n');
-	msgpack_pack_nil(&o.pk);
-	UT_CHECK("rpc: notification method of RPC_METHODMAX is refused",
-	    try_out(&o, &m, &why) == -1);
-
-	mp_out_reset(&o);
-	msgpack_pack_array(&o.pk, 5);
-	msgpack_pack_uint8(&o.pk, 0);
-	msgpack_pack_uint8(&o.pk, 1);
-	mp_pack_str(&o.pk, "a.b");
-	msgpack_pack_nil(&o.pk);
-	pack_longstr(&o.pk, RPC_NAMEMAX - 1, 'c');
-	UT_CHECK("rpc: caller of RPC_NAMEMAX - 1 is accepted",
-	    try_out(&o, &m, &why) == 0 &&
-	    strlen(m.caller) == RPC_NAMEMAX - 1);
-
-	mp_out_reset(&o);
-	msgpack_pack_array(&o.pk, 5);
-	msgpack_pack_uint8(&o.pk, 0);
-	msgpack_pack_uint8(&o.pk, 1);
-	mp_pack_str(&o.pk, "a.b");
-	msgpack_pack_nil(&o.pk);
-	pack_longstr(&o.pk, RPC_NAMEMAX, 'c');
-	UT_CHECK("rpc: caller of RPC_NAMEMAX is refused",
-	    try_out(&o, &m, &why) == -1);
+	for (i = 0; i < nitems(cases); i++) {
+		mp_out_reset(&o);
+		msgpack_pack_array(&o.pk, (cases[i].type == 2 ? 3 : 4) +
+		    (cases[i].caller > 0));
+		msgpack_pack_uint8(&o.pk, cases[i].type);
+		if (cases[i].type != 2)
+			msgpack_pack_uint8(&o.pk, 1);
+		if (cases[i].caller > 0)
+			mp_pack_str(&o.pk, "a.b");
+		else
+			pack_longstr(&o.pk, cases[i].method, 'm');
+		msgpack_pack_nil(&o.pk);
+		if (cases[i].caller > 0)
+			pack_longstr(&o.pk, cases[i].caller, 'c');
+		r = try_out(&o, &m, &why);
+		(void)snprintf(name, sizeof(name), "rpc: %s", cases[i].name);
+		UT_CHECK(name, r == cases[i].want && (r != 0 ||
+		    strlen(m.method) == (cases[i].caller > 0 ? 3 :
+		    cases[i].method)) && (r != 0 ||
+		    strlen(m.caller) == cases[i].caller));
+	}
 	mp_out_free(&o);
 }
 
 static void
 test_names(void)
 {
-	char	 s[RPC_NAMEMAX + 2];
+	static const struct {
+		const char	*name;
+		const char	*s;	/* NULL: 'a' times len */
+		size_t		 len;
+		int		 valid;
+	} cases[] = {
+		{ "name \"a\"", "a", 0, 1 },
+		{ "name \"0\"", "0", 0, 1 },
+		{ "name \"a-b_c9\"", "a-b_c9", 0, 1 },
+		{ "name ending in -", "a-", 0, 1 },
+		{ "empty name", "", 0, 0 },
+		{ "name starting with -", "-a", 0, 0 },
+		{ "name starting with _", "_a", 0, 0 },
+		{ "upper case name", "Alice", 0, 0 },
+		{ "name with a dot", "a.b", 0, 0 },
+		{ "name with a space", "a b", 0, 0 },
+		{ "name with a slash", "a/b", 0, 0 },
+		{ "name with UTF-8", "caf\xc3\xa9", 0, 0 },
+		{ "name with a high byte", "a\xff", 0, 0 },
+		{ "name of RPC_NAMEMAX - 1", NULL, RPC_NAMEMAX - 1, 1 },
+		{ "name of RPC_NAMEMAX", NULL, RPC_NAMEMAX, 0 },
+	};
+	char	 s[RPC_NAMEMAX + 2], name[128];
+	size_t	 i;
 
-	UT_CHECK("rpc: name \"a\"", rpc_valid_name("a"));
-	UT_CHECK("rpc: name \"0\"", rpc_valid_name("0"));
-	UT_CHECK("rpc: name \"a-b_c9\"", rpc_valid_name("a-b_c9"));
-	UT_CHECK("rpc: name ending in -", rpc_valid_name("a-"));
-	UT_CHECK("rpc: empty name", !rpc_valid_name(""));
-	UT_CHECK("rpc: name starting with -", !rpc_valid_name("-a"));
-	UT_CHECK("rpc: name starting with _", !rpc_valid_name("_a"));
-	UT_CHECK("rpc: upper case name", !rpc_valid_name("Alice"));
-	UT_CHECK("rpc: name with a dot", !rpc_valid_name("a.b"));
-	UT_CHECK("rpc: name with a space", !rpc_valid_name("a b"));
-	UT_CHECK("rpc: name with a slash", !rpc_valid_name("a/b"));
-	UT_CHECK("rpc: name with UTF-8", !rpc_valid_name("caf\xc3\xa9"));
-	UT_CHECK("rpc: name with a high byte", !rpc_valid_name("a\xff"));
-	memset(s, 'a', RPC_NAMEMAX - 1);
-	s[RPC_NAMEMAX - 1] = '\0';
-	UT_CHECK("rpc: name of RPC_NAMEMAX - 1", rpc_valid_name(s));
-	s[RPC_NAMEMAX - 1] = 'a';
-	s[RPC_NAMEMAX] = '\0';
-	UT_CHECK("rpc: name of RPC_NAMEMAX", !rpc_valid_name(s));
+	for (i = 0; i < nitems(cases); i++) {
+		if (cases[i].s != NULL)
+			(void)strlcpy(s, cases[i].s, sizeof(s));
+		else {
+			memset(s, 'a', cases[i].len);
+			s[cases[i].len] = '\0';
+		}
+		(void)snprintf(name, sizeof(name), "rpc: %s", cases[i].name);
+		UT_CHECK(name, rpc_valid_name(s) == cases[i].valid);
+	}
 }
 
 static void
 test_split(void)
 {
-	char	 op[RPC_NAMEMAX], name[RPC_NAMEMAX], m[256];
+	static const struct {
+		const char	*name;
+		const char	*in;	/* NULL: made of the lengths */
+		size_t		 oplen, mlen;	/* of 'o' and 'm' */
+		size_t		 opsz, msz;	/* 0: RPC_NAMEMAX */
+		int		 want;
+		const char	*op, *m;	/* on success, if not made */
+	} cases[] = {
+		{ "split \"op.m\"", "op.m", 0, 0, 0, 0, 0, "op", "m" },
+		{ "split \"eps.register\"", "eps.register", 0, 0, 0, 0, 0,
+		    "eps", "register" },
+		{ "split refuses no dot", "opm", 0, 0, 0, 0, -1, NULL, NULL },
+		{ "split refuses \"\"", "", 0, 0, 0, 0, -1, NULL, NULL },
+		{ "split refuses \".\"", ".", 0, 0, 0, 0, -1, NULL, NULL },
+		{ "split refuses an empty operator", ".m", 0, 0, 0, 0, -1,
+		    NULL, NULL },
+		{ "split refuses an empty method", "op.", 0, 0, 0, 0, -1,
+		    NULL, NULL },
+		{ "split refuses two dots", "op.m.x", 0, 0, 0, 0, -1, NULL,
+		    NULL },
+		{ "split refuses \"..\"", "..", 0, 0, 0, 0, -1, NULL, NULL },
+		{ "split refuses an upper-case operator", "OP.m", 0, 0, 0, 0,
+		    -1, NULL, NULL },
+		{ "split refuses an upper-case method", "op.M", 0, 0, 0, 0,
+		    -1, NULL, NULL },
+		{ "split refuses a method starting with _", "op._m", 0, 0, 0,
+		    0, -1, NULL, NULL },
+		{ "split refuses a small operator buffer", "op.m", 0, 0, 2, 0,
+		    -1, NULL, NULL },
+		{ "split fits an operator buffer exactly", "op.m", 0, 0, 3, 0,
+		    0, "op", "m" },
+		{ "split refuses a small method buffer", "op.mm", 0, 0, 0, 2,
+		    -1, NULL, NULL },
+		{ "split fits a method buffer exactly", "op.mm", 0, 0, 0, 3, 0,
+		    "op", "mm" },
+		{ "split takes an operator of RPC_NAMEMAX - 1", NULL,
+		    RPC_NAMEMAX - 1, 1, 0, 0, 0, NULL, NULL },
+		{ "split refuses an operator of RPC_NAMEMAX", NULL,
+		    RPC_NAMEMAX, 1, 0, 0, -1, NULL, NULL },
+		{ "split takes a method of RPC_NAMEMAX - 1", NULL, 1,
+		    RPC_NAMEMAX - 1, 0, 0, 0, NULL, NULL },
+		{ "split refuses a method of RPC_NAMEMAX", NULL, 1,
+		    RPC_NAMEMAX, 0, 0, -1, NULL, NULL },
+	};
+	char	 in[2 * RPC_NAMEMAX + 2], wop[RPC_NAMEMAX + 1];
+	char	 wm[RPC_NAMEMAX + 1], op[RPC_NAMEMAX], m[RPC_NAMEMAX];
+	char	 name[128];
+	size_t	 i;
+	int	 r;
 
-	UT_CHECK("rpc: split \"op.m\"",
-	    rpc_split("op.m", op, sizeof(op), name, sizeof(name)) == 0 &&
-	    strcmp(op, "op") == 0 && strcmp(name, "m") == 0);
-	UT_CHECK("rpc: split \"eps.register\"",
-	    rpc_split("eps.register", op, sizeof(op), name,
-	    sizeof(name)) == 0 && strcmp(op, "eps") == 0 &&
-	    strcmp(name, "register") == 0);
-	UT_CHECK("rpc: split refuses no dot",
-	    rpc_split("opm", op, sizeof(op), name, sizeof(name)) == -1);
-	UT_CHECK("rpc: split refuses \"\"",
-	    rpc_split("", op, sizeof(op), name, sizeof(name)) == -1);
-	UT_CHECK("rpc: split refuses \".\"",
-	    rpc_split(".", op, sizeof(op), name, sizeof(name)) == -1);
-	UT_CHECK("rpc: split refuses an empty operator",
-	    rpc_split(".m", op, sizeof(op), name, sizeof(name)) == -1);
-	UT_CHECK("rpc: split refuses an empty method",
-	    rpc_split("op.", op, sizeof(op), name, sizeof(name)) == -1);
-	UT_CHECK("rpc: split refuses two dots",
-	    rpc_split("op.m.x", op, sizeof(op), name, sizeof(name)) == -1);
-	UT_CHECK("rpc: split refuses \"..\"",
-	    rpc_split("..", op, sizeof(op), name, sizeof(name)) == -1);
-	UT_CHECK("rpc: split refuses an upper-case operator",
-	    rpc_split("OP.m", op, sizeof(op), name, sizeof(name)) == -1);
-	UT_CHECK("rpc: split refuses an upper-case method",
-	    rpc_split("op.M", op, sizeof(op), name, sizeof(name)) == -1);
-	UT_CHECK("rpc: split refuses a method starting with _",
-	    rpc_split("op._m", op, sizeof(op), name, sizeof(name)) == -1);
-	UT_CHECK("rpc: split refuses a small operator buffer",
-	    rpc_split("op.m", op, 2, name, sizeof(name)) == -1);
-	UT_CHECK("rpc: split fits an operator buffer exactly",
-	    rpc_split("op.m", op, 3, name, sizeof(name)) == 0);
-	UT_CHECK("rpc: split refuses a small method buffer",
-	    rpc_split("op.mm", op, sizeof(op), name, 2) == -1);
-	UT_CHECK("rpc: split fits a method buffer exactly",
-	    rpc_split("op.mm", op, sizeof(op), name, 3) == 0);
-
-	memset(m, 'o', RPC_NAMEMAX - 1);
-	strlcpy(m + RPC_NAMEMAX - 1, ".m", sizeof(m) - (RPC_NAMEMAX - 1));
-	UT_CHECK("rpc: split takes an operator of RPC_NAMEMAX - 1",
-	    rpc_split(m, op, sizeof(op), name, sizeof(name)) == 0 &&
-	    strlen(op) == RPC_NAMEMAX - 1);
-	memset(m, 'o', RPC_NAMEMAX);
-	strlcpy(m + RPC_NAMEMAX, ".m", sizeof(m) - RPC_NAMEMAX);
-	UT_CHECK("rpc: split refuses an operator of RPC_NAMEMAX",
-	    rpc_split(m, op, sizeof(op), name, sizeof(name)) == -1);
-	m[0] = 'o';
-	m[1] = '.';
-	memset(m + 2, 'm', RPC_NAMEMAX - 1);
-	m[RPC_NAMEMAX + 1] = '\0';
-	UT_CHECK("rpc: split takes a method of RPC_NAMEMAX - 1",
-	    rpc_split(m, op, sizeof(op), name, sizeof(name)) == 0 &&
-	    strlen(name) == RPC_NAMEMAX - 1);
-	memset(m + 2, 'm', RPC_NAMEMAX);
-	m[RPC_NAMEMAX + 2] = '\0';
-	UT_CHECK("rpc: split refuses a method of RPC_NAMEMAX",
-	    rpc_split(m, op, sizeof(op), name, sizeof(name)) == -1);
+	for (i = 0; i < nitems(cases); i++) {
+		if (cases[i].in != NULL) {
+			(void)strlcpy(in, cases[i].in, sizeof(in));
+			(void)strlcpy(wop, cases[i].op != NULL ?
+			    cases[i].op : "", sizeof(wop));
+			(void)strlcpy(wm, cases[i].m != NULL ? cases[i].m : "",
+			    sizeof(wm));
+		} else {
+			memset(wop, 'o', cases[i].oplen);
+			wop[cases[i].oplen] = '\0';
+			memset(wm, 'm', cases[i].mlen);
+			wm[cases[i].mlen] = '\0';
+			(void)snprintf(in, sizeof(in), "%s.%s", wop, wm);
+		}
+		r = rpc_split(in, op, cases[i].opsz ? cases[i].opsz :
+		    sizeof(op), m, cases[i].msz ? cases[i].msz : sizeof(m));
+		(void)snprintf(name, sizeof(name), "rpc: %s", cases[i].name);
+		UT_CHECK(name, r == cases[i].want && (r != 0 ||
+		    (strcmp(op, wop) == 0 && strcmp(m, wm) == 0)));
+	}
 }
 
 static void

@@ -1,0 +1,151 @@
+/*
+ * token.c: the table of one-time tokens (token.h).  Tokens are found
+ * by their first 8 bytes in a tree and compared whole in constant
+ * time; a list keeps them oldest first for the sweep.
+ */
+
+#include <time.h>
+
+#include "compat.h"
+#include "token.h"
+
+static int	token_cmp(struct token *, struct token *);
+RB_GENERATE_STATIC(token_tree, token, node, token_cmp)
+
+static int
+token_cmp(struct token *a, struct token *b)
+{
+	return (a->key < b->key ? -1 : a->key > b->key);
+}
+
+static time_t
+token_now(struct token_table *tt)
+{
+	return (tt->clock != NULL ? tt->clock() : time(NULL));
+}
+
+static void
+token_free(struct token_table *tt, struct token *t)
+{
+	if (t->state == TOKEN_ISSUED)
+		tt->nissued--;
+	RB_REMOVE(token_tree, &tt->tree, t);
+	TAILQ_REMOVE(&tt->age, t, age);
+	explicit_bzero(t, sizeof(*t));
+	free(t);
+	tt->ntokens--;
+}
+
+void
+token_init(struct token_table *tt, time_t (*clock)(void))
+{
+	RB_INIT(&tt->tree);
+	TAILQ_INIT(&tt->age);
+	tt->ntokens = tt->nissued = 0;
+	tt->clock = clock;
+}
+
+void
+token_clear(struct token_table *tt)
+{
+	struct token	*t;
+
+	while ((t = TAILQ_FIRST(&tt->age)) != NULL)
+		token_free(tt, t);
+}
+
+struct token *
+token_issue(struct token_table *tt, unsigned int max, unsigned int lifetime,
+    int listener, uint32_t connid, const char *name)
+{
+	struct token	*t, *old;
+
+	/* remembered tokens make room for new ones */
+	while (tt->ntokens >= 2 * max &&
+	    (old = TAILQ_FIRST(&tt->age)) != NULL &&
+	    old->state != TOKEN_ISSUED)
+		token_free(tt, old);
+	if (tt->nissued >= max || tt->ntokens >= 2 * max)
+		return (NULL);
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return (NULL);
+	do {
+		arc4random_buf(t->tok, sizeof(t->tok));
+		memcpy(&t->key, t->tok, sizeof(t->key));
+	} while (RB_INSERT(token_tree, &tt->tree, t) != NULL);
+	TAILQ_INSERT_TAIL(&tt->age, t, age);
+	t->state = TOKEN_ISSUED;
+	t->listener = listener;
+	t->connid = connid;
+	t->expires = token_now(tt) + lifetime;
+	(void)strlcpy(t->name, name, sizeof(t->name));
+	tt->ntokens++;
+	tt->nissued++;
+	return (t);
+}
+
+struct token *
+token_lookup(struct token_table *tt, const uint8_t tok[EPS_TOKEN_LEN])
+{
+	struct token	 key, *t;
+
+	memcpy(&key.key, tok, sizeof(key.key));
+	t = RB_FIND(token_tree, &tt->tree, &key);
+	if (t == NULL || timingsafe_bcmp(t->tok, tok, EPS_TOKEN_LEN) != 0)
+		return (NULL);
+	return (t);
+}
+
+void
+token_end(struct token_table *tt, struct token *t, enum token_state st)
+{
+	if (t->state != TOKEN_ISSUED || st == TOKEN_ISSUED)
+		return;
+	tt->nissued--;
+	t->state = st;
+	t->expires = token_now(tt) + TOKEN_KEEP;
+}
+
+void
+token_sweep(struct token_table *tt)
+{
+	struct token	*t, *tn;
+	time_t		 now = token_now(tt);
+
+	TAILQ_FOREACH_SAFE(t, &tt->age, age, tn) {
+		if (t->expires > now)
+			continue;
+		if (t->state == TOKEN_ISSUED)
+			token_end(tt, t, TOKEN_EXPIRED);
+		else
+			token_free(tt, t);
+	}
+}
+
+void
+token_listener_gone(struct token_table *tt, int listener)
+{
+	struct token	*t;
+
+	TAILQ_FOREACH(t, &tt->age, age)
+		if (t->state == TOKEN_ISSUED && t->listener == listener)
+			token_end(tt, t, TOKEN_FAILED);
+}
+
+const char *
+token_refusal(const struct token *t)
+{
+	if (t == NULL)
+		return ("unknown token");
+	switch (t->state) {
+	case TOKEN_ISSUED:
+		return (NULL);
+	case TOKEN_USED:
+		return ("token already used");
+	case TOKEN_EXPIRED:
+		return ("token expired");
+	case TOKEN_FAILED:
+		break;
+	}
+	return ("token of a failed connection");
+}

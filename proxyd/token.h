@@ -1,0 +1,84 @@
+/*
+ * token.h: the one-time tokens of proxyd's matcher.
+ *
+ * A token is issued for one client waiting for its backchannel, by one
+ * listener.  It is used once (the backchannel presented it), or it
+ * expires (the listener gave up, or nobody came within its time), or
+ * it fails (the call to the private proxy failed, or the listener went
+ * away).  A token that is no longer issued is remembered for
+ * TOKEN_KEEP seconds, so that a late or second use of it is refused
+ * with the right reason; after that it is forgotten, and unknown.
+ *
+ * The table reads the time through its clock (time(3) unless another
+ * is given), so that a test can move it.
+ */
+
+#ifndef TOKEN_H
+#define TOKEN_H
+
+#include <time.h>
+
+#include "compat.h"
+#include "dname.h"
+#include "eps.h"
+
+#define TOKEN_KEEP	60	/* s a finished token is remembered */
+
+enum token_state {
+	TOKEN_ISSUED,
+	TOKEN_USED,
+	TOKEN_EXPIRED,
+	TOKEN_FAILED,
+};
+
+struct token {
+	RB_ENTRY(token)		 node;
+	TAILQ_ENTRY(token)	 age;
+	uint64_t		 key;
+	uint8_t			 tok[EPS_TOKEN_LEN];
+	enum token_state	 state;
+	int			 listener;
+	uint32_t		 connid;
+	time_t			 expires;	/* issued: expires then;
+						 * else forgotten then */
+	char			 name[DNAME_MAX + 1];
+};
+
+RB_HEAD(token_tree, token);
+TAILQ_HEAD(token_list, token);
+
+struct token_table {
+	struct token_tree	 tree;
+	struct token_list	 age;		/* oldest first */
+	unsigned int		 ntokens;	/* issued and remembered */
+	unsigned int		 nissued;
+	time_t			(*clock)(void);
+};
+
+/* An empty table; clock NULL: time(3). */
+void		 token_init(struct token_table *, time_t (*clock)(void));
+/* Forget every token. */
+void		 token_clear(struct token_table *);
+/*
+ * A new token for a client of listener, valid for lifetime seconds.
+ * At most max are issued at once and twice as many known: the oldest
+ * remembered ones make room.  NULL when the table is full.
+ */
+struct token	*token_issue(struct token_table *, unsigned int max,
+		    unsigned int lifetime, int listener, uint32_t connid,
+		    const char *name);
+/* The token with these bytes, in any state, or NULL if unknown. */
+struct token	*token_lookup(struct token_table *,
+		    const uint8_t tok[EPS_TOKEN_LEN]);
+/* An issued token is done: TOKEN_USED, TOKEN_EXPIRED or TOKEN_FAILED. */
+void		 token_end(struct token_table *, struct token *,
+		    enum token_state);
+/* Issued tokens past their time expire; finished ones are forgotten. */
+void		 token_sweep(struct token_table *);
+/* Every token still issued by listener fails (the listener is gone). */
+void		 token_listener_gone(struct token_table *, int listener);
+/* Why a backchannel with token t (NULL: unknown) is refused; NULL if
+ * t is issued and may be used. */
+const char	*token_refusal(const struct token *);
+
+#endif /* TOKEN_H */

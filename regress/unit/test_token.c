@@ -1,0 +1,282 @@
+/*
+ * test_token.c: unit tests of proxyd's token table (proxyd/token.c).
+ *
+ * The table reads a clock the test moves by hand.  A table of lives
+ * says what happens to one token and when (it is ended as used,
+ * expired or failed at some second, or never), and what a backchannel
+ * presenting it later is told; the test sweeps every second, as the
+ * matcher does.  Then the limits, the lookup and the listener's end.
+ */
+
+#include <stdio.h>
+#include <string.h>
+
+#include "token.h"
+#include "unit.h"
+
+#define LIFETIME	10	/* s an issued token is valid in these tests */
+#define NOTHING		TOKEN_ISSUED	/* a life in which nothing ends it */
+
+static time_t	 now;
+
+static time_t	 test_clock(void);
+static void	 test_lives(void);
+static void	 test_lookup(void);
+static void	 test_limits(void);
+static void	 test_listener_gone(void);
+
+static time_t
+test_clock(void)
+{
+	return (now);
+}
+
+static void
+test_lives(void)
+{
+	static const struct {
+		const char		*name;
+		enum token_state	 end;	/* what ends it, NOTHING */
+		time_t			 end_at;
+		time_t			 at;	/* when it is presented */
+		const char		*want;	/* refusal; NULL: usable */
+	} lives[] = {
+		{ "new token is usable", NOTHING, 0, 0, NULL },
+		{ "usable a second before its time", NOTHING, 0,
+		    LIFETIME - 1, NULL },
+		{ "expires at its time", NOTHING, 0, LIFETIME,
+		    "token expired" },
+		{ "expired, remembered", NOTHING, 0,
+		    LIFETIME + TOKEN_KEEP - 1, "token expired" },
+		{ "expired, forgotten after TOKEN_KEEP", NOTHING, 0,
+		    LIFETIME + TOKEN_KEEP, "unknown token" },
+		{ "used", TOKEN_USED, 3, 3, "token already used" },
+		{ "used, still refused as used after its time", TOKEN_USED,
+		    3, LIFETIME + 5, "token already used" },
+		{ "used, remembered from its use", TOKEN_USED, 3,
+		    3 + TOKEN_KEEP - 1, "token already used" },
+		{ "used, forgotten after TOKEN_KEEP", TOKEN_USED, 3,
+		    3 + TOKEN_KEEP, "unknown token" },
+		{ "given up by the listener", TOKEN_EXPIRED, 2, 2,
+		    "token expired" },
+		{ "given up, forgotten after TOKEN_KEEP", TOKEN_EXPIRED, 2,
+		    2 + TOKEN_KEEP, "unknown token" },
+		{ "failed", TOKEN_FAILED, 1, 1,
+		    "token of a failed connection" },
+		{ "failed, forgotten after TOKEN_KEEP", TOKEN_FAILED, 1,
+		    1 + TOKEN_KEEP, "unknown token" },
+		{ "used after it expired stays expired", TOKEN_USED,
+		    LIFETIME + 1, LIFETIME + 1, "token expired" },
+		{ "failed after it expired stays expired", TOKEN_FAILED,
+		    LIFETIME + 1, LIFETIME + 1, "token expired" },
+	};
+	struct token_table	 tt;
+	struct token		*t;
+	uint8_t			 tok[EPS_TOKEN_LEN];
+	const char		*why;
+	char			 name[160];
+	size_t			 i;
+	time_t			 s;
+	int			 ok;
+
+	for (i = 0; i < nitems(lives); i++) {
+		now = 1000;
+		token_init(&tt, test_clock);
+		t = token_issue(&tt, 4, LIFETIME, 1, 7, "a.example.org");
+		if (t == NULL) {
+			snprintf(name, sizeof(name), "token: %s: issued",
+			    lives[i].name);
+			UT_CHECK(name, t != NULL);
+			continue;
+		}
+		memcpy(tok, t->tok, sizeof(tok));
+		/* the matcher sweeps once a second */
+		for (s = 0; s <= lives[i].at; s++) {
+			now = 1000 + s;
+			if ((t = token_lookup(&tt, tok)) != NULL &&
+			    lives[i].end != NOTHING && s == lives[i].end_at)
+				token_end(&tt, t, lives[i].end);
+			token_sweep(&tt);
+		}
+		t = token_lookup(&tt, tok);
+		why = token_refusal(t);
+		snprintf(name, sizeof(name), "token: %s: %s", lives[i].name,
+		    lives[i].want != NULL ? lives[i].want : "usable");
+		if (lives[i].want == NULL)
+			ok = why == NULL && t != NULL &&
+			    t->state == TOKEN_ISSUED && tt.nissued == 1;
+		else
+			ok = why != NULL && strcmp(why, lives[i].want) == 0 &&
+			    tt.nissued == 0;
+		UT_CHECK(name, ok);
+		token_clear(&tt);
+	}
+}
+
+static void
+test_lookup(void)
+{
+	struct token_table	 tt;
+	struct token		*t, *u, *all[64];
+	uint8_t			 tok[EPS_TOKEN_LEN];
+	size_t			 i, j;
+	int			 ok;
+
+	now = 5000;
+	token_init(&tt, test_clock);
+	t = token_issue(&tt, 64, LIFETIME, 3, 42, "b.example.org");
+	UT_CHECK("token: issued with what the matcher gave",
+	    t != NULL && t->listener == 3 && t->connid == 42 &&
+	    strcmp(t->name, "b.example.org") == 0 &&
+	    t->state == TOKEN_ISSUED && tt.nissued == 1 && tt.ntokens == 1);
+	if (t == NULL)
+		return;
+	UT_CHECK("token: found by its bytes", token_lookup(&tt, t->tok) == t);
+	memcpy(tok, t->tok, sizeof(tok));
+	tok[EPS_TOKEN_LEN - 1] ^= 1;
+	UT_CHECK("token: the same first 8 bytes and another last byte is "
+	    "unknown", token_lookup(&tt, tok) == NULL);
+	memcpy(tok, t->tok, sizeof(tok));
+	tok[0] ^= 0x80;
+	UT_CHECK("token: another first byte is unknown",
+	    token_lookup(&tt, tok) == NULL);
+	UT_CHECK("token: an unknown token's refusal",
+	    strcmp(token_refusal(NULL), "unknown token") == 0);
+
+	/* tokens are random and each is found */
+	all[0] = t;
+	for (i = 1; i < nitems(all); i++)
+		all[i] = token_issue(&tt, 64, LIFETIME, 0, (uint32_t)i,
+		    "c.example.org");
+	ok = 1;
+	for (i = 0; i < nitems(all); i++) {
+		if (all[i] == NULL || token_lookup(&tt, all[i]->tok) != all[i])
+			ok = 0;
+		for (j = 0; ok && j < i; j++)
+			if (memcmp(all[i]->tok, all[j]->tok,
+			    EPS_TOKEN_LEN) == 0)
+				ok = 0;
+	}
+	UT_CHECK("token: 64 tokens, all different, each found", ok);
+
+	/* ending twice: the first end counts */
+	u = all[1];
+	token_end(&tt, u, TOKEN_USED);
+	token_end(&tt, u, TOKEN_FAILED);
+	UT_CHECK("token: a second end changes nothing",
+	    u->state == TOKEN_USED && tt.nissued == 63);
+	token_clear(&tt);
+	UT_CHECK("token: clear forgets all",
+	    tt.ntokens == 0 && tt.nissued == 0 && TAILQ_EMPTY(&tt.age));
+}
+
+static void
+test_limits(void)
+{
+	struct token_table	 tt;
+	struct token		*a, *b, *c, *d;
+	uint8_t			 tok_a[EPS_TOKEN_LEN];
+
+	now = 100;
+	token_init(&tt, test_clock);
+	a = token_issue(&tt, 2, LIFETIME, 0, 1, "a.example.org");
+	b = token_issue(&tt, 2, LIFETIME, 0, 2, "a.example.org");
+	UT_CHECK("token: max 2, two issued", a != NULL && b != NULL);
+	if (a == NULL || b == NULL)
+		return;
+	UT_CHECK("token: max 2, a third is refused",
+	    token_issue(&tt, 2, LIFETIME, 0, 3, "a.example.org") == NULL);
+	UT_CHECK("token: a higher max lets it in",
+	    (c = token_issue(&tt, 3, LIFETIME, 0, 3, "a.example.org")) !=
+	    NULL && tt.nissued == 3);
+
+	/* finished tokens are remembered, up to twice max in all */
+	memcpy(tok_a, a->tok, sizeof(tok_a));
+	token_end(&tt, a, TOKEN_USED);
+	token_end(&tt, b, TOKEN_USED);
+	d = token_issue(&tt, 2, LIFETIME, 0, 4, "a.example.org");
+	UT_CHECK("token: max 2, two issued and two remembered",
+	    d != NULL && tt.nissued == 2 && tt.ntokens == 4 &&
+	    token_lookup(&tt, tok_a) == a);
+	token_end(&tt, c, TOKEN_FAILED);
+	UT_CHECK("token: the oldest remembered token makes room",
+	    token_issue(&tt, 2, LIFETIME, 0, 5, "a.example.org") != NULL &&
+	    tt.ntokens == 4 && tt.nissued == 2 &&
+	    token_lookup(&tt, tok_a) == NULL);
+	UT_CHECK("token: ... and is unknown now",
+	    strcmp(token_refusal(token_lookup(&tt, tok_a)),
+	    "unknown token") == 0);
+	token_clear(&tt);
+
+	/* an issued token is never dropped to make room */
+	token_init(&tt, test_clock);
+	a = token_issue(&tt, 2, LIFETIME, 0, 1, "a.example.org");
+	b = token_issue(&tt, 2, LIFETIME, 0, 2, "a.example.org");
+	if (a == NULL || b == NULL) {
+		UT_CHECK("token: setup for the oldest issued", 0);
+		token_clear(&tt);
+		return;
+	}
+	token_end(&tt, b, TOKEN_USED);
+	c = token_issue(&tt, 2, LIFETIME, 0, 3, "a.example.org");
+	if (c != NULL)
+		token_end(&tt, c, TOKEN_USED);
+	d = token_issue(&tt, 2, LIFETIME, 0, 4, "a.example.org");
+	if (d != NULL)
+		token_end(&tt, d, TOKEN_USED);
+	UT_CHECK("token: the oldest still issued keeps the remembered ones",
+	    c != NULL && d != NULL && tt.ntokens == 4 && tt.nissued == 1 &&
+	    token_issue(&tt, 2, LIFETIME, 0, 5, "a.example.org") == NULL &&
+	    a->state == TOKEN_ISSUED);
+	now += LIFETIME;
+	token_sweep(&tt);
+	UT_CHECK("token: once it expires, room again",
+	    a->state == TOKEN_EXPIRED && tt.nissued == 0 &&
+	    token_issue(&tt, 2, LIFETIME, 0, 6, "a.example.org") != NULL);
+	token_clear(&tt);
+}
+
+static void
+test_listener_gone(void)
+{
+	struct token_table	 tt;
+	struct token		*a, *b, *c;
+
+	now = 200;
+	token_init(&tt, test_clock);
+	a = token_issue(&tt, 8, LIFETIME, 0, 1, "a.example.org");
+	b = token_issue(&tt, 8, LIFETIME, 1, 2, "a.example.org");
+	c = token_issue(&tt, 8, LIFETIME, 1, 3, "a.example.org");
+	if (a == NULL || b == NULL || c == NULL) {
+		UT_CHECK("token: setup for the listener", 0);
+		token_clear(&tt);
+		return;
+	}
+	token_end(&tt, c, TOKEN_USED);
+	token_listener_gone(&tt, 1);
+	UT_CHECK("token: a gone listener's issued token fails",
+	    strcmp(token_refusal(b), "token of a failed connection") == 0);
+	UT_CHECK("token: ... its used token stays used",
+	    strcmp(token_refusal(c), "token already used") == 0);
+	UT_CHECK("token: ... another listener's token is still usable",
+	    token_refusal(a) == NULL && tt.nissued == 1);
+	token_clear(&tt);
+
+	/* without a clock of its own, the table reads time(3) */
+	token_init(&tt, NULL);
+	a = token_issue(&tt, 8, LIFETIME, 0, 1, "a.example.org");
+	UT_CHECK("token: the default clock is time(3)",
+	    a != NULL && a->expires >= time(NULL) + LIFETIME - 1 &&
+	    a->expires <= time(NULL) + LIFETIME);
+	token_clear(&tt);
+}
+
+int
+main(void)
+{
+	test_lives();
+	test_lookup();
+	test_limits();
+	test_listener_gone();
+	UT_EXIT();
+}
