@@ -4,12 +4,17 @@
 
 #include <sys/stat.h>
 
+/* libbsd: OpenBSD's strnvis(3), not NetBSD's (only strvisx is used) */
+#define LIBBSD_OPENBSD_VIS	1
+
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <vis.h>
 
 #include "compat.h"
 #include "lex.h"
@@ -199,6 +204,12 @@ lex_lineno(const struct lexer *lx)
 }
 
 void
+lex_where(const struct lexer *lx, char *buf, size_t len)
+{
+	(void)snprintf(buf, len, "%s:%d", lex_filename(lx), lex_lineno(lx));
+}
+
+void
 lex_error(struct lexer *lx, const char *fmt, ...)
 {
 	char	 msg[512];
@@ -315,7 +326,7 @@ lex_next(struct lexer *lx, struct lex_token *t)
 	const char	*val;
 	const struct lex_keyword *kw;
 	size_t		 len, i;
-	int		 c, quote, next;
+	int		 c, quote, next, counted;
 	const char	*errstr;
 
 	memset(t, 0, sizeof(*t));
@@ -323,9 +334,11 @@ lex_next(struct lexer *lx, struct lex_token *t)
 	if (lx->file == NULL)
 		return (t->kind = LEX_EOF);
 	/* a line is counted once the grammar is done with its '\n' */
+	counted = 0;
 	if (lx->file->nl_pending) {
 		lx->file->nl_pending = 0;
 		lx->file->lineno++;
+		counted = 1;
 	}
 	/*
 	 * An included file starts with a '\n' token: it ends the include
@@ -337,10 +350,12 @@ lex_next(struct lexer *lx, struct lex_token *t)
 		return (t->kind = LEX_CHAR);
 	}
 	while ((c = lex_getc(lx, 0)) == ' ')
-		;
-	if (c == '#')
+		counted = 0;
+	if (c == '#') {
+		counted = 0;
 		while ((c = lex_getc(lx, 0)) != '\n' && c != EOF)
 			;
+	}
 	if (c == '$' && lx->expanding == 0) {
 		len = 0;
 		while ((c = lex_getc(lx, 0)) != EOF &&
@@ -405,9 +420,13 @@ lex_next(struct lexer *lx, struct lex_token *t)
 		buf[len] = '\0';
 		if ((t->str = strdup(buf)) == NULL)
 			fatal("%s", __func__);
+		t->quoted = 1;
 		return (t->kind = LEX_STRING);
 	case EOF:
 		if (!lx->file->eof_nl) {
+			/* the file ends on its last line, not after it */
+			if (counted)
+				lx->file->lineno--;
 			/* end every file with a newline for the grammar */
 			lx->file->eof_nl = 1;
 			t->ch = '\n';
@@ -435,6 +454,7 @@ lex_next(struct lexer *lx, struct lex_token *t)
 		if ((kw = bsearch(buf, lx->keywords, lx->nkeywords,
 		    sizeof(*kw), lex_kwcmp)) != NULL) {
 			t->token = kw->token;
+			t->word = kw->word;
 			return (t->kind = LEX_KEYWORD);
 		}
 		if (lex_isnumber(buf)) {
@@ -547,7 +567,31 @@ lex_yylex(struct lexer *lx, struct lex_yystype *lval, int string, int number,
 	struct lex_token	 t;
 
 	lx->lexfailed = 0;
-	switch (lex_next(lx, &t)) {
+	(void)lex_next(lx, &t);
+	if (lx->last.kind == LEX_CHAR && lx->last.ch == '\n')
+		lx->ntok = 0;
+	lx->ntok++;
+	lx->last = t;
+	lx->last.str = NULL;
+	if (t.kind == LEX_STRING) {
+		lx->lastlen = strlen(t.str);
+		(void)strlcpy(lx->lastword, t.str, sizeof(lx->lastword));
+	}
+	if (lx->ntok == 1) {
+		/* outside blocks, only "name = value" starts with a word */
+		lx->firstbare = lx->depth == 0 && t.kind == LEX_STRING &&
+		    !t.quoted;
+		if (lx->firstbare) {
+			(void)strlcpy(lx->firstword, lx->lastword,
+			    sizeof(lx->firstword));
+			lx->firstlen = lx->lastlen;
+		}
+	}
+	if (t.kind == LEX_CHAR && t.ch == '{')
+		lx->depth++;
+	else if (t.kind == LEX_CHAR && t.ch == '}' && lx->depth > 0)
+		lx->depth--;
+	switch (t.kind) {
 	case LEX_EOF:
 		return (0);
 	case LEX_CHAR:
@@ -567,16 +611,79 @@ lex_yylex(struct lexer *lx, struct lex_yystype *lval, int string, int number,
 	return (error);
 }
 
+/* A word, made safe to print and cut short. */
+static void
+lex_showword(char *buf, size_t len, const char *what, const char *word,
+    size_t wordlen)
+{
+	char	 vis[4 * LEX_SHOWMAX + 1];
+	size_t	 n;
+
+	n = strlen(word);
+	(void)strvisx(vis, word, n, VIS_SAFE | VIS_OCTAL | VIS_CSTYLE |
+	    VIS_DQ);
+	(void)snprintf(buf, len, "%s\"%s%s\"", what, vis,
+	    wordlen > n ? "..." : "");
+}
+
+/*
+ * What the last token was, for a syntax error: 'unexpected "alow"'.
+ * Outside a block, a line that starts with a word can only define a
+ * macro: when its second token is not the '=', the word is the mistake
+ * (a misspelt keyword), not what follows it.
+ */
+static void
+lex_unexpected(const struct lexer *lx, char *buf, size_t len)
+{
+	const struct lex_token	*t = &lx->last;
+
+	if (lx->ntok == 2 && lx->firstbare) {
+		lex_showword(buf, len, "", lx->firstword, lx->firstlen);
+		return;
+	}
+	switch (t->kind) {
+	case LEX_EOF:
+		(void)strlcpy(buf, "end of file", len);
+		break;
+	case LEX_CHAR:
+		if (t->ch == '\n')
+			(void)strlcpy(buf, "end of line", len);
+		else
+			(void)snprintf(buf, len, "\"%c\"", t->ch);
+		break;
+	case LEX_KEYWORD:
+		(void)snprintf(buf, len, "\"%s\"", t->word);
+		break;
+	case LEX_STRING:
+		lex_showword(buf, len, t->quoted ? "string " : "",
+		    lx->lastword, lx->lastlen);
+		break;
+	case LEX_NUMBER:
+		(void)snprintf(buf, len, "number %lld", t->num);
+		break;
+	default:
+		buf[0] = '\0';
+		break;
+	}
+}
+
 void
 lex_verror(struct lexer *lx, const char *fmt, va_list ap)
 {
-	char	 msg[512];
+	char	 msg[512], what[4 * LEX_SHOWMAX + 32];
 
 	if (lx->lexfailed) {
 		lx->lexfailed = 0;
 		return;
 	}
 	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (strcmp(fmt, "syntax error") == 0) {
+		lex_unexpected(lx, what, sizeof(what));
+		if (what[0] != '\0') {
+			lex_error(lx, "%s: unexpected %s", msg, what);
+			return;
+		}
+	}
 	lex_error(lx, "%s", msg);
 }
 
@@ -660,6 +767,54 @@ lex_path(struct lexer *lx, char *in, char *out, size_t outsz)
 	r = lex_abspath(lx, in, out, outsz);
 	free(in);
 	return (r);
+}
+
+int
+lex_user(struct lexer *lx, char *name, char *out, size_t outsz)
+{
+	struct passwd	*pw;
+	int		 r = -1;
+
+	if (name[0] == '\0')
+		lex_error(lx, "user name is empty");
+	else if ((pw = getpwnam(name)) == NULL)
+		lex_error(lx, "user \"%s\": no such user", name);
+	else if (pw->pw_uid == 0)
+		lex_error(lx, "user \"%s\": is root; the children must not "
+		    "run as root", name);
+	else
+		r = 0;
+	if (r == 0 && strlcpy(out, name, outsz) >= outsz) {
+		lex_error(lx, "user name too long");
+		r = -1;
+	}
+	free(name);
+	return (r);
+}
+
+int
+lex_default_user(const char *user, const char *file)
+{
+	struct passwd	*pw;
+
+	if ((pw = getpwnam(user)) != NULL && pw->pw_uid != 0)
+		return (0);
+	if (geteuid() != 0) {
+		/* the children run as whoever started the daemon */
+		log_warnx("%s: warning: user \"%s\" %s; started as root, %s "
+		    "would refuse to start (set \"user\" in %s)",
+		    getprogname(), user, pw == NULL ? "does not exist" :
+		    "is root", getprogname(), file);
+		return (0);
+	}
+	if (pw == NULL)
+		log_warnx("%s: user \"%s\" does not exist (create it, or set "
+		    "\"user\" in %s)", getprogname(), user, file);
+	else
+		log_warnx("%s: user \"%s\" is root: the children must not "
+		    "run as root (set \"user\" in %s)", getprogname(), user,
+		    file);
+	return (-1);
 }
 
 int

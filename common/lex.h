@@ -36,9 +36,13 @@ struct lex_token {
 	enum lex_kind	 kind;
 	int		 ch;
 	int		 token;
+	const char	*word;		/* LEX_KEYWORD: the keyword */
 	char		*str;
+	int		 quoted;	/* LEX_STRING: was a "quoted string" */
 	long long	 num;
 };
+
+#define LEX_SHOWMAX	40	/* of a word, in a syntax error */
 
 struct lex_file;
 struct lex_sym;
@@ -54,6 +58,15 @@ struct lexer {
 	int				 errors;
 	int				 expanding;	/* macro depth */
 	int				 lexfailed;	/* error said */
+	/* the token the grammar saw last, for "syntax error: unexpected" */
+	struct lex_token		 last;		/* no str */
+	char				 lastword[LEX_SHOWMAX + 1];
+	size_t				 lastlen;	/* of the whole string */
+	int				 depth;		/* of { } blocks */
+	int				 ntok;		/* tokens on the line */
+	int				 firstbare;	/* ... the first a word */
+	char				 firstword[LEX_SHOWMAX + 1];
+	size_t				 firstlen;
 };
 
 /* Start on a file, with the -D macros (name=value) given; -1 if bad. */
@@ -67,6 +80,8 @@ void		 lex_error(struct lexer *, const char *, ...)
 		    __attribute__((__format__ (printf, 2, 3)));
 const char	*lex_filename(const struct lexer *);
 int		 lex_lineno(const struct lexer *);
+/* "file:line" of the statement being parsed, for a message later */
+void		 lex_where(const struct lexer *, char *, size_t);
 
 int		 lex_abspath(struct lexer *, const char *, char *, size_t);
 
@@ -88,7 +103,10 @@ struct net_addr;
 /* yylex(): the grammar's token numbers for strings, numbers, errors */
 int		 lex_yylex(struct lexer *, struct lex_yystype *, int string,
 		    int number, int error);
-/* yyerror(): said once, not again after the lexer's own error */
+/*
+ * yyerror(): said once, not again after the lexer's own error; byacc's
+ * "syntax error" gets what token was unexpected.
+ */
 void		 lex_verror(struct lexer *, const char *, va_list)
 		    __attribute__((__format__ (printf, 2, 0)));
 /* "name = value": define a macro (frees both) */
@@ -106,6 +124,13 @@ int		 lex_addrs(struct lexer *, const char *host, const char *port,
 int		 lex_path(struct lexer *, char *in, char *out, size_t outsz);
 int		 lex_copy(struct lexer *, char *in, char *out, size_t outsz,
 		    const char *what);
+/* "user name": a user that exists and is not root (frees name) */
+int		 lex_user(struct lexer *, char *name, char *out, size_t outsz);
+/*
+ * No "user" statement: the default user must exist when the daemon runs
+ * as root, which needs it; otherwise only a warning.  -1 after an error.
+ */
+int		 lex_default_user(const char *user, const char *file);
 
 int		 lex_symset(struct lexer *, const char *name, const char *value,
 		    int persist);

@@ -21,9 +21,30 @@ struct tlsutil_mem {
 	size_t		 keylen;
 };
 
+/* The files of a tlsutil_mem, in the order tlsutil_load() takes them. */
+enum tlsutil_file {
+	TLSUTIL_CERT,
+	TLSUTIL_KEY,
+	TLSUTIL_CA,
+	TLSUTIL_NFILES
+};
+
+/*
+ * Read the certificate, key and CA (regular files, at most max bytes
+ * together) and check that libtls takes them: the certificate loads,
+ * the key is an unencrypted private key that matches it, and a server
+ * that verifies clients against the CA can be configured.  On error,
+ * -1 with m empty, *which the file at fault and why saying what is wrong
+ * with it.
+ */
+int		 tlsutil_load(struct tlsutil_mem *m,
+		    const char *const paths[TLSUTIL_NFILES], size_t max,
+		    int *which, char *why, size_t whylen);
+/* "certificate", "key" or "ca": the word of the file's tls statement */
+const char	*tlsutil_file_word(int);
 /* TLS 1.2 and 1.3, peers verified against ca; a server asks clients. */
 struct tls_config *tlsutil_config(const struct tlsutil_mem *, int server,
-		    const char **why);
+		    char *why, size_t whylen);
 int		 tlsutil_peer_cn(struct tls *, char *, size_t);
 void		 tlsutil_mem_free(struct tlsutil_mem *);
 

@@ -56,38 +56,20 @@ static char		 sockpath[PATH_MAX];	/* the socket we made */
 static int
 load_tls(const struct epsd_conf *c, struct tlsutil_mem *m)
 {
-	struct tls_config	*cfg;
-	const char		*why;
+	const char	*paths[TLSUTIL_NFILES];
+	char		 why[512];
+	int		 which;
 
-	memset(m, 0, sizeof(*m));
-	if ((m->cert = tls_load_file(c->tls_cert, &m->certlen, NULL)) ==
-	    NULL) {
-		log_warnx("tls certificate %s: cannot load", c->tls_cert);
-		goto fail;
+	paths[TLSUTIL_CERT] = c->tls_cert;
+	paths[TLSUTIL_KEY] = c->tls_key;
+	paths[TLSUTIL_CA] = c->tls_ca;
+	if (tlsutil_load(m, paths, EPSD_TLSMAX, &which, why,
+	    sizeof(why)) == -1) {
+		log_warnx("tls %s \"%s\": %s", tlsutil_file_word(which),
+		    paths[which], why);
+		return (-1);
 	}
-	if ((m->key = tls_load_file(c->tls_key, &m->keylen, NULL)) == NULL) {
-		log_warnx("tls key %s: cannot load", c->tls_key);
-		goto fail;
-	}
-	if ((m->ca = tls_load_file(c->tls_ca, &m->calen, NULL)) == NULL) {
-		log_warnx("tls ca %s: cannot load", c->tls_ca);
-		goto fail;
-	}
-	if (m->certlen + m->keylen + m->calen > EPSD_TLSMAX) {
-		log_warnx("tls files too large: %zu bytes together, at most "
-		    "%d", m->certlen + m->keylen + m->calen, EPSD_TLSMAX);
-		goto fail;
-	}
-	if ((cfg = tlsutil_config(m, 1, &why)) == NULL) {
-		log_warnx("tls certificate %s, key %s, ca %s: %s",
-		    c->tls_cert, c->tls_key, c->tls_ca, why);
-		goto fail;
-	}
-	tls_config_free(cfg);
 	return (0);
- fail:
-	tlsutil_mem_free(m);
-	return (-1);
 }
 
 /* The local socket: mode 0660, a stale one replaced, a live one kept. */

@@ -23,11 +23,15 @@
 #include "epsd.h"
 #include "lex.h"
 #include "log.h"
+#include "tlsutil.h"
 
 static struct lexer		 lx;
 static struct epsd_conf		*conf;
 static struct epsd_peer		*curpeer;
 static int			 curbad;	/* curpeer is dropped */
+static int			 userset;	/* a "user" statement */
+/* file:line of the tls statements, for what is wrong with their files */
+static char			 tlswhere[TLSUTIL_NFILES][PATH_MAX + 16];
 
 int		 yylex(void);
 void		 yyerror(const char *, ...)
@@ -88,10 +92,9 @@ main		: OPERATOR STRING		{
 			free($2);
 		}
 		| USER STRING			{
-			if ($2[0] == '\0' || strlcpy(conf->user, $2,
-			    sizeof(conf->user)) >= sizeof(conf->user))
-				yyerror("invalid user name %s", $2);
-			free($2);
+			(void)lex_user(&lx, $2, conf->user,
+			    sizeof(conf->user));
+			userset = 1;
 		}
 		| CHROOT STRING			{
 			(void)lex_path(&lx, $2, conf->chroot,
@@ -107,14 +110,20 @@ main		: OPERATOR STRING		{
 				    conf->socket);
 		}
 		| TLS CERTIFICATE STRING	{
+			lex_where(&lx, tlswhere[TLSUTIL_CERT],
+			    sizeof(tlswhere[TLSUTIL_CERT]));
 			(void)lex_path(&lx, $3, conf->tls_cert,
 			    sizeof(conf->tls_cert));
 		}
 		| TLS KEY STRING		{
+			lex_where(&lx, tlswhere[TLSUTIL_KEY],
+			    sizeof(tlswhere[TLSUTIL_KEY]));
 			(void)lex_path(&lx, $3, conf->tls_key,
 			    sizeof(conf->tls_key));
 		}
 		| TLS CA STRING			{
+			lex_where(&lx, tlswhere[TLSUTIL_CA],
+			    sizeof(tlswhere[TLSUTIL_CA]));
 			(void)lex_path(&lx, $3, conf->tls_ca,
 			    sizeof(conf->tls_ca));
 		}
@@ -281,22 +290,36 @@ yyerror(const char *fmt, ...)
 	va_end(ap);
 }
 
-/* A file the parent will have to read: say now if it cannot. */
+/*
+ * The TLS files, read and checked as the parent will read them and the
+ * session use them: what is wrong is said at the line of its statement.
+ */
 static int
-checkfile(const char *file, const char *path, const char *what)
+checktls(const char *file)
 {
-	int	 fd;
+	struct tlsutil_mem	 m;
+	const char		*paths[TLSUTIL_NFILES];
+	char			 why[512];
+	int			 i, which, errors = 0;
 
-	if (path[0] == '\0') {
-		log_warnx("%s: no tls %s given", file, what);
+	paths[TLSUTIL_CERT] = conf->tls_cert;
+	paths[TLSUTIL_KEY] = conf->tls_key;
+	paths[TLSUTIL_CA] = conf->tls_ca;
+	for (i = 0; i < TLSUTIL_NFILES; i++)
+		if (paths[i][0] == '\0') {
+			log_warnx("%s: no tls %s given", file,
+			    tlsutil_file_word(i));
+			errors++;
+		}
+	if (errors)
+		return (-1);
+	if (tlsutil_load(&m, paths, EPSD_TLSMAX, &which, why,
+	    sizeof(why)) == -1) {
+		log_warnx("%s: tls %s \"%s\": %s", tlswhere[which],
+		    tlsutil_file_word(which), paths[which], why);
 		return (-1);
 	}
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		log_warnx("%s: tls %s %s: %s", file, what, path,
-		    strerror(errno));
-		return (-1);
-	}
-	close(fd);
+	tlsutil_mem_free(&m);
 	return (0);
 }
 
@@ -310,11 +333,9 @@ checkconf(const char *file)
 		log_warnx("%s: no operator given", file);
 		errors++;
 	}
-	if (checkfile(file, conf->tls_cert, "certificate") == -1)
+	if (checktls(file) == -1)
 		errors++;
-	if (checkfile(file, conf->tls_key, "key") == -1)
-		errors++;
-	if (checkfile(file, conf->tls_ca, "ca") == -1)
+	if (!userset && lex_default_user(conf->user, file) == -1)
 		errors++;
 	TAILQ_FOREACH(p, &conf->peers, entry) {
 		if (strcmp(p->name, conf->operator) == 0) {
@@ -343,6 +364,8 @@ parse_config(const char *file, char **macros, int nmacros)
 		return (NULL);
 	}
 	curpeer = NULL;
+	userset = 0;
+	memset(tlswhere, 0, sizeof(tlswhere));
 	(void)yyparse();
 	config_peer_free(curpeer);	/* a block left open by an error */
 	curpeer = NULL;

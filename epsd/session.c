@@ -968,12 +968,13 @@ tls_apply(void)
 {
 	struct tls_config	*scfg, *ccfg;
 	struct tls		*server;
-	const char		*why;
+	char			 why[512];
 
 	if (env.ntls.cert == NULL)
 		return;
-	scfg = tlsutil_config(&env.ntls, 1, &why);
-	ccfg = scfg != NULL ? tlsutil_config(&env.ntls, 0, &why) : NULL;
+	scfg = tlsutil_config(&env.ntls, 1, why, sizeof(why));
+	ccfg = scfg != NULL ? tlsutil_config(&env.ntls, 0, why, sizeof(why)) :
+	    NULL;
 	/* the key stays in the configurations, not in this copy */
 	if (env.ntls.key != NULL)
 		explicit_bzero(env.ntls.key, env.ntls.keylen);

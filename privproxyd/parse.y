@@ -17,6 +17,7 @@
 #include "privproxyd.h"
 
 static struct lexer		 lx;
+static int			 userset;	/* a "user" statement */
 static struct privproxyd_conf	*conf;
 static struct pp_public		*curpub;
 static struct pp_domain		*curdom;
@@ -71,8 +72,9 @@ port		: NUMBER			{
 		;
 
 main		: USER STRING			{
-			(void)lex_copy(&lx, $2, conf->user,
-			    sizeof(conf->user), "user name");
+			(void)lex_user(&lx, $2, conf->user,
+			    sizeof(conf->user));
+			userset = 1;
 		}
 		| CHROOT STRING			{
 			if ($2[0] != '/')
@@ -248,6 +250,7 @@ parse_config(const char *file, char **macros, int nmacros)
 		config_free(conf);
 		return (NULL);
 	}
+	userset = 0;
 	yyparse();
 	errors = lx.errors;
 	lex_close(&lx);
@@ -267,6 +270,8 @@ parse_config(const char *file, char **macros, int nmacros)
 			    "announced", file, ndom, EPS_DOMAINS_MAX);
 			errors++;
 		}
+		if (!userset && lex_default_user(conf->user, file) == -1)
+			errors++;
 	}
 	if (conf->prefork == 0)
 		conf->prefork = 1;

@@ -17,6 +17,7 @@
 #include "proxyd.h"
 
 static struct lexer		 lx;
+static int			 userset;	/* a "user" statement */
 static struct proxyd_conf	*conf;
 static struct proxyd_operator	*curop;
 
@@ -70,8 +71,9 @@ port		: NUMBER			{
 		;
 
 main		: USER STRING			{
-			(void)lex_copy(&lx, $2, conf->user,
-			    sizeof(conf->user), "user name");
+			(void)lex_user(&lx, $2, conf->user,
+			    sizeof(conf->user));
+			userset = 1;
 		}
 		| CHROOT STRING			{
 			if ($2[0] != '/')
@@ -265,6 +267,7 @@ parse_config(const char *file, char **macros, int nmacros)
 		config_free(conf);
 		return (NULL);
 	}
+	userset = 0;
 	yyparse();
 	errors = lx.errors;
 
@@ -276,6 +279,8 @@ parse_config(const char *file, char **macros, int nmacros)
 		if (TAILQ_EMPTY(&conf->operators))
 			log_warnx("%s: no operator may announce names "
 			    "(warning)", file);
+		if (!userset && lex_default_user(conf->user, file) == -1)
+			errors++;
 	}
 	if (conf->prefork == 0) {
 		ncpu = sysconf(_SC_NPROCESSORS_ONLN);

@@ -19,6 +19,12 @@
 # not announced within 20 seconds, it shows that process's log, stops
 # the others and fails.
 #
+# The daemons run in sessions of their own (a SIGHUP would make them
+# reload), so this script is what stops them, whatever ends it: Ctrl-C
+# (SIGINT), SIGTERM, SIGQUIT, the terminal closing (SIGHUP) or, as in
+# "make demo 2>&1 | tee demo.log" where tee leaves on the same Ctrl-C,
+# the reader of its output going away (SIGPIPE on the next write).
+#
 # As root the daemons' children run as "nobody", chrooted to /var/empty;
 # as another user they run as that user, with a warning.
 
@@ -35,6 +41,7 @@ https://$NAME:4433/jsonrpc | jq ."
 
 prog=demo.sh
 procs=			# "name:pid" of what we started, in order
+sleeper=		# the pid of the main loop's sleep
 stopping=0
 
 say()
@@ -80,8 +87,22 @@ stop_all()
 		fi
 		wait "${p#*:}" 2>/dev/null
 	done
+	[ -n "$sleeper" ] && kill "$sleeper" 2>/dev/null
 	[ -n "$procs" ] && say "stopped the demo's processes"
 	procs=
+}
+
+# on_signal SIG: stop everything first.  From here on a signal (another
+# Ctrl-C, a write to a pipe nobody reads, to a terminal that is gone)
+# neither interrupts the stop nor ends the script before it is done.
+on_signal()
+{
+	trap '' INT TERM HUP QUIT PIPE
+	[ "$1" = INT ] && echo
+	stop_all
+	trap - EXIT
+	[ "$1" = PIPE ] && exit 1
+	exit 0
 }
 
 # fail MESSAGE [NAME]: say what went wrong, show NAME's log, stop, exit 1.
@@ -119,7 +140,10 @@ check_alive()
 }
 
 trap 'stop_all; exit 1' EXIT
-trap 'echo; stop_all; trap - EXIT; exit 0' INT TERM HUP
+for sig in INT TERM HUP QUIT PIPE; do
+	# shellcheck disable=SC2064
+	trap "on_signal $sig" "$sig"
+done
 
 for f in proxyd privproxyd epsd internal-server; do
 	[ -x "$B/$f" ] || fail "$B/$f is not built: run make"
@@ -189,6 +213,8 @@ echo "Logs: $RUN/*.log.  Ctrl-C stops all five."
 
 while :; do
 	sleep 1 &
-	wait $! 2>/dev/null
+	sleeper=$!
+	wait "$sleeper" 2>/dev/null
+	sleeper=
 	check_alive
 done
