@@ -32,8 +32,10 @@
 #include "net.h"
 #include "proc.h"
 #include "rpc.h"
+#include "tlsutil.h"
 
 #define EPSD_CONF		"/etc/epsd.conf"
+#define EPSD_USER		"_epsd"	/* the children run as */
 #define EPSD_HEARTBEAT		10	/* s: ping an idle link */
 #define EPSD_HEARTBEAT_MISS	3	/* silent heartbeats: dead */
 #define EPSD_HANDSHAKE		10	/* s to connect, shake hands */
@@ -114,6 +116,7 @@ struct epsd_conf {
 	unsigned int		 timeout;
 	struct epsd_peers	 peers;
 	int			 npeers;
+	struct tlsutil_mem	 tls;		/* the parent's: the files */
 };
 
 /* epsd.c */
@@ -121,14 +124,16 @@ extern struct privsep	 epsd_ps;
 
 /* session.c */
 void	 session_init(struct privsep *);
-void	 session_config(struct privsep *, const uint8_t *, size_t);
+int	 session_config(struct privsep *, const uint8_t *, size_t, char *,
+	    size_t);
 void	 session_dispatch(struct privsep *, struct proc_chan *,
 	    struct frame *);
 void	 session_chan_event(struct privsep *, struct proc_chan *, int);
 
 /* router.c */
 void	 router_init(struct privsep *);
-void	 router_config(struct privsep *, const uint8_t *, size_t);
+int	 router_config(struct privsep *, const uint8_t *, size_t, char *,
+	    size_t);
 void	 router_dispatch(struct privsep *, struct proc_chan *,
 	    struct frame *);
 void	 router_chan_event(struct privsep *, struct proc_chan *, int);
@@ -138,7 +143,8 @@ struct epsd_conf *config_new(void);
 void	 config_free(struct epsd_conf *);
 void	 config_peer_free(struct epsd_peer *);
 void	 config_pack(const struct epsd_conf *, struct mp_out *);
-struct epsd_conf *config_unpack(const uint8_t *, size_t);
+struct epsd_conf *config_unpack(const uint8_t *, size_t, char *why,
+	    size_t whylen);
 struct epsd_peer *config_peer(const struct epsd_conf *, const char *);
 int	 config_allows(const struct epsd_peer *, const char *method);
 int	 config_same_listen(const struct epsd_conf *,

@@ -780,12 +780,15 @@ cfg_done(void)
 }
 
 /* The end of a configuration round. */
-void
-router_config(struct privsep *ps, const uint8_t *buf, size_t len)
+int
+router_config(struct privsep *ps, const uint8_t *buf, size_t len, char *why,
+    size_t whylen)
 {
 	config_free(env.nconf);
-	env.nconf = config_unpack(buf, len);
+	if ((env.nconf = config_unpack(buf, len, why, whylen)) == NULL)
+		return (-1);
 	cfg_done();
+	return (0);
 }
 
 void
