@@ -15,12 +15,14 @@
  * Rounds: every IMSG_PROC_CFG/_DONE pair carries a round number in ref,
  * and the child answers it with IMSG_PROC_CFG_ACK.  A reload (SIGHUP or
  * proc_reload()) parses the file in the parent, which then holds the new
- * configuration (a child started later gets it), and sends the round to
- * every child; it ends when each has applied it, refused it, died or
- * let PROC_CFG_WAIT seconds pass.  Only when all applied it does the
- * parent log "configuration reloaded"; each one that did not is named
- * with its reason, and the outcome stays in ps->reload.  A second
- * reload while one is under way is refused.
+ * configuration, and sends the round to every child; it ends when each
+ * has applied it, refused it, died or let PROC_CFG_WAIT seconds pass.
+ * Only when all applied it does the parent log "configuration
+ * reloaded"; each one that did not is named with its reason, and the
+ * outcome stays in ps->reload.  A second reload while one is under way
+ * is refused.  A child started later gets the new configuration, unless
+ * it refused that one: then it gets the one it last applied, which the
+ * parent keeps (struct proc_conf) as long as a child runs on it.
  */
 
 #include <sys/prctl.h>
@@ -49,8 +51,9 @@
 
 static void	proc_start(struct privsep *);
 static void	proc_spawn(struct privsep *, struct proc_child *);
+static struct proc_conf *proc_conf_hold(void *, unsigned int);
 static int	proc_config_send(struct privsep *, struct proc_child *,
-		    int start);
+		    struct proc_conf *, int start);
 static void	proc_reload_lost(struct privsep *, struct proc_child *,
 		    const char *);
 static void	proc_reload_check(struct privsep *);
@@ -251,6 +254,7 @@ proc_main(struct privsep *ps, const struct proc_daemon *d, int argc,
 	}
 	if (ps->conf == NULL)
 		exit(1);
+	ps->cur = proc_conf_hold(ps->conf, 0);
 	ps->id = PROC_PARENT;
 	TAILQ_INIT(&ps->children);
 	d->conf_setup(ps, ps->conf);
@@ -327,9 +331,32 @@ proc_child_send(struct proc_child *c, uint16_t type, uint32_t ref,
  * Rounds and reloads.
  */
 
+static struct proc_conf *
+proc_conf_hold(void *conf, unsigned int gen)
+{
+	struct proc_conf	*pc;
+
+	if ((pc = calloc(1, sizeof(*pc))) == NULL)
+		fatal("%s", __func__);
+	pc->conf = conf;
+	pc->gen = gen;
+	pc->refs = 1;
+	return (pc);
+}
+
+static void
+proc_conf_release(struct privsep *ps, struct proc_conf *pc)
+{
+	if (pc == NULL || --pc->refs > 0)
+		return;
+	ps->daemon->conf_free(pc->conf);
+	free(pc);
+}
+
 /* One round to one child: the configuration, the daemon's rest, done. */
 static int
-proc_config_send(struct privsep *ps, struct proc_child *c, int start)
+proc_config_send(struct privsep *ps, struct proc_child *c,
+    struct proc_conf *pc, int start)
 {
 	const struct proc_daemon	*d = ps->daemon;
 	struct mp_out			 m;
@@ -338,13 +365,16 @@ proc_config_send(struct privsep *ps, struct proc_child *c, int start)
 	if (++ps->round == 0)
 		ps->round = 1;
 	c->round = ps->round;
+	pc->refs++;
+	proc_conf_release(ps, c->sent);
+	c->sent = pc;
 	mp_out_init(&m);
-	d->conf_pack(ps->conf, &m);
+	d->conf_pack(pc->conf, &m);
 	if (proc_child_send(c, IMSG_PROC_CFG, c->round, -1, &m) == -1)
 		ret = -1;
 	mp_out_free(&m);
 	if (d->conf_send != NULL)
-		d->conf_send(ps, c, start);
+		d->conf_send(ps, c, pc->conf, start);
 	if (proc_child_send(c, IMSG_PROC_CFG_DONE, c->round, -1, NULL) == -1)
 		ret = -1;
 	if (ret == -1)
@@ -389,7 +419,8 @@ proc_reload(struct privsep *ps, proc_reload_cb done, void *arg)
 		return (-1);
 	}
 	d->conf_keep(ps, ps->conf, nconf);
-	d->conf_free(ps->conf);
+	proc_conf_release(ps, ps->cur);
+	ps->cur = proc_conf_hold(nconf, r->count);
 	ps->conf = nconf;
 
 	r->running = 1;
@@ -402,7 +433,7 @@ proc_reload(struct privsep *ps, proc_reload_cb done, void *arg)
 			continue;
 		}
 		c->status->state = PROC_CFG_PENDING;
-		if (proc_config_send(ps, c, 0) == -1)
+		if (proc_config_send(ps, c, ps->cur, 0) == -1)
 			proc_reload_lost(ps, c, "the round could not be sent");
 		c->status->round = c->round;
 	}
@@ -519,6 +550,18 @@ proc_config_ack(struct privsep *ps, struct proc_child *c, struct frame *f)
 	}
 	mp_free(&d);
 	proc_printable(reason);
+	if (f->hdr.ref == c->round && c->sent != NULL) {
+		if (ok) {
+			if (c->sent == ps->cur)
+				c->refused = 0;
+			proc_conf_release(ps, c->applied);
+			c->applied = c->sent;
+		} else {
+			c->refused = c->sent->gen + 1;
+			proc_conf_release(ps, c->sent);
+		}
+		c->sent = NULL;
+	}
 	if (ps->reload.running && s->state == PROC_CFG_PENDING &&
 	    f->hdr.ref == s->round) {
 		s->state = ok ? PROC_CFG_APPLIED : PROC_CFG_REFUSED;
@@ -635,6 +678,7 @@ proc_connect(struct proc_child *a, struct proc_child *b)
 static void
 proc_spawn(struct privsep *ps, struct proc_child *c)
 {
+	struct proc_conf	*pc;
 	struct proc_child	*o;
 	char			 inst[16], *argv[16];
 	int			 sp[2], argc = 0, v;
@@ -677,8 +721,15 @@ proc_spawn(struct privsep *ps, struct proc_child *c)
 	/*
 	 * The configuration first: the child applies it before it learns
 	 * of any sibling, so no sibling's message finds it unconfigured.
+	 * One that refused the current configuration gets the one it ran.
 	 */
-	(void)proc_config_send(ps, c, 1);
+	pc = ps->cur;
+	if (c->refused == pc->gen + 1 && c->applied != NULL) {
+		pc = c->applied;
+		log_warnx("%s %d refused the current configuration: it gets "
+		    "the one it had", c->type->title, c->instance);
+	}
+	(void)proc_config_send(ps, c, pc, 1);
 	TAILQ_FOREACH(o, &ps->children, entry) {
 		if (o == c || o->pid == -1 || o->chan.chan == NULL ||
 		    !proc_talks(c->type, o->type))
@@ -784,6 +835,8 @@ proc_reap(struct privsep *ps)
 			log_warnx("%s %d (pid %d) exited with status %d",
 			    c->type->title, c->instance, (int)pid,
 			    WEXITSTATUS(status));
+		proc_conf_release(ps, c->sent);
+		c->sent = NULL;
 		if (ps->reload.running &&
 		    c->status->state == PROC_CFG_PENDING)
 			proc_reload_lost(ps, c, "died");

@@ -122,10 +122,11 @@ struct proc_daemon {
 	/* the IMSG_PROC_CFG map, the same for every child */
 	void	 (*conf_pack)(const void *conf, struct mp_out *);
 	/*
-	 * The rest of a round to one child (descriptors, keys); start: the
-	 * child has just been (re)started.  May be NULL.
+	 * The rest of a round of conf to one child (descriptors, keys);
+	 * start: the child has just been (re)started.  May be NULL.
 	 */
-	void	 (*conf_send)(struct privsep *, struct proc_child *, int start);
+	void	 (*conf_send)(struct privsep *, struct proc_child *,
+		    const void *conf, int start);
 	/* a daemon message from a child: 1 if handled; may be NULL */
 	int	 (*dispatch)(struct privsep *, struct proc_child *,
 		    struct frame *);
@@ -165,6 +166,17 @@ struct proc_reload {
 typedef void	(*proc_reload_cb)(struct privsep *, const struct proc_reload *,
 		    void *);
 
+/*
+ * A configuration the parent holds: the current one, and any older one
+ * a child that refused the current one still runs on, so that it gets
+ * that one again when it restarts.
+ */
+struct proc_conf {
+	void			*conf;		/* the daemon's */
+	unsigned int		 gen;		/* reloads before it */
+	int			 refs;
+};
+
 struct proc_child {
 	TAILQ_ENTRY(proc_child)	 entry;
 	const struct proc_type	*type;
@@ -175,6 +187,10 @@ struct proc_child {
 	time_t			 started;
 	int			 failures;	/* quick deaths in a row */
 	uint32_t		 round;		/* the last round sent */
+	struct proc_conf	*sent;		/* ... and what it carried */
+	struct proc_conf	*applied;	/* the last it applied */
+	unsigned int		 refused;	/* gen + 1 of the last it
+						   refused, 0: none */
 	struct proc_reload_child *status;	/* in the last reload */
 };
 TAILQ_HEAD(proc_children, proc_child);
@@ -217,7 +233,8 @@ struct privsep {
 
 	/* parent side */
 	struct proc_opts	 opts;
-	void			*conf;		/* the daemon's */
+	void			*conf;		/* the daemon's, current */
+	struct proc_conf	*cur;		/* ... held */
 	struct proc_children	 children;
 	uint32_t		 round;		/* the last round's number */
 	struct proc_reload	 reload;

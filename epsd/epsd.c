@@ -244,9 +244,10 @@ keep(struct privsep *ps, const void *oarg, void *narg)
  * the listening sockets, the router the local socket, every time.
  */
 static void
-send_round(struct privsep *ps, struct proc_child *c, int start)
+send_round(struct privsep *ps, struct proc_child *c, const void *arg,
+    int start)
 {
-	const struct epsd_conf	*conf = ps->conf;
+	const struct epsd_conf	*conf = arg;
 	const struct tlsutil_mem *t = &conf->tls;
 	struct mp_out		 m;
 	char			 a[NET_ADDRSTRLEN];

@@ -155,9 +155,10 @@ keep(struct privsep *ps, const void *oarg, void *narg)
 
 /* A listener's sockets, once, when it starts. */
 static void
-send_listeners(struct privsep *ps, struct proc_child *c, int start)
+send_listeners(struct privsep *ps, struct proc_child *c, const void *arg,
+    int start)
 {
-	const struct proxyd_conf	*conf = ps->conf;
+	const struct proxyd_conf	*conf = arg;
 	struct mp_out			 m;
 	int				 j, n, fd;
 
