@@ -233,6 +233,29 @@ proc_options(struct privsep *ps, int argc, char *argv[], char *envp[])
 	/* the parent logs to stderr until its configuration is good */
 }
 
+/* The start-up line: the children, as the log names them. */
+static void
+proc_started(struct privsep *ps)
+{
+	const struct proc_type	*t;
+	char			 buf[256], one[64];
+	int			 i, n;
+
+	buf[0] = '\0';
+	for (i = 0; i < ps->ntypes; i++) {
+		t = &ps->types[i];
+		n = ps->instances[t->id];
+		if (n > 1)
+			(void)snprintf(one, sizeof(one), "%s%s 0-%d",
+			    i > 0 ? ", " : "", t->title, n - 1);
+		else
+			(void)snprintf(one, sizeof(one), "%s%s 0",
+			    i > 0 ? ", " : "", t->title);
+		(void)strlcat(buf, one, sizeof(buf));
+	}
+	log_info("startup: %s", buf);
+}
+
 int
 proc_main(struct privsep *ps, const struct proc_daemon *d, int argc,
     char *argv[], char *envp[])
@@ -265,7 +288,10 @@ proc_main(struct privsep *ps, const struct proc_daemon *d, int argc,
 	if ((ps->base = event_base_new()) == NULL)
 		fatalx("event_base_new");
 	proc_start(ps);
-	d->started(ps);
+	if (d->started != NULL)
+		d->started(ps);
+	else
+		proc_started(ps);
 	event_base_dispatch(ps->base);
 	return (0);
 }
@@ -369,7 +395,7 @@ proc_config_send(struct privsep *ps, struct proc_child *c,
 	proc_conf_release(ps, c->sent);
 	c->sent = pc;
 	mp_out_init(&m);
-	d->conf_pack(pc->conf, &m);
+	settings_pack(&m.pk, d->settings, pc->conf);
 	if (proc_child_send(c, IMSG_PROC_CFG, c->round, -1, &m) == -1)
 		ret = -1;
 	mp_out_free(&m);
@@ -1138,18 +1164,30 @@ static void
 proc_child_config(struct privsep *ps, const struct proc_type *self,
     uint32_t round)
 {
-	struct mp_out	 m;
-	char		 why[PROC_REASONMAX] = "";
-	int		 ok;
+	const struct proc_daemon	*d = ps->daemon;
+	struct mp_out			 m;
+	void				*conf;
+	char				 why[PROC_REASONMAX] = "";
+	int				 ok;
 
 	if (ps->cfg == NULL) {
 		(void)strlcpy(why, "a round without a configuration",
 		    sizeof(why));
 		ok = 0;
-	} else
-		ok = self->config == NULL ||
-		    self->config(ps, ps->cfg, ps->cfglen, why,
-		    sizeof(why)) == 0;
+	} else {
+		if ((conf = d->conf_new()) == NULL)
+			(void)strlcpy(why, "out of memory", sizeof(why));
+		else if (settings_load(ps->cfg, ps->cfglen, d->settings, conf,
+		    why, sizeof(why)) == -1) {
+			d->conf_free(conf);
+			conf = NULL;
+		}
+		/* with conf NULL too: the child lets go of the round */
+		ok = self->config(ps, conf, why, sizeof(why)) == 0 &&
+		    conf != NULL;
+		if (!ok)
+			d->conf_free(conf);
+	}
 	free(ps->cfg);
 	ps->cfg = NULL;
 	ps->cfglen = 0;

@@ -34,6 +34,7 @@
 
 #include "chan.h"
 #include "mp.h"
+#include "settings.h"
 
 #define PROC_PARENT	0
 #define PROC_MAX	8	/* process types, parent included */
@@ -86,18 +87,23 @@ struct proc_type {
 	/* SIGTERM: finish up, then event_base_loopexit(); may be NULL */
 	void		(*shutdown)(struct privsep *);
 	/*
-	 * A configuration round is complete: the IMSG_PROC_CFG payload,
-	 * after whatever else the parent sent in the round (descriptors,
-	 * keys) went through dispatch.  0: applied; -1: refused, why says
-	 * why, and the child goes on with the configuration it had.
+	 * A configuration round is complete: conf is its IMSG_PROC_CFG map,
+	 * unpacked and checked against the daemon's settings table, after
+	 * whatever else the parent sent in the round (descriptors, keys)
+	 * went through dispatch.  0: applied, and conf is the child's to
+	 * keep; -1: refused, why says why, proc.c frees conf and the child
+	 * goes on with the configuration it had.  conf is NULL when the map
+	 * itself was refused (why says why): the child drops what else the
+	 * round brought and returns -1.
 	 */
-	int		(*config)(struct privsep *, const uint8_t *, size_t,
-			    char *why, size_t whylen);
+	int		(*config)(struct privsep *, void *conf, char *why,
+			    size_t whylen);
 };
 
 /*
  * What the daemon's parent does differently; proc_main() does the rest.
- * conf is the daemon's configuration struct, which proc.c only holds.
+ * conf is the daemon's configuration struct, which proc.c holds, packs
+ * (in the parent) and unpacks (in a child) through the settings table.
  */
 struct proc_daemon {
 	const char		*name;		/* "proxyd" */
@@ -105,8 +111,11 @@ struct proc_daemon {
 	const struct proc_type	*types;	/* in the order they stop */
 	int			 ntypes;
 
+	/* the IMSG_PROC_CFG map of conf, the same for every child */
+	const struct setting	*settings;
 	/* parse and check a file; NULL when it has errors (reported) */
 	void	*(*conf_load)(const char *file, char **macros, int nmacros);
+	void	*(*conf_new)(void);	/* the defaults, for a round */
 	void	 (*conf_free)(void *conf);
 	/*
 	 * Once, as root, before the children start: set ps->instances[],
@@ -119,8 +128,6 @@ struct proc_daemon {
 	 * so, and finish it as conf_setup would.
 	 */
 	void	 (*conf_keep)(struct privsep *, const void *conf, void *nconf);
-	/* the IMSG_PROC_CFG map, the same for every child */
-	void	 (*conf_pack)(const void *conf, struct mp_out *);
 	/*
 	 * The rest of a round of conf to one child (descriptors, keys);
 	 * start: the child has just been (re)started.  May be NULL.
@@ -130,7 +137,8 @@ struct proc_daemon {
 	/* a daemon message from a child: 1 if handled; may be NULL */
 	int	 (*dispatch)(struct privsep *, struct proc_child *,
 		    struct frame *);
-	void	 (*started)(struct privsep *);	/* the start-up line */
+	/* the start-up line; NULL: the children are listed */
+	void	 (*started)(struct privsep *);
 	void	 (*shutdown)(struct privsep *);	/* may be NULL */
 };
 

@@ -6,8 +6,8 @@
  *	 peers: [{name: str, connect: ["addr:port", ...],
  *	          allow: [method, ...]}, ...]}
  *
- * The scalar settings are the rows of the tables below (settings.h),
- * with the bounds of parse.y; the lists are packed by hand.
+ * The map is the rows of the tables below (settings.h), with the bounds
+ * of parse.y.
  *
  * Addresses travel as numeric strings (net_addrstr), resolved by the
  * parent when it read the file.  The TLS files and the sockets travel
@@ -24,18 +24,27 @@
 #include "log.h"
 #include "settings.h"
 
-static const struct setting settings[] = {
+static const struct setting peer_settings[] = {
+	SETTING_STR("name", struct epsd_peer, name, rpc_valid_name),
+	SETTING_ADDRS("connect", struct epsd_peer, connect, nconnect, 0),
+	SETTING_STRS("allow", struct epsd_peer, allow, nallow, 0, RPC_NAMEMAX,
+	    rpc_valid_name),
+	SETTINGS_END
+};
+
+SETTINGS_TAILQ(peer, struct epsd_conf, peers, struct epsd_peer, entry)
+
+const struct setting config_settings[] = {
 	SETTING_STR("operator", struct epsd_conf, operator, rpc_valid_name),
 	SETTING_UINT("heartbeat", struct epsd_conf, heartbeat,
 	    1, EPSD_TIMEMAX),
 	SETTING_UINT("timeout", struct epsd_conf, timeout, 1, EPSD_TIMEMAX),
+	SETTING_LIST("peers", EPSD_MAXPEERS, peer_settings, peer_first,
+	    peer_next, peer_add),
+	SETTINGS_END
 };
 
-static const struct setting peer_settings[] = {
-	SETTING_STR("name", struct epsd_peer, name, rpc_valid_name),
-};
-
-struct epsd_conf *
+void *
 config_new(void)
 {
 	struct epsd_conf	*c;
@@ -64,8 +73,9 @@ config_peer_free(struct epsd_peer *p)
 }
 
 void
-config_free(struct epsd_conf *c)
+config_free(void *arg)
 {
+	struct epsd_conf	*c = arg;
 	struct epsd_peer	*p;
 
 	if (c == NULL)
@@ -113,109 +123,4 @@ config_same_listen(const struct epsd_conf *a, const struct epsd_conf *b)
 		    a->listen[i].len) != 0)
 			return (0);
 	return (1);
-}
-
-void
-config_pack(const struct epsd_conf *c, struct mp_out *m)
-{
-	const struct epsd_peer	*p;
-	char			 a[NET_ADDRSTRLEN];
-	size_t			 i;
-	int			 j;
-
-	msgpack_pack_map(&m->pk, nitems(settings) + 1);
-	settings_pack(&m->pk, settings, nitems(settings), c);
-	mp_pack_str(&m->pk, "peers");
-	msgpack_pack_array(&m->pk, (size_t)c->npeers);
-	TAILQ_FOREACH(p, &c->peers, entry) {
-		msgpack_pack_map(&m->pk, nitems(peer_settings) + 2);
-		settings_pack(&m->pk, peer_settings, nitems(peer_settings), p);
-		mp_pack_str(&m->pk, "connect");
-		msgpack_pack_array(&m->pk, (size_t)p->nconnect);
-		for (j = 0; j < p->nconnect; j++)
-			mp_pack_str(&m->pk, net_addrstr(&p->connect[j], a,
-			    sizeof(a)));
-		mp_pack_str(&m->pk, "allow");
-		msgpack_pack_array(&m->pk, p->nallow);
-		for (i = 0; i < p->nallow; i++)
-			mp_pack_str(&m->pk, p->allow[i]);
-	}
-}
-
-static int
-unpack_peer(struct epsd_conf *c, const msgpack_object *o, char *why,
-    size_t whylen)
-{
-	struct epsd_peer	*p;
-	const msgpack_object	*conn, *allow;
-	char			 buf[NET_ADDRSTRLEN];
-	char			 name[RPC_NAMEMAX];
-	uint32_t		 i;
-
-	if ((p = calloc(1, sizeof(*p))) == NULL) {
-		(void)snprintf(why, whylen, "%s", strerror(errno));
-		return (-1);
-	}
-	TAILQ_INSERT_TAIL(&c->peers, p, entry);
-	c->npeers++;
-	if (settings_unpack(o, peer_settings, nitems(peer_settings), p, why,
-	    whylen) == -1)
-		return (-1);
-	if ((conn = settings_list(o, "connect", EPSD_MAXCONNECT, why,
-	    whylen)) == NULL || (allow = settings_list(o, "allow",
-	    EPSD_MAXALLOW, why, whylen)) == NULL)
-		return (-1);
-	for (i = 0; i < conn->via.array.size; i++) {
-		if (mp_get_str(&conn->via.array.ptr[i], buf,
-		    sizeof(buf)) == -1 ||
-		    net_parse(buf, &p->connect[p->nconnect]) == -1) {
-			(void)snprintf(why, whylen, "connect %u: invalid", i);
-			return (-1);
-		}
-		p->nconnect++;
-	}
-	for (i = 0; i < allow->via.array.size; i++) {
-		if (mp_get_str(&allow->via.array.ptr[i], name,
-		    sizeof(name)) == -1 || !rpc_valid_name(name)) {
-			(void)snprintf(why, whylen, "allow %u: invalid", i);
-			return (-1);
-		}
-		if ((p->allow[p->nallow] = strdup(name)) == NULL) {
-			(void)snprintf(why, whylen, "%s", strerror(errno));
-			return (-1);
-		}
-		p->nallow++;
-	}
-	return (0);
-}
-
-struct epsd_conf *
-config_unpack(const uint8_t *buf, size_t len, char *why, size_t whylen)
-{
-	struct epsd_conf	*c;
-	struct mp_doc		 d;
-	const msgpack_object	*peers;
-	char			 e[PROC_REASONMAX];
-	uint32_t		 i;
-
-	if ((c = config_new()) == NULL) {
-		(void)snprintf(why, whylen, "%s", strerror(errno));
-		return (NULL);
-	}
-	if (settings_parse(&d, buf, len, settings, nitems(settings), c, why,
-	    whylen) == -1 || (peers = settings_list(d.root, "peers",
-	    EPSD_MAXPEERS, why, whylen)) == NULL)
-		goto fail;
-	for (i = 0; i < peers->via.array.size; i++)
-		if (unpack_peer(c, &peers->via.array.ptr[i], e,
-		    sizeof(e)) == -1) {
-			(void)snprintf(why, whylen, "peer %u: %s", i, e);
-			goto fail;
-		}
-	mp_free(&d);
-	return (c);
- fail:
-	mp_free(&d);
-	config_free(c);
-	return (NULL);
 }

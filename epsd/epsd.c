@@ -193,18 +193,6 @@ load(const char *file, char **macros, int nmacros)
 }
 
 static void
-unload(void *conf)
-{
-	config_free(conf);
-}
-
-static void
-pack(const void *conf, struct mp_out *m)
-{
-	config_pack(conf, m);
-}
-
-static void
 setup(struct privsep *ps, void *arg)
 {
 	struct epsd_conf	*conf = arg;
@@ -288,18 +276,12 @@ shutdown_parent(struct privsep *ps)
 }
 
 static const struct proc_daemon epsd = {
-	.name = "epsd",
-	.conffile = EPSD_CONF,
-	.types = procs,
-	.ntypes = nitems(procs),
-	.conf_load = load,
-	.conf_free = unload,
-	.conf_setup = setup,
-	.conf_keep = keep,
-	.conf_pack = pack,
-	.conf_send = send_round,
-	.started = started,
-	.shutdown = shutdown_parent,
+	.name = "epsd", .conffile = EPSD_CONF,
+	.types = procs, .ntypes = nitems(procs),
+	.settings = config_settings, .conf_load = load,
+	.conf_new = config_new, .conf_free = config_free,
+	.conf_setup = setup, .conf_keep = keep, .conf_send = send_round,
+	.started = started, .shutdown = shutdown_parent,
 };
 
 int

@@ -32,6 +32,7 @@
 #include "net.h"
 #include "proc.h"
 #include "rpc.h"
+#include "settings.h"
 #include "tlsutil.h"
 
 #define EPSD_CONF		"/etc/epsd.conf"
@@ -124,27 +125,25 @@ extern struct privsep	 epsd_ps;
 
 /* session.c */
 void	 session_init(struct privsep *);
-int	 session_config(struct privsep *, const uint8_t *, size_t, char *,
-	    size_t);
+int	 session_config(struct privsep *, void *, char *, size_t);
 void	 session_dispatch(struct privsep *, struct proc_chan *,
 	    struct frame *);
 void	 session_chan_event(struct privsep *, struct proc_chan *, int);
 
 /* router.c */
 void	 router_init(struct privsep *);
-int	 router_config(struct privsep *, const uint8_t *, size_t, char *,
-	    size_t);
+int	 router_config(struct privsep *, void *, char *, size_t);
 void	 router_dispatch(struct privsep *, struct proc_chan *,
 	    struct frame *);
 void	 router_chan_event(struct privsep *, struct proc_chan *, int);
 
 /* config.c */
-struct epsd_conf *config_new(void);
-void	 config_free(struct epsd_conf *);
+/* void *: proc.c makes and frees them for a round (proc_daemon) */
+void	*config_new(void);
+void	 config_free(void *);
 void	 config_peer_free(struct epsd_peer *);
-void	 config_pack(const struct epsd_conf *, struct mp_out *);
-struct epsd_conf *config_unpack(const uint8_t *, size_t, char *why,
-	    size_t whylen);
+/* the map of a round (settings.h) */
+extern const struct setting config_settings[];
 struct epsd_peer *config_peer(const struct epsd_conf *, const char *);
 int	 config_allows(const struct epsd_peer *, const char *method);
 int	 config_same_listen(const struct epsd_conf *,

@@ -781,12 +781,12 @@ cfg_done(void)
 
 /* The end of a configuration round. */
 int
-router_config(struct privsep *ps, const uint8_t *buf, size_t len, char *why,
-    size_t whylen)
+router_config(struct privsep *ps, void *nconf, char *why, size_t whylen)
 {
-	config_free(env.nconf);
-	if ((env.nconf = config_unpack(buf, len, why, whylen)) == NULL)
+	if (nconf == NULL)
 		return (-1);
+	config_free(env.nconf);
+	env.nconf = nconf;
 	cfg_done();
 	return (0);
 }

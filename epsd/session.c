@@ -1102,16 +1102,14 @@ cfg_listen(struct frame *f)
  * the TLS context stay as they were.
  */
 int
-session_config(struct privsep *ps, const uint8_t *buf, size_t len,
-    char *why, size_t whylen)
+session_config(struct privsep *ps, void *nconf, char *why, size_t whylen)
 {
 	struct tls_config	*scfg = NULL;
 	struct tls		*server = NULL;
 	const char		*e;
 	int			 i, ret = -1;
 
-	config_free(env.nconf);
-	if ((env.nconf = config_unpack(buf, len, why, whylen)) == NULL)
+	if (nconf == NULL)
 		goto done;
 	if (env.ntls.cert == NULL) {
 		(void)snprintf(why, whylen, "tls: no certificate in the round");
@@ -1127,6 +1125,8 @@ session_config(struct privsep *ps, const uint8_t *buf, size_t len,
 		    tlserr(server) : "tls_server failed");
 		goto done;
 	}
+	config_free(env.nconf);
+	env.nconf = nconf;
 	cfg_done();
 	ret = 0;
  done:
@@ -1135,8 +1135,6 @@ session_config(struct privsep *ps, const uint8_t *buf, size_t len,
 	if (scfg != NULL)
 		tls_config_free(scfg);
 	if (ret == -1) {
-		config_free(env.nconf);
-		env.nconf = NULL;
 		if (env.ntls.key != NULL)
 			explicit_bzero(env.ntls.key, env.ntls.keylen);
 		tlsutil_mem_free(&env.ntls);

@@ -339,13 +339,11 @@ connect_new(struct frame *f)
 }
 
 int
-connector_config(struct privsep *p, const uint8_t *buf, size_t len,
-    char *why, size_t whylen)
+connector_config(struct privsep *p, void *nconf, char *why, size_t whylen)
 {
-	struct privproxyd_conf	*nconf;
-	struct pconn		*c, *t;
+	struct pconn	*c, *t;
 
-	if ((nconf = config_unpack(buf, len, why, whylen)) == NULL)
+	if (nconf == NULL)
 		return (-1);
 	/* connections being set up point into the old configuration */
 	TAILQ_FOREACH_SAFE(c, &pconns, entry, t)

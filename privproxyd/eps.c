@@ -330,12 +330,11 @@ eps_request(struct epsclient *ec, const struct rpc_msg *m, void *arg)
 }
 
 int
-eps_config(struct privsep *p, const uint8_t *buf, size_t len, char *why,
-    size_t whylen)
+eps_config(struct privsep *p, void *nconf, char *why, size_t whylen)
 {
-	struct privproxyd_conf	*old, *nconf;
+	struct privproxyd_conf	*old;
 
-	if ((nconf = config_unpack(buf, len, why, whylen)) == NULL)
+	if (nconf == NULL)
 		return (-1);
 	old = conf;
 	conf = nconf;

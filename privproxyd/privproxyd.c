@@ -37,18 +37,6 @@ load(const char *file, char **macros, int nmacros)
 }
 
 static void
-unload(void *conf)
-{
-	config_free(conf);
-}
-
-static void
-pack(const void *conf, struct mp_out *m)
-{
-	config_pack(conf, m);
-}
-
-static void
 setup(struct privsep *ps, void *arg)
 {
 	struct privproxyd_conf	*conf = arg;
@@ -88,27 +76,13 @@ dispatch(struct privsep *ps, struct proc_child *c, struct frame *f)
 	    epsclient_parent_dispatch(c, f, conf->eps_socket));
 }
 
-static void
-started(struct privsep *ps)
-{
-	const struct privproxyd_conf	*conf = ps->conf;
-
-	log_info("startup: %d connector%s", conf->prefork,
-	    conf->prefork == 1 ? "" : "s");
-}
-
 static const struct proc_daemon privproxyd = {
-	.name = "privproxyd",
-	.conffile = PRIVPROXYD_CONF,
-	.types = procs,
-	.ntypes = nitems(procs),
-	.conf_load = load,
-	.conf_free = unload,
-	.conf_setup = setup,
-	.conf_keep = keep,
-	.conf_pack = pack,
+	.name = "privproxyd", .conffile = PRIVPROXYD_CONF,
+	.types = procs, .ntypes = nitems(procs),
+	.settings = config_settings, .conf_load = load,
+	.conf_new = config_new, .conf_free = config_free,
+	.conf_setup = setup, .conf_keep = keep,
 	.dispatch = dispatch,
-	.started = started,
 };
 
 int

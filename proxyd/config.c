@@ -4,9 +4,9 @@
  * the configuration file.  Listening sockets travel separately, as
  * descriptors, with IMSG_CFG_LISTEN.
  *
- * The settings the children get are the rows of settings[] (settings.h):
- * their key in the map, their bounds, which are those of parse.y, and
- * their field.  The operators follow as a list:
+ * What the children get is the rows of the tables below (settings.h):
+ * each setting's key in the map, its bounds, which are those of
+ * parse.y, and its field:
  *
  *	{endpoint, to_handshake, ..., max_ttl,
  *	 operators: [{name: str, allow: [pattern, ...]}, ...]}
@@ -21,7 +21,18 @@
 #include "proxyd.h"
 #include "settings.h"
 
-static const struct setting settings[] = {
+static int	 valid_pattern(const char *);
+
+static const struct setting op_settings[] = {
+	SETTING_STR("name", struct proxyd_operator, name, rpc_valid_name),
+	SETTING_STRS("allow", struct proxyd_operator, allow, nallow, 0,
+	    DNAME_MAX + 1, valid_pattern),
+	SETTINGS_END
+};
+
+SETTINGS_TAILQ(op, struct proxyd_conf, operators, struct proxyd_operator, entry)
+
+const struct setting config_settings[] = {
 	SETTING_STR("endpoint", struct proxyd_conf, endpoint, NULL),
 	SETTING_UINT("to_handshake", struct proxyd_conf, to_handshake,
 	    1, 3600),
@@ -34,13 +45,12 @@ static const struct setting settings[] = {
 	SETTING_UINT("max_announce", struct proxyd_conf, max_announce,
 	    1, 1000000),
 	SETTING_UINT("max_ttl", struct proxyd_conf, max_ttl, 1, 86400 * 7),
+	SETTING_LIST("operators", 4096, op_settings, op_first, op_next,
+	    op_add),
+	SETTINGS_END
 };
 
-static const struct setting op_settings[] = {
-	SETTING_STR("name", struct proxyd_operator, name, rpc_valid_name),
-};
-
-struct proxyd_conf *
+void *
 config_new(void)
 {
 	struct proxyd_conf	*c;
@@ -74,8 +84,9 @@ operator_free(struct proxyd_operator *op)
 }
 
 void
-config_free(struct proxyd_conf *c)
+config_free(void *arg)
 {
+	struct proxyd_conf	*c = arg;
 	struct proxyd_operator	*op;
 
 	if (c == NULL)
@@ -98,90 +109,8 @@ config_operator(struct proxyd_conf *c, const char *name)
 	return (NULL);
 }
 
-void
-config_pack(const struct proxyd_conf *c, struct mp_out *m)
-{
-	const struct proxyd_operator	*op;
-	size_t				 n = 0, i;
-
-	TAILQ_FOREACH(op, &c->operators, entry)
-		n++;
-	msgpack_pack_map(&m->pk, nitems(settings) + 1);
-	settings_pack(&m->pk, settings, nitems(settings), c);
-	mp_pack_str(&m->pk, "operators");
-	msgpack_pack_array(&m->pk, n);
-	TAILQ_FOREACH(op, &c->operators, entry) {
-		msgpack_pack_map(&m->pk, nitems(op_settings) + 1);
-		settings_pack(&m->pk, op_settings, nitems(op_settings), op);
-		mp_pack_str(&m->pk, "allow");
-		msgpack_pack_array(&m->pk, op->nallow);
-		for (i = 0; i < op->nallow; i++)
-			mp_pack_str(&m->pk, op->allow[i]);
-	}
-}
-
 static int
-unpack_operator(struct proxyd_conf *c, const msgpack_object *o, char *why,
-    size_t whylen)
+valid_pattern(const char *s)
 {
-	struct proxyd_operator	*op;
-	const msgpack_object	*allow;
-	char			 pat[DNAME_MAX + 1];
-	uint32_t		 j;
-
-	if ((op = calloc(1, sizeof(*op))) == NULL) {
-		(void)snprintf(why, whylen, "%s", strerror(errno));
-		return (-1);
-	}
-	TAILQ_INSERT_TAIL(&c->operators, op, entry);
-	if (settings_unpack(o, op_settings, nitems(op_settings), op, why,
-	    whylen) == -1)
-		return (-1);
-	if ((allow = settings_list(o, "allow", PROXYD_MAXALLOW, why,
-	    whylen)) == NULL)
-		return (-1);
-	for (j = 0; j < allow->via.array.size; j++) {
-		if (mp_get_str(&allow->via.array.ptr[j], pat,
-		    sizeof(pat)) == -1 || !dname_valid(pat, 1)) {
-			(void)snprintf(why, whylen, "allow %u: invalid", j);
-			return (-1);
-		}
-		if ((op->allow[j] = strdup(pat)) == NULL) {
-			(void)snprintf(why, whylen, "%s", strerror(errno));
-			return (-1);
-		}
-		op->nallow++;
-	}
-	return (0);
-}
-
-struct proxyd_conf *
-config_unpack(const uint8_t *buf, size_t len, char *why, size_t whylen)
-{
-	struct proxyd_conf	*c;
-	struct mp_doc		 d;
-	const msgpack_object	*ops;
-	char			 e[PROC_REASONMAX];
-	uint32_t		 i;
-
-	if ((c = config_new()) == NULL) {
-		(void)snprintf(why, whylen, "%s", strerror(errno));
-		return (NULL);
-	}
-	if (settings_parse(&d, buf, len, settings, nitems(settings), c, why,
-	    whylen) == -1 || (ops = settings_list(d.root, "operators", 4096,
-	    why, whylen)) == NULL)
-		goto fail;
-	for (i = 0; i < ops->via.array.size; i++)
-		if (unpack_operator(c, &ops->via.array.ptr[i], e,
-		    sizeof(e)) == -1) {
-			(void)snprintf(why, whylen, "operator %u: %s", i, e);
-			goto fail;
-		}
-	mp_free(&d);
-	return (c);
- fail:
-	mp_free(&d);
-	config_free(c);
-	return (NULL);
+	return (dname_valid(s, 1));
 }

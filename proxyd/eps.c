@@ -368,12 +368,9 @@ incoming(struct frame *f)
 }
 
 int
-eps_config(struct privsep *p, const uint8_t *buf, size_t len, char *why,
-    size_t whylen)
+eps_config(struct privsep *p, void *nconf, char *why, size_t whylen)
 {
-	struct proxyd_conf	*nconf;
-
-	if ((nconf = config_unpack(buf, len, why, whylen)) == NULL)
+	if (nconf == NULL)
 		return (-1);
 	config_free(conf);
 	conf = nconf;

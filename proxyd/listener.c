@@ -733,13 +733,11 @@ handoff_in(struct frame *f)
 }
 
 int
-listener_config(struct privsep *p, const uint8_t *buf, size_t len,
-    char *why, size_t whylen)
+listener_config(struct privsep *p, void *nconf, char *why, size_t whylen)
 {
-	struct proxyd_conf	*nconf;
-	struct lsock		*l;
+	struct lsock	*l;
 
-	if ((nconf = config_unpack(buf, len, why, whylen)) == NULL)
+	if (nconf == NULL)
 		return (-1);
 	config_free(conf);
 	conf = nconf;

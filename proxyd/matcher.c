@@ -538,12 +538,9 @@ recheck(void)
 }
 
 int
-matcher_config(struct privsep *p, const uint8_t *buf, size_t len, char *why,
-    size_t whylen)
+matcher_config(struct privsep *p, void *nconf, char *why, size_t whylen)
 {
-	struct proxyd_conf	*nconf;
-
-	if ((nconf = config_unpack(buf, len, why, whylen)) == NULL)
+	if (nconf == NULL)
 		return (-1);
 	config_free(conf);
 	conf = nconf;
