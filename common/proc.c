@@ -1170,24 +1170,21 @@ proc_child_config(struct privsep *ps, const struct proc_type *self,
 	char				 why[PROC_REASONMAX] = "";
 	int				 ok;
 
-	if (ps->cfg == NULL) {
+	conf = NULL;
+	if (ps->cfg == NULL)
 		(void)strlcpy(why, "a round without a configuration",
 		    sizeof(why));
-		ok = 0;
-	} else {
-		if ((conf = d->conf_new()) == NULL)
-			(void)strlcpy(why, "out of memory", sizeof(why));
-		else if (settings_load(ps->cfg, ps->cfglen, d->settings, conf,
-		    why, sizeof(why)) == -1) {
-			d->conf_free(conf);
-			conf = NULL;
-		}
-		/* with conf NULL too: the child lets go of the round */
-		ok = self->config(ps, conf, why, sizeof(why)) == 0 &&
-		    conf != NULL;
-		if (!ok)
-			d->conf_free(conf);
+	else if ((conf = d->conf_new()) == NULL)
+		(void)strlcpy(why, "out of memory", sizeof(why));
+	else if (settings_load(ps->cfg, ps->cfglen, d->settings, conf, why,
+	    sizeof(why)) == -1) {
+		d->conf_free(conf);
+		conf = NULL;
 	}
+	/* with conf NULL too: the child lets go of what the round brought */
+	ok = self->config(ps, conf, why, sizeof(why)) == 0 && conf != NULL;
+	if (!ok)
+		d->conf_free(conf);
 	free(ps->cfg);
 	ps->cfg = NULL;
 	ps->cfglen = 0;
