@@ -116,7 +116,7 @@ struct epsd_conf {
 	unsigned int		 heartbeat;
 	unsigned int		 timeout;
 	struct epsd_peers	 peers;
-	int			 npeers;
+	int			 npeers;	/* the parent's count (parse.y) */
 	struct tlsutil_mem	 tls;		/* the parent's: the files */
 };
 
