@@ -62,7 +62,7 @@ ALL_CFLAGS = $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(WARNINGS)
 COMMON_SRCS = common/compat.c common/log.c common/frame.c common/chan.c common/proc.c \
 	common/mp.c common/rpc.c common/epsclient.c common/clienthello.c \
 	common/splice.c common/net.c common/tlsutil.c common/lex.c \
-	common/dname.c
+	common/dname.c common/settings.c
 PROXYD_SRCS = proxyd/proxyd.c proxyd/listener.c proxyd/matcher.c \
 	proxyd/token.c proxyd/eps.c proxyd/config.c proxyd/parse.y
 PRIVPROXYD_SRCS = privproxyd/privproxyd.c privproxyd/connector.c \

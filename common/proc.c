@@ -7,8 +7,22 @@
  * very binary its parent runs, even while a package upgrade replaces the
  * file; prctl(PR_SET_NAME) then gives the child its name back.
  *
- * A child that dies is logged and restarted after 1 s, doubling up to
- * 60 s while it keeps dying within 10 s of its start.
+ * A child that dies is logged and restarted after 100 ms, which is
+ * quick enough that a crash costs little, and that delay doubles, up
+ * to 60 s, each time it dies again within 10 s of its start, so that a
+ * child that cannot start does not spin.
+ *
+ * Rounds: every IMSG_PROC_CFG/_DONE pair carries a round number in ref,
+ * and the child answers it with IMSG_PROC_CFG_ACK.  A reload (SIGHUP or
+ * proc_reload()) parses the file in the parent, which then holds the new
+ * configuration, and sends the round to every child; it ends when each
+ * has applied it, refused it, died or let PROC_CFG_WAIT seconds pass.
+ * Only when all applied it does the parent log "configuration
+ * reloaded"; each one that did not is named with its reason, and the
+ * outcome stays in ps->reload.  A second reload while one is under way
+ * is refused.  A child started later gets the new configuration, unless
+ * it refused that one: then it gets the one it last applied, which the
+ * parent keeps (struct proc_conf) as long as a child runs on it.
  */
 
 #include <sys/prctl.h>
@@ -16,6 +30,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -30,11 +45,21 @@
 #include "proc.h"
 
 #define PROC_QUICKDEATH	10	/* seconds: a death sooner counts double */
-#define PROC_MAXDELAY	60
+#define PROC_FIRSTDELAY	100	/* ms before the first restart */
+#define PROC_MAXDELAY	60000	/* ms at most */
 #define PROC_STOPWAIT	3000	/* ms to wait for a child to stop */
 
 static void	proc_start(struct privsep *);
 static void	proc_spawn(struct privsep *, struct proc_child *);
+static struct proc_conf *proc_conf_hold(void *, unsigned int);
+static int	proc_config_send(struct privsep *, struct proc_child *,
+		    struct proc_conf *, int start);
+static void	proc_reload_lost(struct privsep *, struct proc_child *,
+		    const char *);
+static void	proc_reload_check(struct privsep *);
+static void	proc_reload_timeout(evutil_socket_t, short, void *);
+static void	proc_config_ack(struct privsep *, struct proc_child *,
+		    struct frame *);
 static void	proc_parent_recv(struct chan *, struct frame *, void *);
 static void	proc_child_recv(struct chan *, struct frame *, void *);
 static void	proc_chan_recv(struct chan *, struct frame *, void *);
@@ -145,14 +170,14 @@ proc_usage(void)
 	exit(1);
 }
 
-void
-proc_options(struct privsep *ps, int argc, char *argv[], char *envp[],
-    struct proc_opts *o)
+static void
+proc_options(struct privsep *ps, int argc, char *argv[], char *envp[])
 {
-	static char	 conffile[PATH_MAX];
-	char		 cwd[PATH_MAX];
-	const char	*title = NULL, *errstr;
-	int		 ch, instance = 0;
+	static char		 conffile[PATH_MAX];
+	struct proc_opts	*o = &ps->opts;
+	char			 cwd[PATH_MAX];
+	const char		*title = NULL, *errstr;
+	int			 ch, instance = 0;
 
 	setproctitle_init(argc, argv, envp);
 	log_init(1, LOG_DAEMON);
@@ -208,24 +233,67 @@ proc_options(struct privsep *ps, int argc, char *argv[], char *envp[],
 	/* the parent logs to stderr until its configuration is good */
 }
 
-void
-proc_parent_start(struct privsep *ps, const struct proc_opts *o)
+/* The start-up line: the children, as the log names them. */
+static void
+proc_started(struct privsep *ps)
 {
-	log_init(o->debug, LOG_DAEMON);
-	if (!o->debug && daemon(0, 0) == -1)
+	const struct proc_type	*t;
+	char			 buf[256], one[64];
+	int			 i, n;
+
+	buf[0] = '\0';
+	for (i = 0; i < ps->ntypes; i++) {
+		t = &ps->types[i];
+		n = ps->instances[t->id];
+		if (n > 1)
+			(void)snprintf(one, sizeof(one), "%s%s 0-%d",
+			    i > 0 ? ", " : "", t->title, n - 1);
+		else
+			(void)snprintf(one, sizeof(one), "%s%s 0",
+			    i > 0 ? ", " : "", t->title);
+		(void)strlcat(buf, one, sizeof(buf));
+	}
+	log_info("startup: %s", buf);
+}
+
+int
+proc_main(struct privsep *ps, const struct proc_daemon *d, int argc,
+    char *argv[], char *envp[])
+{
+	ps->daemon = d;
+	ps->name = d->name;
+	ps->types = d->types;
+	ps->ntypes = d->ntypes;
+	ps->opts.conffile = d->conffile;
+	proc_options(ps, argc, argv, envp);
+
+	ps->conf = d->conf_load(ps->opts.conffile, ps->opts.macros,
+	    ps->opts.nmacros);
+	if (ps->opts.noaction) {
+		if (ps->conf == NULL)
+			exit(1);
+		fprintf(stderr, "configuration OK\n");
+		exit(0);
+	}
+	if (ps->conf == NULL)
+		exit(1);
+	ps->cur = proc_conf_hold(ps->conf, 0);
+	ps->id = PROC_PARENT;
+	TAILQ_INIT(&ps->children);
+	d->conf_setup(ps, ps->conf);
+
+	log_init(ps->opts.debug, LOG_DAEMON);
+	if (!ps->opts.debug && daemon(0, 0) == -1)
 		fatal("daemon");
 	if ((ps->base = event_base_new()) == NULL)
 		fatalx("event_base_new");
 	proc_start(ps);
-}
-
-__dead void
-proc_checked(int ok)
-{
-	if (!ok)
-		exit(1);
-	fprintf(stderr, "configuration OK\n");
-	exit(0);
+	if (d->started != NULL)
+		d->started(ps);
+	else
+		proc_started(ps);
+	event_base_dispatch(ps->base);
+	return (0);
 }
 
 /*
@@ -238,8 +306,6 @@ proc_parent_init(struct privsep *ps, const char *user, const char *root)
 	struct passwd	*pw;
 	struct stat	 st;
 
-	ps->id = PROC_PARENT;
-	TAILQ_INIT(&ps->children);
 	proc_raise_nofile();
 	(void)strlcpy(ps->user, user, sizeof(ps->user));
 	(void)strlcpy(ps->root, root, sizeof(ps->root));
@@ -269,18 +335,6 @@ proc_parent_init(struct privsep *ps, const char *user, const char *root)
 		    "and writable by nobody else", root);
 }
 
-int
-proc_config_begin(struct proc_child *c, struct mp_out *m)
-{
-	return (proc_child_send(c, IMSG_PROC_CFG, 0, -1, m));
-}
-
-int
-proc_config_end(struct proc_child *c)
-{
-	return (proc_child_send(c, IMSG_PROC_CFG_DONE, 0, -1, NULL));
-}
-
 struct proc_child *
 proc_child_find(struct privsep *ps, int id, int instance)
 {
@@ -299,10 +353,265 @@ proc_child_send(struct proc_child *c, uint16_t type, uint32_t ref,
 	return (proc_chan_send(&c->chan, type, ref, fd, m));
 }
 
+/*
+ * Rounds and reloads.
+ */
+
+static struct proc_conf *
+proc_conf_hold(void *conf, unsigned int gen)
+{
+	struct proc_conf	*pc;
+
+	if ((pc = calloc(1, sizeof(*pc))) == NULL)
+		fatal("%s", __func__);
+	pc->conf = conf;
+	pc->gen = gen;
+	pc->refs = 1;
+	return (pc);
+}
+
+static void
+proc_conf_release(struct privsep *ps, struct proc_conf *pc)
+{
+	if (pc == NULL || --pc->refs > 0)
+		return;
+	ps->daemon->conf_free(pc->conf);
+	free(pc);
+}
+
+/* One round to one child: the configuration, the daemon's rest, done. */
+static int
+proc_config_send(struct privsep *ps, struct proc_child *c,
+    struct proc_conf *pc, int start)
+{
+	const struct proc_daemon	*d = ps->daemon;
+	struct mp_out			 m;
+	int				 ret = 0;
+
+	if (++ps->round == 0)
+		ps->round = 1;
+	c->round = ps->round;
+	pc->refs++;
+	proc_conf_release(ps, c->sent);
+	c->sent = pc;
+	mp_out_init(&m);
+	settings_pack(&m.pk, d->settings, pc->conf);
+	if (proc_child_send(c, IMSG_PROC_CFG, c->round, -1, &m) == -1)
+		ret = -1;
+	mp_out_free(&m);
+	if (d->conf_send != NULL)
+		d->conf_send(ps, c, pc->conf, start);
+	if (proc_child_send(c, IMSG_PROC_CFG_DONE, c->round, -1, NULL) == -1)
+		ret = -1;
+	if (ret == -1)
+		log_warn("configuration to %s %d", c->type->title,
+		    c->instance);
+	return (ret);
+}
+
+int
+proc_reload(struct privsep *ps, proc_reload_cb done, void *arg)
+{
+	const struct proc_daemon	*d = ps->daemon;
+	struct proc_reload		*r = &ps->reload;
+	struct proc_child		*c;
+	struct timeval			 tv = { PROC_CFG_WAIT, 0 };
+	void				*nconf;
+	size_t				 i;
+
+	if (r->running) {
+		log_warnx("reload already in progress");
+		errno = EBUSY;
+		return (-1);
+	}
+	log_info("reloading configuration from %s", ps->opts.conffile);
+	r->count++;
+	r->started = time(NULL);
+	r->finished = 0;
+	r->ok = 0;
+	r->error[0] = '\0';
+	for (i = 0; i < r->nchildren; i++) {
+		r->children[i].state = PROC_CFG_NONE;
+		r->children[i].round = 0;
+		r->children[i].reason[0] = '\0';
+	}
+	if ((nconf = d->conf_load(ps->opts.conffile, ps->opts.macros,
+	    ps->opts.nmacros)) == NULL) {
+		(void)snprintf(r->error, sizeof(r->error), "errors in %s",
+		    ps->opts.conffile);
+		log_warnx("configuration not reloaded: %s", r->error);
+		r->finished = r->started;
+		errno = EINVAL;
+		return (-1);
+	}
+	d->conf_keep(ps, ps->conf, nconf);
+	proc_conf_release(ps, ps->cur);
+	ps->cur = proc_conf_hold(nconf, r->count);
+	ps->conf = nconf;
+
+	r->running = 1;
+	ps->reload_cb = done;
+	ps->reload_arg = arg;
+	TAILQ_FOREACH(c, &ps->children, entry) {
+		if (c->pid <= 0 || c->chan.chan == NULL) {
+			proc_reload_lost(ps, c, "not running; it gets the "
+			    "new configuration when it restarts");
+			continue;
+		}
+		c->status->state = PROC_CFG_PENDING;
+		if (proc_config_send(ps, c, ps->cur, 0) == -1)
+			proc_reload_lost(ps, c, "the round could not be sent");
+		c->status->round = c->round;
+	}
+	/* the end always comes from the event loop, never from here */
+	for (i = 0; i < r->nchildren; i++)
+		if (r->children[i].state == PROC_CFG_PENDING)
+			break;
+	if (i == r->nchildren)
+		tv.tv_sec = 0;
+	evtimer_add(ps->reload_ev, &tv);
+	return (0);
+}
+
+const struct proc_reload *
+proc_reload_status(struct privsep *ps)
+{
+	return (&ps->reload);
+}
+
+static void
+proc_reload_lost(struct privsep *ps, struct proc_child *c, const char *why)
+{
+	struct proc_reload_child	*s = c->status;
+
+	s->state = PROC_CFG_LOST;
+	(void)strlcpy(s->reason, why, sizeof(s->reason));
+	log_warnx("configuration reload: %s %d did not apply it: %s",
+	    c->type->title, c->instance, why);
+}
+
+static void
+proc_reload_finish(struct privsep *ps)
+{
+	struct proc_reload	*r = &ps->reload;
+	proc_reload_cb		 cb = ps->reload_cb;
+	size_t			 i, applied = 0;
+
+	evtimer_del(ps->reload_ev);
+	for (i = 0; i < r->nchildren; i++)
+		if (r->children[i].state == PROC_CFG_APPLIED)
+			applied++;
+	r->running = 0;
+	r->finished = time(NULL);
+	r->ok = applied == r->nchildren;
+	if (r->ok)
+		log_info("configuration reloaded");
+	else {
+		(void)snprintf(r->error, sizeof(r->error), "%zu of %zu "
+		    "children did not apply it", r->nchildren - applied,
+		    r->nchildren);
+		log_warnx("configuration reload incomplete: %s", r->error);
+	}
+	ps->reload_cb = NULL;
+	if (cb != NULL)
+		cb(ps, r, ps->reload_arg);
+}
+
+/* The reload is over once no child has its answer to give. */
+static void
+proc_reload_check(struct privsep *ps)
+{
+	struct proc_reload	*r = &ps->reload;
+	size_t			 i;
+
+	if (!r->running)
+		return;
+	for (i = 0; i < r->nchildren; i++)
+		if (r->children[i].state == PROC_CFG_PENDING)
+			return;
+	proc_reload_finish(ps);
+}
+
+static void
+proc_reload_timeout(evutil_socket_t fd, short ev, void *arg)
+{
+	struct privsep		*ps = arg;
+	struct proc_child	*c;
+	char			 why[64];
+
+	if (!ps->reload.running)
+		return;
+	(void)snprintf(why, sizeof(why), "no answer within %d s",
+	    PROC_CFG_WAIT);
+	TAILQ_FOREACH(c, &ps->children, entry)
+		if (c->status->state == PROC_CFG_PENDING)
+			proc_reload_lost(ps, c, why);
+	proc_reload_finish(ps);
+}
+
+/* What a child says is shown in the log: printable characters only. */
+static void
+proc_printable(char *s)
+{
+	for (; *s != '\0'; s++)
+		if (!isprint((unsigned char)*s))
+			*s = '?';
+}
+
+static void
+proc_config_ack(struct privsep *ps, struct proc_child *c, struct frame *f)
+{
+	struct proc_reload_child	*s = c->status;
+	struct mp_doc			 d;
+	char				 reason[PROC_REASONMAX];
+	int				 ok;
+
+	if (mp_parse(&d, f->data, f->len) == -1 ||
+	    mp_map_bool(d.root, "ok", &ok) == -1 ||
+	    mp_map_str(d.root, "reason", reason, sizeof(reason)) == -1) {
+		log_warnx("%s: malformed answer from %s %d", __func__,
+		    c->type->title, c->instance);
+		ok = 0;
+		(void)strlcpy(reason, "malformed answer", sizeof(reason));
+	}
+	mp_free(&d);
+	proc_printable(reason);
+	if (f->hdr.ref == c->round && c->sent != NULL) {
+		if (ok) {
+			if (c->sent == ps->cur)
+				c->refused = 0;
+			proc_conf_release(ps, c->applied);
+			c->applied = c->sent;
+		} else {
+			c->refused = c->sent->gen + 1;
+			proc_conf_release(ps, c->sent);
+		}
+		c->sent = NULL;
+	}
+	if (ps->reload.running && s->state == PROC_CFG_PENDING &&
+	    f->hdr.ref == s->round) {
+		s->state = ok ? PROC_CFG_APPLIED : PROC_CFG_REFUSED;
+		(void)strlcpy(s->reason, ok ? "" : reason, sizeof(s->reason));
+		if (!ok)
+			log_warnx("configuration reload: %s %d refused: %s",
+			    c->type->title, c->instance, reason);
+		proc_reload_check(ps);
+	} else if (f->hdr.ref != c->round)
+		log_debug("%s %d answered round %u, not %u", c->type->title,
+		    c->instance, f->hdr.ref, c->round);
+	else if (!ok)
+		log_warnx("%s %d refused its configuration: %s",
+		    c->type->title, c->instance, reason);
+	else
+		log_debug("%s %d applied round %u", c->type->title,
+		    c->instance, f->hdr.ref);
+}
+
 static void
 proc_start(struct privsep *ps)
 {
 	static const int	 sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP };
+	struct proc_reload	*r = &ps->reload;
 	struct proc_child	*c;
 	const struct proc_type	*t;
 	size_t			 i;
@@ -316,10 +625,21 @@ proc_start(struct privsep *ps)
 		    NULL) == -1)
 			fatalx("%s: signal setup", __func__);
 	}
+	if ((ps->reload_ev = evtimer_new(ps->base, proc_reload_timeout,
+	    ps)) == NULL)
+		fatalx("%s: timer", __func__);
 	for (i = 0; i < (size_t)ps->ntypes; i++) {
 		t = &ps->types[i];
 		if (ps->instances[t->id] < 1)
 			ps->instances[t->id] = 1;
+		r->nchildren += (size_t)ps->instances[t->id];
+	}
+	if ((r->children = calloc(r->nchildren, sizeof(*r->children))) ==
+	    NULL)
+		fatal("%s", __func__);
+	r->nchildren = 0;
+	for (i = 0; i < (size_t)ps->ntypes; i++) {
+		t = &ps->types[i];
 		for (n = 0; n < ps->instances[t->id]; n++) {
 			if ((c = calloc(1, sizeof(*c))) == NULL)
 				fatal("%s", __func__);
@@ -329,6 +649,9 @@ proc_start(struct privsep *ps)
 			c->chan.id = t->id;
 			c->chan.instance = n;
 			c->chan.ps = ps;
+			c->status = &r->children[r->nchildren++];
+			c->status->title = t->title;
+			c->status->instance = n;
 			TAILQ_INSERT_TAIL(&ps->children, c, entry);
 			proc_spawn(ps, c);
 		}
@@ -381,6 +704,7 @@ proc_connect(struct proc_child *a, struct proc_child *b)
 static void
 proc_spawn(struct privsep *ps, struct proc_child *c)
 {
+	struct proc_conf	*pc;
 	struct proc_child	*o;
 	char			 inst[16], *argv[16];
 	int			 sp[2], argc = 0, v;
@@ -423,9 +747,15 @@ proc_spawn(struct privsep *ps, struct proc_child *c)
 	/*
 	 * The configuration first: the child applies it before it learns
 	 * of any sibling, so no sibling's message finds it unconfigured.
+	 * One that refused the current configuration gets the one it ran.
 	 */
-	if (ps->configure != NULL)
-		ps->configure(ps, c);
+	pc = ps->cur;
+	if (c->refused == pc->gen + 1 && c->applied != NULL) {
+		pc = c->applied;
+		log_warnx("%s %d refused the current configuration: it gets "
+		    "the one it had", c->type->title, c->instance);
+	}
+	(void)proc_config_send(ps, c, pc, 1);
 	TAILQ_FOREACH(o, &ps->children, entry) {
 		if (o == c || o->pid == -1 || o->chan.chan == NULL ||
 		    !proc_talks(c->type, o->type))
@@ -447,12 +777,18 @@ proc_parent_recv(struct chan *ch, struct frame *f, void *arg)
 		c->chan.chan = NULL;
 		return;
 	}
-	if (f->hdr.type == IMSG_PROC_RECONNECT) {
+	switch (f->hdr.type) {
+	case IMSG_PROC_RECONNECT:
 		proc_reconnect(ps, c, f);
 		return;
+	case IMSG_PROC_CFG_ACK:
+		proc_config_ack(ps, c, f);
+		return;
 	}
-	if (ps->parent_dispatch != NULL)
-		ps->parent_dispatch(ps, c, f);
+	if (ps->daemon->dispatch != NULL && ps->daemon->dispatch(ps, c, f))
+		return;
+	log_warnx("unexpected message %u from %s %d", f->hdr.type,
+	    c->type->title, c->instance);
 }
 
 /*
@@ -525,22 +861,27 @@ proc_reap(struct privsep *ps)
 			log_warnx("%s %d (pid %d) exited with status %d",
 			    c->type->title, c->instance, (int)pid,
 			    WEXITSTATUS(status));
-		if (time(NULL) - c->started < PROC_QUICKDEATH)
-			c->failures++;
-		else
+		proc_conf_release(ps, c->sent);
+		c->sent = NULL;
+		if (ps->reload.running &&
+		    c->status->state == PROC_CFG_PENDING)
+			proc_reload_lost(ps, c, "died");
+		/* 100 ms, then doubled for each quick death in a row */
+		if (time(NULL) - c->started >= PROC_QUICKDEATH)
 			c->failures = 0;
-		delay = c->failures == 0 ? 1 : c->failures > 6 ?
-		    PROC_MAXDELAY : 1 << (c->failures - 1);
+		delay = PROC_FIRSTDELAY << MINIMUM(c->failures, 10);
 		if (delay > PROC_MAXDELAY)
 			delay = PROC_MAXDELAY;
+		c->failures++;
 		if (c->restart == NULL &&
 		    (c->restart = evtimer_new(ps->base, proc_restart, c)) ==
 		    NULL)
 			fatal("%s: evtimer_new", __func__);
-		tv.tv_sec = delay;
-		tv.tv_usec = 0;
+		tv.tv_sec = delay / 1000;
+		tv.tv_usec = (delay % 1000) * 1000;
 		evtimer_add(c->restart, &tv);
 	}
+	proc_reload_check(ps);
 }
 
 /* Stop the children type by type, in table order, then exit. */
@@ -553,8 +894,8 @@ proc_stop(struct privsep *ps)
 	int			 i, waited, left, status;
 
 	ps->shutdown = 1;
-	if (ps->on_shutdown != NULL)
-		ps->on_shutdown(ps);
+	if (ps->daemon->shutdown != NULL)
+		ps->daemon->shutdown(ps);
 	for (i = 0; i < ps->ntypes; i++) {
 		TAILQ_FOREACH(c, &ps->children, entry)
 			if (c->type == &ps->types[i] && c->pid > 0)
@@ -597,8 +938,7 @@ proc_sig_parent(evutil_socket_t sig, short ev, void *arg)
 		proc_stop(ps);
 		/* NOTREACHED */
 	case SIGHUP:
-		if (ps->on_reload != NULL)
-			ps->on_reload(ps);
+		(void)proc_reload(ps, NULL, NULL);
 		break;
 	}
 }
@@ -819,6 +1159,49 @@ proc_chan_add(struct privsep *ps, struct frame *f)
 		self->chan_event(ps, p, 1);
 }
 
+/* The end of a round: apply it, or keep what we had, and say which. */
+static void
+proc_child_config(struct privsep *ps, const struct proc_type *self,
+    uint32_t round)
+{
+	const struct proc_daemon	*d = ps->daemon;
+	struct mp_out			 m;
+	void				*conf;
+	char				 why[PROC_REASONMAX] = "";
+	int				 ok;
+
+	conf = NULL;
+	if (ps->cfg == NULL)
+		(void)strlcpy(why, "a round without a configuration",
+		    sizeof(why));
+	else if ((conf = d->conf_new()) == NULL)
+		(void)strlcpy(why, "out of memory", sizeof(why));
+	else if (settings_load(ps->cfg, ps->cfglen, d->settings, conf, why,
+	    sizeof(why)) == -1) {
+		d->conf_free(conf);
+		conf = NULL;
+	}
+	/* with conf NULL too: the child lets go of what the round brought */
+	ok = self->config(ps, conf, why, sizeof(why)) == 0 && conf != NULL;
+	if (!ok)
+		d->conf_free(conf);
+	free(ps->cfg);
+	ps->cfg = NULL;
+	ps->cfglen = 0;
+	if (!ok && why[0] == '\0')
+		(void)strlcpy(why, "refused", sizeof(why));
+	if (!ok)
+		log_debug("configuration round %u refused: %s", round, why);
+	mp_out_init(&m);
+	msgpack_pack_map(&m.pk, 2);
+	mp_pack_kbool(&m.pk, "ok", ok);
+	mp_pack_kstr(&m.pk, "reason", ok ? "" : why);
+	if (proc_chan_send(&ps->parent, IMSG_PROC_CFG_ACK, round, -1, &m) ==
+	    -1)
+		log_warn("%s: answer", __func__);
+	mp_out_free(&m);
+}
+
 static void
 proc_child_recv(struct chan *ch, struct frame *f, void *arg)
 {
@@ -844,16 +1227,7 @@ proc_child_recv(struct chan *ch, struct frame *f, void *arg)
 		ps->cfglen = f->len;
 		break;
 	case IMSG_PROC_CFG_DONE:
-		if (ps->cfg == NULL) {
-			log_warnx("%s: configuration round without a "
-			    "configuration", __func__);
-			break;
-		}
-		if (self->config != NULL)
-			self->config(ps, ps->cfg, ps->cfglen);
-		free(ps->cfg);
-		ps->cfg = NULL;
-		ps->cfglen = 0;
+		proc_child_config(ps, self, f->hdr.ref);
 		break;
 	default:
 		self->dispatch(ps, &ps->parent, f);

@@ -13,7 +13,14 @@
  * Configuration flows one way, in rounds: IMSG_PROC_CFG with the whole
  * configuration, then whatever else the child needs (descriptors, key
  * material) as the daemon's own messages, then IMSG_PROC_CFG_DONE, on
- * which the child applies all of it.  A reload is the same round again.
+ * which the child applies all of it, or refuses it and keeps what it
+ * had, and answers IMSG_PROC_CFG_ACK.  The frames of a round carry its
+ * number in ref.  A reload is the same round to every child; the parent
+ * says "configuration reloaded" only when every child applied it.
+ *
+ * The parent is the same for the three daemons (proc_main()): a daemon
+ * gives its process table and its configuration functions in a struct
+ * proc_daemon, and its children their entry points in struct proc_type.
  */
 
 #ifndef PROC_H
@@ -27,6 +34,7 @@
 
 #include "chan.h"
 #include "mp.h"
+#include "settings.h"
 
 #define PROC_PARENT	0
 #define PROC_MAX	8	/* process types, parent included */
@@ -34,21 +42,28 @@
 
 #define PROC_CHILD_FD	3	/* the child's channel to the parent */
 #define PROC_EMPTYDIR	"/var/empty"
-#define PROC_USER	"_eps"
+#define PROC_REASONMAX	128	/* why a child refused a round */
+#define PROC_CFG_WAIT	10	/* s a child has to answer a reload */
 
 /* Message types owned by proc.c; the daemons' own start at IMSG_DAEMON. */
 enum proc_imsg {
 	IMSG_PROC_INIT = 1,	/* {uid, gid, root, verbose} first frame */
 	IMSG_PROC_CHAN,		/* fd + {id, instance}: channel to a sibling */
-	IMSG_PROC_CFG,		/* the daemon's configuration, one map */
-	IMSG_PROC_CFG_DONE,	/* {}: the round is complete, apply it */
+	IMSG_PROC_CFG,		/* ref round: the daemon's configuration,
+				   one map */
+	IMSG_PROC_CFG_DONE,	/* ref round, {}: the round is complete,
+				   apply it */
 	IMSG_PROC_RECONNECT,	/* child->parent {id, instance}: the channel
 				   to that sibling failed, make a new one */
+	IMSG_PROC_CFG_ACK,	/* child->parent, ref round: {ok: bool,
+				   reason: str}: applied, or refused (and
+				   the old configuration kept) and why */
 	IMSG_SHARED = 16,	/* 16..31: shared helpers (epsclient.h) */
 	IMSG_DAEMON = 32
 };
 
 struct privsep;
+struct proc_child;
 
 /* Where a frame came from, and where a reply goes back. */
 struct proc_chan {
@@ -72,11 +87,102 @@ struct proc_type {
 	/* SIGTERM: finish up, then event_base_loopexit(); may be NULL */
 	void		(*shutdown)(struct privsep *);
 	/*
-	 * A configuration round is complete: the IMSG_PROC_CFG payload,
-	 * after whatever else the parent sent in the round (descriptors,
-	 * keys) went through dispatch.
+	 * A configuration round is complete: conf is its IMSG_PROC_CFG map,
+	 * unpacked and checked against the daemon's settings table, after
+	 * whatever else the parent sent in the round (descriptors, keys)
+	 * went through dispatch.  0: applied, and conf is the child's to
+	 * keep; -1: refused, why says why, proc.c frees conf and the child
+	 * goes on with the configuration it had.  conf is NULL when the map
+	 * itself was refused (why says why): the child drops what else the
+	 * round brought and returns -1.
 	 */
-	void		(*config)(struct privsep *, const uint8_t *, size_t);
+	int		(*config)(struct privsep *, void *conf, char *why,
+			    size_t whylen);
+};
+
+/*
+ * What the daemon's parent does differently; proc_main() does the rest.
+ * conf is the daemon's configuration struct, which proc.c holds, packs
+ * (in the parent) and unpacks (in a child) through the settings table.
+ */
+struct proc_daemon {
+	const char		*name;		/* "proxyd" */
+	const char		*conffile;	/* without -f */
+	const struct proc_type	*types;	/* in the order they stop */
+	int			 ntypes;
+
+	/* the IMSG_PROC_CFG map of conf, the same for every child */
+	const struct setting	*settings;
+	/* parse and check a file; NULL when it has errors (reported) */
+	void	*(*conf_load)(const char *file, char **macros, int nmacros);
+	void	*(*conf_new)(void);	/* the defaults, for a round */
+	void	 (*conf_free)(void *conf);
+	/*
+	 * Once, as root, before the children start: set ps->instances[],
+	 * call proc_parent_init() with the user and the chroot directory,
+	 * open what the children are given.
+	 */
+	void	 (*conf_setup)(struct privsep *, void *conf);
+	/*
+	 * A reload: keep in nconf what only a restart may change, saying
+	 * so, and finish it as conf_setup would.
+	 */
+	void	 (*conf_keep)(struct privsep *, const void *conf, void *nconf);
+	/*
+	 * The rest of a round of conf to one child (descriptors, keys);
+	 * start: the child has just been (re)started.  May be NULL.
+	 */
+	void	 (*conf_send)(struct privsep *, struct proc_child *,
+		    const void *conf, int start);
+	/* a daemon message from a child: 1 if handled; may be NULL */
+	int	 (*dispatch)(struct privsep *, struct proc_child *,
+		    struct frame *);
+	/* the start-up line; NULL: the children are listed */
+	void	 (*started)(struct privsep *);
+	void	 (*shutdown)(struct privsep *);	/* may be NULL */
+};
+
+/* How one child took the last reload. */
+enum proc_cfg_state {
+	PROC_CFG_NONE,		/* no round sent (the file had errors) */
+	PROC_CFG_PENDING,	/* sent, no answer yet */
+	PROC_CFG_APPLIED,
+	PROC_CFG_REFUSED,	/* the child refused it: reason */
+	PROC_CFG_LOST,		/* not running, died or did not answer */
+};
+
+struct proc_reload_child {
+	const char		*title;
+	int			 instance;
+	enum proc_cfg_state	 state;
+	uint32_t		 round;
+	char			 reason[PROC_REASONMAX];
+};
+
+/* The last reload, kept for whoever asks (proc_reload_status()). */
+struct proc_reload {
+	int			 running;	/* a reload is under way */
+	unsigned int		 count;		/* reloads so far */
+	time_t			 started;
+	time_t			 finished;
+	int			 ok;		/* every child applied it */
+	char			 error[PROC_REASONMAX];	/* the parent's */
+	struct proc_reload_child *children;
+	size_t			 nchildren;
+};
+
+typedef void	(*proc_reload_cb)(struct privsep *, const struct proc_reload *,
+		    void *);
+
+/*
+ * A configuration the parent holds: the current one, and any older one
+ * a child that refused the current one still runs on, so that it gets
+ * that one again when it restarts.
+ */
+struct proc_conf {
+	void			*conf;		/* the daemon's */
+	unsigned int		 gen;		/* reloads before it */
+	int			 refs;
 };
 
 struct proc_child {
@@ -88,11 +194,28 @@ struct proc_child {
 	struct event		*restart;
 	time_t			 started;
 	int			 failures;	/* quick deaths in a row */
+	uint32_t		 round;		/* the last round sent */
+	struct proc_conf	*sent;		/* ... and what it carried */
+	struct proc_conf	*applied;	/* the last it applied */
+	unsigned int		 refused;	/* gen + 1 of the last it
+						   refused, 0: none */
+	struct proc_reload_child *status;	/* in the last reload */
 };
 TAILQ_HEAD(proc_children, proc_child);
 
+/* The command line every daemon takes: [-dnv] [-D macro=value] [-f file] */
+struct proc_opts {
+	const char	*conffile;
+	char		*macros[32];
+	int		 nmacros;
+	int		 debug;
+	int		 noaction;
+	int		 verbose;
+};
+
 struct privsep {
 	const char		*name;		/* "proxyd" */
+	const struct proc_daemon *daemon;
 	const struct proc_type	*types;
 	int			 ntypes;
 	int			 instances[PROC_MAX];
@@ -101,6 +224,7 @@ struct privsep {
 	int			 instance;
 	int			 verbose;
 	int			 foreground;
+	int			 shutdown;
 
 	/* privilege drop, decided by the parent */
 	char			 user[LOGIN_NAME_MAX];
@@ -116,44 +240,25 @@ struct privsep {
 	struct proc_chan	 chans[PROC_MAX][PROC_INSTMAX];
 
 	/* parent side */
+	struct proc_opts	 opts;
+	void			*conf;		/* the daemon's, current */
+	struct proc_conf	*cur;		/* ... held */
 	struct proc_children	 children;
-	int			 shutdown;
-	void			(*parent_dispatch)(struct privsep *,
-				    struct proc_child *, struct frame *);
-	/* send configuration to a child that has just been (re)started */
-	void			(*configure)(struct privsep *,
-				    struct proc_child *);
-	void			(*on_reload)(struct privsep *);
-	void			(*on_shutdown)(struct privsep *);
+	uint32_t		 round;		/* the last round's number */
+	struct proc_reload	 reload;
+	struct event		*reload_ev;	/* PROC_CFG_WAIT, or done */
+	proc_reload_cb		 reload_cb;
+	void			*reload_arg;
 	struct event		*sigev[5];
-
-	void			*arg;		/* the daemon's own state */
-};
-
-/* The command line every daemon takes: [-dnv] [-D macro=value] [-f file] */
-struct proc_opts {
-	const char	*conffile;
-	char		*macros[32];
-	int		 nmacros;
-	int		 debug;
-	int		 noaction;
-	int		 verbose;
 };
 
 /*
- * Parse the command line, set up logging and, for the hidden -P role
- * -I instance of a child, run the child (never returns then).
+ * A daemon's main(): the command line, the configuration (-n checks it
+ * and exits), then the parent, or with the hidden -P role -I instance a
+ * child.  Returns only when the parent's event loop ends.
  */
-void		 proc_options(struct privsep *, int, char *[], char *[],
-		    struct proc_opts *);
-/* -n: say whether the configuration parsed and exit. */
-__dead void	 proc_checked(int ok);
-/*
- * The configuration is good: log to syslog unless -d, become a daemon
- * unless -d, and start the children.  The caller then logs its start-up
- * line and runs event_base_dispatch(ps->base).
- */
-void		 proc_parent_start(struct privsep *, const struct proc_opts *);
+int		 proc_main(struct privsep *, const struct proc_daemon *,
+		    int argc, char *argv[], char *envp[]);
 
 /* Both sides */
 const struct proc_type *proc_type_byname(struct privsep *, const char *);
@@ -178,12 +283,19 @@ unsigned int	 proc_max_relays(unsigned int configured, unsigned int dflt,
 /* Parent */
 void		 proc_parent_init(struct privsep *, const char *user,
 		    const char *root);
-/* Open a configuration round with a child; IMSG_PROC_CFG_DONE ends it. */
-int		 proc_config_begin(struct proc_child *, struct mp_out *);
-int		 proc_config_end(struct proc_child *);
 struct proc_child *proc_child_find(struct privsep *, int id, int instance);
 int		 proc_child_send(struct proc_child *, uint16_t type,
 		    uint32_t ref, int fd, struct mp_out *);
+/*
+ * Reload: read the file again and send every child the new round.  -1
+ * if the file has errors (the status says so) or, with errno EBUSY, if
+ * a reload is still under way.  Otherwise 0, and done (if not NULL) is
+ * called once from the event loop when every child answered, died or
+ * ran out of time.  SIGHUP does the same without a callback.
+ */
+int		 proc_reload(struct privsep *, proc_reload_cb done, void *arg);
+/* The last reload, or the one under way (running). */
+const struct proc_reload *proc_reload_status(struct privsep *);
 
 /* Child: never returns */
 __dead void	 proc_child_main(struct privsep *, const char *title,

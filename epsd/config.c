@@ -1,10 +1,13 @@
 /*
  * config.c: epsd's configuration in memory, and as the msgpack map the
- * parent sends to both children with IMSG_CFG:
+ * parent sends to both children with IMSG_PROC_CFG:
  *
  *	{operator: str, heartbeat: uint, timeout: uint,
  *	 peers: [{name: str, connect: ["addr:port", ...],
  *	          allow: [method, ...]}, ...]}
+ *
+ * The map is the rows of the tables below (settings.h), with the bounds
+ * of parse.y.
  *
  * Addresses travel as numeric strings (net_addrstr), resolved by the
  * parent when it read the file.  The TLS files and the sockets travel
@@ -12,18 +15,43 @@
  * IMSG_CFG_LISTEN and IMSG_CFG_SOCKET.  Children never read files.
  */
 
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+
 #include "compat.h"
 #include "epsd.h"
 #include "log.h"
+#include "settings.h"
 
-struct epsd_conf *
+static const struct setting peer_settings[] = {
+	SETTING_STR("name", struct epsd_peer, name, rpc_valid_name),
+	SETTING_ADDRS("connect", struct epsd_peer, connect, nconnect, 0),
+	SETTING_STRS("allow", struct epsd_peer, allow, nallow, 0, RPC_NAMEMAX,
+	    rpc_valid_name),
+	SETTINGS_END
+};
+
+SETTINGS_TAILQ(peer, struct epsd_conf, peers, struct epsd_peer, entry)
+
+const struct setting config_settings[] = {
+	SETTING_STR("operator", struct epsd_conf, operator, rpc_valid_name),
+	SETTING_UINT("heartbeat", struct epsd_conf, heartbeat,
+	    1, EPSD_TIMEMAX),
+	SETTING_UINT("timeout", struct epsd_conf, timeout, 1, EPSD_TIMEMAX),
+	SETTING_LIST("peers", EPSD_MAXPEERS, peer_settings, peer_first,
+	    peer_next, peer_add),
+	SETTINGS_END
+};
+
+void *
 config_new(void)
 {
 	struct epsd_conf	*c;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return (NULL);
-	(void)strlcpy(c->user, PROC_USER, sizeof(c->user));
+	(void)strlcpy(c->user, EPSD_USER, sizeof(c->user));
 	(void)strlcpy(c->chroot, PROC_EMPTYDIR, sizeof(c->chroot));
 	(void)strlcpy(c->socket, EPS_SOCKET, sizeof(c->socket));
 	c->heartbeat = EPSD_HEARTBEAT;
@@ -45,8 +73,9 @@ config_peer_free(struct epsd_peer *p)
 }
 
 void
-config_free(struct epsd_conf *c)
+config_free(void *arg)
 {
+	struct epsd_conf	*c = arg;
 	struct epsd_peer	*p;
 
 	if (c == NULL)
@@ -55,6 +84,7 @@ config_free(struct epsd_conf *c)
 		TAILQ_REMOVE(&c->peers, p, entry);
 		config_peer_free(p);
 	}
+	tlsutil_mem_free(&c->tls);
 	free(c);
 }
 
@@ -93,110 +123,4 @@ config_same_listen(const struct epsd_conf *a, const struct epsd_conf *b)
 		    a->listen[i].len) != 0)
 			return (0);
 	return (1);
-}
-
-void
-config_pack(const struct epsd_conf *c, struct mp_out *m)
-{
-	const struct epsd_peer	*p;
-	char			 a[NET_ADDRSTRLEN];
-	size_t			 i;
-	int			 j;
-
-	msgpack_pack_map(&m->pk, 4);
-	mp_pack_kstr(&m->pk, "operator", c->operator);
-	mp_pack_kuint(&m->pk, "heartbeat", c->heartbeat);
-	mp_pack_kuint(&m->pk, "timeout", c->timeout);
-	mp_pack_str(&m->pk, "peers");
-	msgpack_pack_array(&m->pk, (size_t)c->npeers);
-	TAILQ_FOREACH(p, &c->peers, entry) {
-		msgpack_pack_map(&m->pk, 3);
-		mp_pack_kstr(&m->pk, "name", p->name);
-		mp_pack_str(&m->pk, "connect");
-		msgpack_pack_array(&m->pk, (size_t)p->nconnect);
-		for (j = 0; j < p->nconnect; j++)
-			mp_pack_str(&m->pk, net_addrstr(&p->connect[j], a,
-			    sizeof(a)));
-		mp_pack_str(&m->pk, "allow");
-		msgpack_pack_array(&m->pk, p->nallow);
-		for (i = 0; i < p->nallow; i++)
-			mp_pack_str(&m->pk, p->allow[i]);
-	}
-}
-
-static int
-unpack_peer(struct epsd_conf *c, const msgpack_object *o)
-{
-	struct epsd_peer	*p;
-	const msgpack_object	*conn, *allow;
-	char			 buf[NET_ADDRSTRLEN];
-	char			 name[RPC_NAMEMAX];
-	uint32_t		 i;
-
-	if ((p = calloc(1, sizeof(*p))) == NULL)
-		return (-1);
-	TAILQ_INSERT_TAIL(&c->peers, p, entry);
-	c->npeers++;
-	if (mp_map_str(o, "name", p->name, sizeof(p->name)) == -1 ||
-	    !rpc_valid_name(p->name) || (conn = mp_map_array(o, "connect",
-	    EPSD_MAXCONNECT)) == NULL || (allow = mp_map_array(o, "allow",
-	    EPSD_MAXALLOW)) == NULL)
-		return (-1);
-	for (i = 0; i < conn->via.array.size; i++) {
-		if (mp_get_str(&conn->via.array.ptr[i], buf,
-		    sizeof(buf)) == -1 ||
-		    net_parse(buf, &p->connect[p->nconnect]) == -1)
-			return (-1);
-		p->nconnect++;
-	}
-	for (i = 0; i < allow->via.array.size; i++) {
-		if (mp_get_str(&allow->via.array.ptr[i], name,
-		    sizeof(name)) == -1 || !rpc_valid_name(name) ||
-		    (p->allow[p->nallow] = strdup(name)) == NULL)
-			return (-1);
-		p->nallow++;
-	}
-	return (0);
-}
-
-struct epsd_conf *
-config_unpack(const uint8_t *buf, size_t len)
-{
-	struct epsd_conf	*c;
-	struct mp_doc		 d;
-	const msgpack_object	*peers;
-	uint64_t		 v;
-	uint32_t		 i;
-
-	if ((c = config_new()) == NULL) {
-		log_warn("%s", __func__);
-		return (NULL);
-	}
-	if (mp_parse(&d, buf, len) == -1) {
-		log_warnx("%s: malformed configuration", __func__);
-		config_free(c);
-		return (NULL);
-	}
-	if (mp_map_str(d.root, "operator", c->operator,
-	    sizeof(c->operator)) == -1 || !rpc_valid_name(c->operator))
-		goto fail;
-	if (mp_map_uint(d.root, "heartbeat", EPSD_TIMEMAX, &v) == -1 ||
-	    v == 0)
-		goto fail;
-	c->heartbeat = (unsigned int)v;
-	if (mp_map_uint(d.root, "timeout", EPSD_TIMEMAX, &v) == -1 || v == 0)
-		goto fail;
-	c->timeout = (unsigned int)v;
-	if ((peers = mp_map_array(d.root, "peers", EPSD_MAXPEERS)) == NULL)
-		goto fail;
-	for (i = 0; i < peers->via.array.size; i++)
-		if (unpack_peer(c, &peers->via.array.ptr[i]) == -1)
-			goto fail;
-	mp_free(&d);
-	return (c);
- fail:
-	log_warnx("%s: bad configuration from the parent", __func__);
-	mp_free(&d);
-	config_free(c);
-	return (NULL);
 }

@@ -12,7 +12,11 @@
  * SIGHUP re-reads the file and sends a new round: peers, their allow
  * lists, heartbeat, timeout and the TLS files may change.  The listen
  * addresses, the socket, the user and the chroot directory are set up
- * once; changing them needs a restart, and a reload says so.
+ * once; changing them needs a restart, and a reload says so.  The
+ * parent reads the TLS files but leaves judging them to the session
+ * process, which refuses a round whose certificate, key or CA libtls
+ * does not take, and keeps the TLS context it had.  common/proc.c is the
+ * parent; this file gives it the process table and what differs.
  */
 
 #include <sys/socket.h>
@@ -44,32 +48,47 @@ static const struct proc_type procs[] = {
 	  .dispatch = router_dispatch, .chan_event = router_chan_event },
 };
 
-static struct epsd_conf	*conf;
-static struct tlsutil_mem tlsmem;
-static struct proc_opts	 opts = { .conffile = EPSD_CONF };
 static int		 lfds[EPSD_MAXLISTEN];
 static int		 nlfds;
 static int		 sockfd = -1;
 static char		 sockpath[PATH_MAX];	/* the socket we made */
 
-/* Read the TLS files and check that libtls takes them. */
+/*
+ * Read the TLS files into c->tls.  The first time (start-up and -n) the
+ * grammar has already loaded them with libtls and said at which line
+ * what is wrong.  On a reload the running parent only reads them: the
+ * session process, which uses them, loads them and refuses the round if
+ * libtls cannot, so the supervisor parses no certificate while it serves
+ * (epsd.8, RELOADING).
+ */
 static int
-load_tls(const struct epsd_conf *c, struct tlsutil_mem *m)
+load_tls(struct epsd_conf *c)
 {
-	const char	*paths[TLSUTIL_NFILES];
-	char		 why[512];
-	int		 which;
+	struct tlsutil_mem	*m = &c->tls;
 
-	paths[TLSUTIL_CERT] = c->tls_cert;
-	paths[TLSUTIL_KEY] = c->tls_key;
-	paths[TLSUTIL_CA] = c->tls_ca;
-	if (tlsutil_load(m, paths, EPSD_TLSMAX, &which, why,
-	    sizeof(why)) == -1) {
-		log_warnx("tls %s \"%s\": %s", tlsutil_file_word(which),
-		    paths[which], why);
-		return (-1);
+	memset(m, 0, sizeof(*m));
+	if ((m->cert = tls_load_file(c->tls_cert, &m->certlen, NULL)) ==
+	    NULL) {
+		log_warnx("tls certificate %s: cannot load", c->tls_cert);
+		goto fail;
+	}
+	if ((m->key = tls_load_file(c->tls_key, &m->keylen, NULL)) == NULL) {
+		log_warnx("tls key %s: cannot load", c->tls_key);
+		goto fail;
+	}
+	if ((m->ca = tls_load_file(c->tls_ca, &m->calen, NULL)) == NULL) {
+		log_warnx("tls ca %s: cannot load", c->tls_ca);
+		goto fail;
+	}
+	if (m->certlen + m->keylen + m->calen > EPSD_TLSMAX) {
+		log_warnx("tls files too large: %zu bytes together, at most "
+		    "%d", m->certlen + m->keylen + m->calen, EPSD_TLSMAX);
+		goto fail;
 	}
 	return (0);
+ fail:
+	tlsutil_mem_free(m);
+	return (-1);
 }
 
 /* The local socket: mode 0660, a stale one replaced, a live one kept. */
@@ -156,57 +175,39 @@ send_fd(struct proc_child *c, uint16_t type, int fd, const char *key,
 	mp_out_free(&m);
 }
 
-/* One configuration round to one child (see proc.h). */
-static void
-configure(struct privsep *ps, struct proc_child *c)
+static void *
+load(const char *file, char **macros, int nmacros)
 {
-	struct mp_out	 m;
-	char		 a[NET_ADDRSTRLEN];
-	int		 i;
+	static int		 loaded;
+	struct epsd_conf	*c;
 
-	mp_out_init(&m);
-	config_pack(conf, &m);
-	if (proc_config_begin(c, &m) == -1)
-		log_warn("%s: %s", __func__, c->type->title);
-	mp_out_reset(&m);
-	if (c->type->id == PROC_SESSION) {
-		msgpack_pack_map(&m.pk, 3);
-		mp_pack_kbin(&m.pk, "cert", tlsmem.cert, tlsmem.certlen);
-		mp_pack_kbin(&m.pk, "key", tlsmem.key, tlsmem.keylen);
-		mp_pack_kbin(&m.pk, "ca", tlsmem.ca, tlsmem.calen);
-		if (proc_child_send(c, IMSG_CFG_TLS, 0, -1, &m) == -1)
-			log_warn("%s: %s", __func__, c->type->title);
-		explicit_bzero(m.sb.data, m.sb.size);
-		mp_out_reset(&m);
-		for (i = 0; i < nlfds; i++)
-			send_fd(c, IMSG_CFG_LISTEN, lfds[i], "addr",
-			    net_addrstr(&conf->listen[i], a, sizeof(a)));
-	} else if (c->type->id == PROC_ROUTER)
-		send_fd(c, IMSG_CFG_SOCKET, sockfd, "path", sockpath);
-	if (proc_config_end(c) == -1)
-		log_warn("%s: %s", __func__, c->type->title);
-	mp_out_free(&m);
+	parse_tls_check = !loaded;
+	if ((c = parse_config(file, macros, nmacros)) != NULL &&
+	    load_tls(c) == -1) {
+		config_free(c);
+		c = NULL;
+	}
+	if (c != NULL)
+		loaded = 1;
+	return (c);
 }
 
 static void
-reload(struct privsep *ps)
+setup(struct privsep *ps, void *arg)
 {
-	struct epsd_conf	*nconf;
-	struct tlsutil_mem	 nmem;
-	struct proc_child	*c;
+	struct epsd_conf	*conf = arg;
 
-	log_info("reloading configuration from %s", opts.conffile);
-	if ((nconf = parse_config(opts.conffile, opts.macros,
-	    opts.nmacros)) == NULL) {
-		log_warnx("configuration not reloaded: errors in %s",
-		    opts.conffile);
-		return;
-	}
-	if (load_tls(nconf, &nmem) == -1) {
-		log_warnx("configuration not reloaded: bad TLS files");
-		config_free(nconf);
-		return;
-	}
+	proc_parent_init(ps, conf->user, conf->chroot);
+	open_listeners(conf);
+	open_socket(conf->socket);
+}
+
+static void
+keep(struct privsep *ps, const void *oarg, void *narg)
+{
+	const struct epsd_conf	*conf = oarg;
+	struct epsd_conf	*nconf = narg;
+
 	if (!config_same_listen(conf, nconf) ||
 	    strcmp(conf->socket, nconf->socket) != 0 ||
 	    strcmp(conf->user, nconf->user) != 0 ||
@@ -224,21 +225,47 @@ reload(struct privsep *ps)
 	if (strcmp(conf->operator, nconf->operator) != 0)
 		log_warnx("operator changed from %s to %s", conf->operator,
 		    nconf->operator);
-	config_free(conf);
-	conf = nconf;
-	tlsutil_mem_free(&tlsmem);
-	tlsmem = nmem;
-	TAILQ_FOREACH(c, &ps->children, entry)
-		if (c->chan.chan != NULL)
-			configure(ps, c);
-	log_info("configuration reloaded");
+}
+
+/*
+ * The rest of a round (see proc.h): the session gets the TLS files and
+ * the listening sockets, the router the local socket, every time.
+ */
+static void
+send_round(struct privsep *ps, struct proc_child *c, const void *arg,
+    int start)
+{
+	const struct epsd_conf	*conf = arg;
+	const struct tlsutil_mem *t = &conf->tls;
+	struct mp_out		 m;
+	char			 a[NET_ADDRSTRLEN];
+	int			 i;
+
+	if (c->type->id == PROC_SESSION) {
+		mp_out_init(&m);
+		msgpack_pack_map(&m.pk, 3);
+		mp_pack_kbin(&m.pk, "cert", t->cert, t->certlen);
+		mp_pack_kbin(&m.pk, "key", t->key, t->keylen);
+		mp_pack_kbin(&m.pk, "ca", t->ca, t->calen);
+		if (proc_child_send(c, IMSG_CFG_TLS, 0, -1, &m) == -1)
+			log_warn("%s: %s", __func__, c->type->title);
+		explicit_bzero(m.sb.data, m.sb.size);
+		mp_out_free(&m);
+		for (i = 0; i < nlfds; i++)
+			send_fd(c, IMSG_CFG_LISTEN, lfds[i], "addr",
+			    net_addrstr(&conf->listen[i], a, sizeof(a)));
+	} else if (c->type->id == PROC_ROUTER)
+		send_fd(c, IMSG_CFG_SOCKET, sockfd, "path", sockpath);
 }
 
 static void
-parent_dispatch(struct privsep *ps, struct proc_child *c, struct frame *f)
+started(struct privsep *ps)
 {
-	log_warnx("%s: unexpected message %u from %s", __func__, f->hdr.type,
-	    c->type->title);
+	const struct epsd_conf	*conf = ps->conf;
+
+	log_info("startup: operator %s, %d peer%s, %d listening address%s",
+	    conf->operator, conf->npeers, conf->npeers == 1 ? "" : "s",
+	    conf->nlisten, conf->nlisten == 1 ? "" : "es");
 }
 
 static void
@@ -248,38 +275,17 @@ shutdown_parent(struct privsep *ps)
 		(void)unlink(sockpath);
 }
 
+static const struct proc_daemon epsd = {
+	.name = "epsd", .conffile = EPSD_CONF,
+	.types = procs, .ntypes = nitems(procs),
+	.settings = config_settings, .conf_load = load,
+	.conf_new = config_new, .conf_free = config_free,
+	.conf_setup = setup, .conf_keep = keep, .conf_send = send_round,
+	.started = started, .shutdown = shutdown_parent,
+};
+
 int
 main(int argc, char *argv[], char *envp[])
 {
-	struct privsep	*ps = &epsd_ps;
-
-	ps->name = "epsd";
-	ps->types = procs;
-	ps->ntypes = nitems(procs);
-	proc_options(ps, argc, argv, envp, &opts);
-
-	/* errors go to stderr until the configuration is known good */
-	conf = parse_config(opts.conffile, opts.macros, opts.nmacros);
-	if (conf != NULL && load_tls(conf, &tlsmem) == -1) {
-		config_free(conf);
-		conf = NULL;
-	}
-	if (opts.noaction)
-		proc_checked(conf != NULL);
-	if (conf == NULL)
-		exit(1);
-
-	proc_parent_init(ps, conf->user, conf->chroot);
-	open_listeners(conf);
-	open_socket(conf->socket);
-	ps->configure = configure;
-	ps->parent_dispatch = parent_dispatch;
-	ps->on_reload = reload;
-	ps->on_shutdown = shutdown_parent;
-	proc_parent_start(ps, &opts);
-	log_info("startup: operator %s, %d peer%s, %d listening address%s",
-	    conf->operator, conf->npeers, conf->npeers == 1 ? "" : "s",
-	    conf->nlisten, conf->nlisten == 1 ? "" : "es");
-	event_base_dispatch(ps->base);
-	return (0);
+	return (proc_main(&epsd_ps, &epsd, argc, argv, envp));
 }

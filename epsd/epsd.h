@@ -32,8 +32,11 @@
 #include "net.h"
 #include "proc.h"
 #include "rpc.h"
+#include "settings.h"
+#include "tlsutil.h"
 
 #define EPSD_CONF		"/etc/epsd.conf"
+#define EPSD_USER		"_epsd"	/* the children run as */
 #define EPSD_HEARTBEAT		10	/* s: ping an idle link */
 #define EPSD_HEARTBEAT_MISS	3	/* silent heartbeats: dead */
 #define EPSD_HANDSHAKE		10	/* s to connect, shake hands */
@@ -113,7 +116,8 @@ struct epsd_conf {
 	unsigned int		 heartbeat;
 	unsigned int		 timeout;
 	struct epsd_peers	 peers;
-	int			 npeers;
+	int			 npeers;	/* the parent's count (parse.y) */
+	struct tlsutil_mem	 tls;		/* the parent's: the files */
 };
 
 /* epsd.c */
@@ -121,30 +125,33 @@ extern struct privsep	 epsd_ps;
 
 /* session.c */
 void	 session_init(struct privsep *);
-void	 session_config(struct privsep *, const uint8_t *, size_t);
+int	 session_config(struct privsep *, void *, char *, size_t);
 void	 session_dispatch(struct privsep *, struct proc_chan *,
 	    struct frame *);
 void	 session_chan_event(struct privsep *, struct proc_chan *, int);
 
 /* router.c */
 void	 router_init(struct privsep *);
-void	 router_config(struct privsep *, const uint8_t *, size_t);
+int	 router_config(struct privsep *, void *, char *, size_t);
 void	 router_dispatch(struct privsep *, struct proc_chan *,
 	    struct frame *);
 void	 router_chan_event(struct privsep *, struct proc_chan *, int);
 
 /* config.c */
-struct epsd_conf *config_new(void);
-void	 config_free(struct epsd_conf *);
+/* void *: proc.c makes and frees them for a round (proc_daemon) */
+void	*config_new(void);
+void	 config_free(void *);
 void	 config_peer_free(struct epsd_peer *);
-void	 config_pack(const struct epsd_conf *, struct mp_out *);
-struct epsd_conf *config_unpack(const uint8_t *, size_t);
+/* the map of a round (settings.h) */
+extern const struct setting config_settings[];
 struct epsd_peer *config_peer(const struct epsd_conf *, const char *);
 int	 config_allows(const struct epsd_peer *, const char *method);
 int	 config_same_listen(const struct epsd_conf *,
 	    const struct epsd_conf *);
 
 /* parse.y */
+/* load the TLS files with libtls while parsing: start-up and -n */
+extern int	 parse_tls_check;
 struct epsd_conf *parse_config(const char *, char **macros, int nmacros);
 
 #endif /* EPSD_H */

@@ -780,12 +780,15 @@ cfg_done(void)
 }
 
 /* The end of a configuration round. */
-void
-router_config(struct privsep *ps, const uint8_t *buf, size_t len)
+int
+router_config(struct privsep *ps, void *nconf, char *why, size_t whylen)
 {
+	if (nconf == NULL)
+		return (-1);
 	config_free(env.nconf);
-	env.nconf = config_unpack(buf, len);
+	env.nconf = nconf;
 	cfg_done();
+	return (0);
 }
 
 void

@@ -1097,19 +1097,54 @@ cfg_listen(struct frame *f)
 	f->fd = -1;
 }
 
-/* The end of a configuration round. */
-void
-session_config(struct privsep *ps, const uint8_t *buf, size_t len)
+/*
+ * The end of a configuration round.  The TLS files are tried first, so
+ * that a round libtls refuses changes nothing: the links, the peers and
+ * the TLS context stay as they were.
+ */
+int
+session_config(struct privsep *ps, void *nconf, char *why, size_t whylen)
 {
-	int	 i;
+	struct tls_config	*scfg = NULL;
+	struct tls		*server = NULL;
+	char			 e[256];
+	int			 i, ret = -1;
 
+	if (nconf == NULL)
+		goto done;
+	if (env.ntls.cert == NULL) {
+		(void)snprintf(why, whylen, "tls: no certificate in the round");
+		goto done;
+	}
+	if ((scfg = tlsutil_config(&env.ntls, 1, e, sizeof(e))) == NULL) {
+		(void)snprintf(why, whylen, "tls: %s", e);
+		goto done;
+	}
+	if ((server = tls_server()) == NULL ||
+	    tls_configure(server, scfg) == -1) {
+		(void)snprintf(why, whylen, "tls: %s", server != NULL ?
+		    tlserr(server) : "tls_server failed");
+		goto done;
+	}
 	config_free(env.nconf);
-	env.nconf = config_unpack(buf, len);
+	env.nconf = nconf;
 	cfg_done();
+	ret = 0;
+ done:
+	if (server != NULL)
+		tls_free(server);
+	if (scfg != NULL)
+		tls_config_free(scfg);
+	if (ret == -1) {
+		if (env.ntls.key != NULL)
+			explicit_bzero(env.ntls.key, env.ntls.keylen);
+		tlsutil_mem_free(&env.ntls);
+	}
 	/* listening sockets of a round that failed are not kept */
 	for (i = 0; i < env.nnlfds; i++)
 		close(env.nlfds[i]);
 	env.nnlfds = 0;
+	return (ret);
 }
 
 void

@@ -338,20 +338,20 @@ connect_new(struct frame *f)
 		pconn_fail(c, "internal server", strerror(errno));
 }
 
-void
-connector_config(struct privsep *p, const uint8_t *buf, size_t len)
+int
+connector_config(struct privsep *p, void *nconf, char *why, size_t whylen)
 {
-	struct privproxyd_conf	*nconf;
-	struct pconn		*c, *t;
+	struct pconn	*c, *t;
 
-	if ((nconf = config_unpack(buf, len)) == NULL)
-		return;
+	if (nconf == NULL)
+		return (-1);
 	/* connections being set up point into the old configuration */
 	TAILQ_FOREACH_SAFE(c, &pconns, entry, t)
 		if (c->sp == NULL)
 			pconn_fail(c, "set-up", "configuration reloaded");
 	config_free(conf);
 	conf = nconf;
+	return (0);
 }
 
 void

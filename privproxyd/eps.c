@@ -329,13 +329,13 @@ eps_request(struct epsclient *ec, const struct rpc_msg *m, void *arg)
 	    NULL);
 }
 
-void
-eps_config(struct privsep *p, const uint8_t *buf, size_t len)
+int
+eps_config(struct privsep *p, void *nconf, char *why, size_t whylen)
 {
-	struct privproxyd_conf	*old, *nconf;
+	struct privproxyd_conf	*old;
 
-	if ((nconf = config_unpack(buf, len)) == NULL)
-		return;
+	if (nconf == NULL)
+		return (-1);
 	old = conf;
 	conf = nconf;
 	if (old != NULL)
@@ -343,6 +343,7 @@ eps_config(struct privsep *p, const uint8_t *buf, size_t len)
 	config_free(old);
 	pubs_sync();
 	epsclient_start(eps);
+	return (0);
 }
 
 void

@@ -5,7 +5,8 @@
  * connectors, sends them the configuration, opens the connection to the
  * local epsd for the eps process whenever it asks, and supervises.  It opens
  * no TCP socket: the connectors dial out themselves, to addresses the
- * parent resolved.
+ * parent resolved.  common/proc.c is the parent; this file gives it the
+ * process table and what a reload may change.
  */
 
 #include <stdio.h>
@@ -29,40 +30,29 @@ static const struct proc_type procs[] = {
 	  .config = connector_config, .dispatch = connector_dispatch },
 };
 
-static struct privproxyd_conf	*conf;
-static struct proc_opts		 opts = { .conffile = PRIVPROXYD_CONF };
-
-static void
-send_config(struct proc_child *c)
+static void *
+load(const char *file, char **macros, int nmacros)
 {
-	struct mp_out	 m;
-
-	mp_out_init(&m);
-	config_pack(conf, &m);
-	if (proc_config_begin(c, &m) == -1 || proc_config_end(c) == -1)
-		log_warn("%s: %s", __func__, c->type->title);
-	mp_out_free(&m);
+	return (parse_config(file, macros, nmacros));
 }
 
 static void
-configure(struct privsep *ps, struct proc_child *c)
+setup(struct privsep *ps, void *arg)
 {
-	send_config(c);
+	struct privproxyd_conf	*conf = arg;
+
+	ps->instances[PROC_CONNECTOR] = conf->prefork;
+	proc_parent_init(ps, conf->user, conf->chroot);
+	conf->max_conns = proc_max_relays(conf->max_conns, PP_MAX_CONNS,
+	    "connector");
 }
 
 static void
-reload(struct privsep *ps)
+keep(struct privsep *ps, const void *oarg, void *narg)
 {
-	struct privproxyd_conf	*nconf;
-	struct proc_child	*c;
+	const struct privproxyd_conf	*conf = oarg;
+	struct privproxyd_conf		*nconf = narg;
 
-	log_info("reloading configuration from %s", opts.conffile);
-	if ((nconf = parse_config(opts.conffile, opts.macros,
-	    opts.nmacros)) == NULL) {
-		log_warnx("configuration not reloaded: errors in %s",
-		    opts.conffile);
-		return;
-	}
 	if (conf->prefork != nconf->prefork ||
 	    strcmp(conf->user, nconf->user) != 0 ||
 	    strcmp(conf->chroot, nconf->chroot) != 0) {
@@ -75,48 +65,28 @@ reload(struct privsep *ps)
 	}
 	nconf->max_conns = proc_max_relays(nconf->max_conns, PP_MAX_CONNS,
 	    "connector");
-	config_free(conf);
-	conf = nconf;
-	TAILQ_FOREACH(c, &ps->children, entry)
-		if (c->chan.chan != NULL)
-			send_config(c);
 }
 
-static void
-parent_dispatch(struct privsep *ps, struct proc_child *c, struct frame *f)
+static int
+dispatch(struct privsep *ps, struct proc_child *c, struct frame *f)
 {
-	if (c->type->id == PROC_EPS &&
-	    epsclient_parent_dispatch(c, f, conf->eps_socket))
-		return;
-	log_warnx("%s: unexpected message %u from %s", __func__, f->hdr.type,
-	    c->type->title);
+	const struct privproxyd_conf	*conf = ps->conf;
+
+	return (c->type->id == PROC_EPS &&
+	    epsclient_parent_dispatch(c, f, conf->eps_socket));
 }
+
+static const struct proc_daemon privproxyd = {
+	.name = "privproxyd", .conffile = PRIVPROXYD_CONF,
+	.types = procs, .ntypes = nitems(procs),
+	.settings = config_settings, .conf_load = load,
+	.conf_new = config_new, .conf_free = config_free,
+	.conf_setup = setup, .conf_keep = keep,
+	.dispatch = dispatch,
+};
 
 int
 main(int argc, char *argv[], char *envp[])
 {
-	struct privsep	*ps = &privproxyd_ps;
-
-	ps->name = "privproxyd";
-	ps->types = procs;
-	ps->ntypes = nitems(procs);
-	proc_options(ps, argc, argv, envp, &opts);
-
-	conf = parse_config(opts.conffile, opts.macros, opts.nmacros);
-	if (opts.noaction)
-		proc_checked(conf != NULL);
-	if (conf == NULL)
-		exit(1);
-	ps->instances[PROC_CONNECTOR] = conf->prefork;
-	proc_parent_init(ps, conf->user, conf->chroot);
-	conf->max_conns = proc_max_relays(conf->max_conns, PP_MAX_CONNS,
-	    "connector");
-	ps->configure = configure;
-	ps->parent_dispatch = parent_dispatch;
-	ps->on_reload = reload;
-	proc_parent_start(ps, &opts);
-	log_info("startup: %d connector%s", conf->prefork,
-	    conf->prefork == 1 ? "" : "s");
-	event_base_dispatch(ps->base);
-	return (0);
+	return (proc_main(&privproxyd_ps, &privproxyd, argc, argv, envp));
 }

@@ -27,8 +27,10 @@
 #include "net.h"
 #include "proc.h"
 #include "rpc.h"
+#include "settings.h"
 
 #define PRIVPROXYD_CONF		"/etc/privproxyd.conf"
+#define PRIVPROXYD_USER		"_privproxyd"	/* the children run as */
 #define PP_MAXADDR		8	/* addresses per backchannel */
 
 #define PP_TTL			60	/* s an announcement lasts */
@@ -90,7 +92,7 @@ extern struct privsep	 privproxyd_ps;
 
 /* connector.c */
 void	 connector_init(struct privsep *);
-void	 connector_config(struct privsep *, const uint8_t *, size_t);
+int	 connector_config(struct privsep *, void *, char *, size_t);
 void	 connector_dispatch(struct privsep *, struct proc_chan *,
 	    struct frame *);
 int	 proxy_header(enum proxy_proto, const char *client,
@@ -98,16 +100,17 @@ int	 proxy_header(enum proxy_proto, const char *client,
 
 /* eps.c */
 void	 eps_init(struct privsep *);
-void	 eps_config(struct privsep *, const uint8_t *, size_t);
+int	 eps_config(struct privsep *, void *, char *, size_t);
 void	 eps_shutdown(struct privsep *);
 void	 eps_dispatch(struct privsep *, struct proc_chan *,
 	    struct frame *);
 
 /* config.c */
-struct privproxyd_conf *config_new(void);
-void	 config_free(struct privproxyd_conf *);
-void	 config_pack(const struct privproxyd_conf *, struct mp_out *);
-struct privproxyd_conf *config_unpack(const uint8_t *, size_t);
+/* void *: proc.c makes and frees them for a round (proc_daemon) */
+void	*config_new(void);
+void	 config_free(void *);
+/* the map of a round (settings.h) */
+extern const struct setting config_settings[];
 struct pp_public *config_public(struct privproxyd_conf *, const char *);
 struct pp_domain *config_domain(struct privproxyd_conf *, const char *);
 

@@ -1,24 +1,63 @@
 /*
  * config.c: proxyd's configuration in memory and as the msgpack map the
- * parent sends to every child (IMSG_CFG).  The children never read the
- * configuration file.  Listening sockets travel separately, as
+ * parent sends to every child (IMSG_PROC_CFG).  The children never read
+ * the configuration file.  Listening sockets travel separately, as
  * descriptors, with IMSG_CFG_LISTEN.
+ *
+ * What the children get is the rows of the tables below (settings.h):
+ * each setting's key in the map, its bounds, which are those of
+ * parse.y, and its field:
+ *
+ *	{endpoint, to_handshake, ..., max_ttl,
+ *	 operators: [{name: str, allow: [pattern, ...]}, ...]}
  */
 
 #include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
 
 #include "compat.h"
 #include "log.h"
 #include "proxyd.h"
+#include "settings.h"
 
-struct proxyd_conf *
+static int	 valid_pattern(const char *);
+
+static const struct setting op_settings[] = {
+	SETTING_STR("name", struct proxyd_operator, name, rpc_valid_name),
+	SETTING_STRS("allow", struct proxyd_operator, allow, nallow, 0,
+	    DNAME_MAX + 1, valid_pattern),
+	SETTINGS_END
+};
+
+SETTINGS_TAILQ(op, struct proxyd_conf, operators, struct proxyd_operator, entry)
+
+const struct setting config_settings[] = {
+	SETTING_STR("endpoint", struct proxyd_conf, endpoint, NULL),
+	SETTING_UINT("to_handshake", struct proxyd_conf, to_handshake,
+	    1, 3600),
+	SETTING_UINT("to_token", struct proxyd_conf, to_token, 1, 3600),
+	SETTING_UINT("to_preamble", struct proxyd_conf, to_preamble, 1, 3600),
+	SETTING_UINT("to_idle", struct proxyd_conf, to_idle, 0, 86400 * 7),
+	/* the parent resolves 0 ("as the descriptors allow") first */
+	SETTING_UINT("max_conns", struct proxyd_conf, max_conns, 1, 1000000),
+	SETTING_UINT("max_tokens", struct proxyd_conf, max_tokens, 1, 1000000),
+	SETTING_UINT("max_announce", struct proxyd_conf, max_announce,
+	    1, 1000000),
+	SETTING_UINT("max_ttl", struct proxyd_conf, max_ttl, 1, 86400 * 7),
+	SETTING_LIST("operators", 4096, op_settings, op_first, op_next,
+	    op_add),
+	SETTINGS_END
+};
+
+void *
 config_new(void)
 {
 	struct proxyd_conf	*c;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return (NULL);
-	(void)strlcpy(c->user, PROC_USER, sizeof(c->user));
+	(void)strlcpy(c->user, PROXYD_USER, sizeof(c->user));
 	(void)strlcpy(c->chroot, PROC_EMPTYDIR, sizeof(c->chroot));
 	(void)strlcpy(c->eps_socket, EPS_SOCKET, sizeof(c->eps_socket));
 	c->prefork = 0;
@@ -45,8 +84,9 @@ operator_free(struct proxyd_operator *op)
 }
 
 void
-config_free(struct proxyd_conf *c)
+config_free(void *arg)
 {
+	struct proxyd_conf	*c = arg;
 	struct proxyd_operator	*op;
 
 	if (c == NULL)
@@ -69,100 +109,8 @@ config_operator(struct proxyd_conf *c, const char *name)
 	return (NULL);
 }
 
-void
-config_pack(const struct proxyd_conf *c, struct mp_out *m)
-{
-	const struct proxyd_operator	*op;
-	size_t				 n = 0, i;
-
-	TAILQ_FOREACH(op, &c->operators, entry)
-		n++;
-	msgpack_pack_map(&m->pk, 10);
-	mp_pack_kstr(&m->pk, "endpoint", c->endpoint);
-	mp_pack_kuint(&m->pk, "to_handshake", c->to_handshake);
-	mp_pack_kuint(&m->pk, "to_token", c->to_token);
-	mp_pack_kuint(&m->pk, "to_preamble", c->to_preamble);
-	mp_pack_kuint(&m->pk, "to_idle", c->to_idle);
-	mp_pack_kuint(&m->pk, "max_conns", c->max_conns);
-	mp_pack_kuint(&m->pk, "max_tokens", c->max_tokens);
-	mp_pack_kuint(&m->pk, "max_announce", c->max_announce);
-	mp_pack_kuint(&m->pk, "max_ttl", c->max_ttl);
-	mp_pack_str(&m->pk, "operators");
-	msgpack_pack_array(&m->pk, n);
-	TAILQ_FOREACH(op, &c->operators, entry) {
-		msgpack_pack_map(&m->pk, 2);
-		mp_pack_kstr(&m->pk, "name", op->name);
-		mp_pack_str(&m->pk, "allow");
-		msgpack_pack_array(&m->pk, op->nallow);
-		for (i = 0; i < op->nallow; i++)
-			mp_pack_str(&m->pk, op->allow[i]);
-	}
-}
-
 static int
-get_uint(const msgpack_object *map, const char *key, unsigned int *v)
+valid_pattern(const char *s)
 {
-	uint64_t	 u;
-
-	if (mp_map_uint(map, key, UINT32_MAX, &u) == -1) {
-		log_warnx("config: bad %s", key);
-		return (-1);
-	}
-	*v = (unsigned int)u;
-	return (0);
-}
-
-struct proxyd_conf *
-config_unpack(const uint8_t *buf, size_t len)
-{
-	struct proxyd_conf		*c;
-	struct proxyd_operator		*op;
-	struct mp_doc			 d;
-	const msgpack_object		*ops, *o, *allow;
-	char				 pat[DNAME_MAX + 1];
-	uint32_t			 i, j;
-
-	if ((c = config_new()) == NULL)
-		return (NULL);
-	if (mp_parse(&d, buf, len) == -1) {
-		log_warnx("config: malformed");
-		free(c);
-		return (NULL);
-	}
-	if (mp_map_str(d.root, "endpoint", c->endpoint,
-	    sizeof(c->endpoint)) == -1 ||
-	    get_uint(d.root, "to_handshake", &c->to_handshake) == -1 ||
-	    get_uint(d.root, "to_token", &c->to_token) == -1 ||
-	    get_uint(d.root, "to_preamble", &c->to_preamble) == -1 ||
-	    get_uint(d.root, "to_idle", &c->to_idle) == -1 ||
-	    get_uint(d.root, "max_conns", &c->max_conns) == -1 ||
-	    get_uint(d.root, "max_tokens", &c->max_tokens) == -1 ||
-	    get_uint(d.root, "max_announce", &c->max_announce) == -1 ||
-	    get_uint(d.root, "max_ttl", &c->max_ttl) == -1 ||
-	    (ops = mp_map_array(d.root, "operators", 4096)) == NULL)
-		goto fail;
-	for (i = 0; i < ops->via.array.size; i++) {
-		o = &ops->via.array.ptr[i];
-		if ((op = calloc(1, sizeof(*op))) == NULL)
-			goto fail;
-		TAILQ_INSERT_TAIL(&c->operators, op, entry);
-		if (mp_map_str(o, "name", op->name, sizeof(op->name)) == -1 ||
-		    (allow = mp_map_array(o, "allow", PROXYD_MAXALLOW)) ==
-		    NULL)
-			goto fail;
-		for (j = 0; j < allow->via.array.size; j++) {
-			if (mp_get_str(&allow->via.array.ptr[j], pat,
-			    sizeof(pat)) == -1 || !dname_valid(pat, 1) ||
-			    (op->allow[j] = strdup(pat)) == NULL)
-				goto fail;
-			op->nallow++;
-		}
-	}
-	mp_free(&d);
-	return (c);
- fail:
-	log_warnx("config: bad message from parent");
-	mp_free(&d);
-	config_free(c);
-	return (NULL);
+	return (dname_valid(s, 1));
 }

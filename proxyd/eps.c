@@ -367,16 +367,15 @@ incoming(struct frame *f)
 	mp_out_free(&m);
 }
 
-void
-eps_config(struct privsep *p, const uint8_t *buf, size_t len)
+int
+eps_config(struct privsep *p, void *nconf, char *why, size_t whylen)
 {
-	struct proxyd_conf	*nconf;
-
-	if ((nconf = config_unpack(buf, len)) == NULL)
-		return;
+	if (nconf == NULL)
+		return (-1);
 	config_free(conf);
 	conf = nconf;
 	epsclient_start(eps);
+	return (0);
 }
 
 void

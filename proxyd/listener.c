@@ -732,19 +732,19 @@ handoff_in(struct frame *f)
 	f->fd = -1;
 }
 
-void
-listener_config(struct privsep *p, const uint8_t *buf, size_t len)
+int
+listener_config(struct privsep *p, void *nconf, char *why, size_t whylen)
 {
-	struct proxyd_conf	*nconf;
-	struct lsock		*l;
+	struct lsock	*l;
 
-	if ((nconf = config_unpack(buf, len)) == NULL)
-		return;
+	if (nconf == NULL)
+		return (-1);
 	config_free(conf);
 	conf = nconf;
 	TAILQ_FOREACH(l, &lsocks, entry)
 		if (!paused && !event_pending(l->ev, EV_READ, NULL))
 			event_add(l->ev, NULL);
+	return (0);
 }
 
 void

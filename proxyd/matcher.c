@@ -431,16 +431,15 @@ recheck(void)
 		}
 }
 
-void
-matcher_config(struct privsep *p, const uint8_t *buf, size_t len)
+int
+matcher_config(struct privsep *p, void *nconf, char *why, size_t whylen)
 {
-	struct proxyd_conf	*nconf;
-
-	if ((nconf = config_unpack(buf, len)) == NULL)
-		return;
+	if (nconf == NULL)
+		return (-1);
 	config_free(conf);
 	conf = nconf;
 	recheck();
+	return (0);
 }
 
 void

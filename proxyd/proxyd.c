@@ -4,12 +4,13 @@
  * The parent parses the configuration, opens the public and backchannel
  * sockets (one SO_REUSEPORT socket per listener and address, so the
  * kernel spreads connections over the listeners), starts the children,
- * sends them their configuration, connects the eps process to the local epsd
- * whenever it asks, and supervises.  It runs no network-facing code.
+ * sends them their configuration, connects the eps process to the local
+ * epsd whenever it asks, and supervises.  It runs no network-facing
+ * code.  common/proc.c is the parent; this file gives it the process
+ * table and what differs: the sockets, and what a reload may change.
  */
 
 #include <sys/stat.h>
-
 
 #include <event2/event.h>
 
@@ -34,8 +35,6 @@ static const struct proc_type procs[] = {
 	  .dispatch = eps_dispatch, .chan_event = eps_chan_event },
 };
 
-static struct proxyd_conf *conf;
-static struct proc_opts	 opts = { .conffile = PROXYD_CONF };
 /* per listener instance: public sockets, then backchannel sockets */
 static int		 lfds[PROC_INSTMAX][2 * PROXYD_MAXLISTEN];
 
@@ -59,7 +58,7 @@ probe(const struct net_addr *addrs, int n, const char *what)
 }
 
 static void
-open_sockets(void)
+open_sockets(const struct proxyd_conf *conf)
 {
 	char	 a[NET_ADDRSTRLEN];
 	int	 i, j, n;
@@ -81,38 +80,22 @@ open_sockets(void)
 	}
 }
 
-static void
-send_config(struct privsep *ps, struct proc_child *c, int withfds)
+static void *
+load(const char *file, char **macros, int nmacros)
 {
-	struct mp_out	 m;
-	int		 j, n, fd;
-
-	mp_out_init(&m);
-	config_pack(conf, &m);
-	if (proc_config_begin(c, &m) == -1)
-		log_warn("%s: %s", __func__, c->type->title);
-	if (withfds && c->type->id == PROC_LISTENER) {
-		n = conf->nlisten + conf->nbackchannel;
-		for (j = 0; j < n; j++) {
-			if ((fd = dup(lfds[c->instance][j])) == -1) {
-				log_warn("%s: dup", __func__);
-				continue;
-			}
-			mp_out_reset(&m);
-			msgpack_pack_map(&m.pk, 1);
-			mp_pack_kstr(&m.pk, "kind", j < conf->nlisten ?
-			    "public" : "backchannel");
-			(void)proc_child_send(c, IMSG_CFG_LISTEN, 0, fd, &m);
-		}
-	}
-	(void)proc_config_end(c);
-	mp_out_free(&m);
+	return (parse_config(file, macros, nmacros));
 }
 
 static void
-configure(struct privsep *ps, struct proc_child *c)
+setup(struct privsep *ps, void *arg)
 {
-	send_config(ps, c, 1);
+	struct proxyd_conf	*conf = arg;
+
+	ps->instances[PROC_LISTENER] = conf->prefork;
+	proc_parent_init(ps, conf->user, conf->chroot);
+	conf->max_conns = proc_max_relays(conf->max_conns, PROXYD_MAX_CONNS,
+	    "listener");
+	open_sockets(conf);
 }
 
 static int
@@ -131,18 +114,11 @@ same_addrs(const struct net_addr *a, int na, const struct net_addr *b,
 }
 
 static void
-reload(struct privsep *ps)
+keep(struct privsep *ps, const void *oarg, void *narg)
 {
-	struct proxyd_conf	*nconf;
-	struct proc_child	*c;
+	const struct proxyd_conf	*conf = oarg;
+	struct proxyd_conf		*nconf = narg;
 
-	log_info("reloading configuration from %s", opts.conffile);
-	if ((nconf = parse_config(opts.conffile, opts.macros,
-	    opts.nmacros)) == NULL) {
-		log_warnx("configuration not reloaded: errors in %s",
-		    opts.conffile);
-		return;
-	}
 	if (!same_addrs(conf->listen, conf->nlisten, nconf->listen,
 	    nconf->nlisten) || !same_addrs(conf->backchannel,
 	    conf->nbackchannel, nconf->backchannel, nconf->nbackchannel) ||
@@ -163,49 +139,55 @@ reload(struct privsep *ps)
 	}
 	nconf->max_conns = proc_max_relays(nconf->max_conns, PROXYD_MAX_CONNS,
 	    "listener");
-	config_free(conf);
-	conf = nconf;
-	TAILQ_FOREACH(c, &ps->children, entry)
-		if (c->chan.chan != NULL)
-			send_config(ps, c, 0);
 }
 
+/* A listener's sockets, once, when it starts. */
 static void
-parent_dispatch(struct privsep *ps, struct proc_child *c, struct frame *f)
+send_listeners(struct privsep *ps, struct proc_child *c, const void *arg,
+    int start)
 {
-	if (c->type->id == PROC_EPS &&
-	    epsclient_parent_dispatch(c, f, conf->eps_socket))
+	const struct proxyd_conf	*conf = arg;
+	struct mp_out			 m;
+	int				 j, n, fd;
+
+	if (!start || c->type->id != PROC_LISTENER)
 		return;
-	log_warnx("%s: unexpected message %u from %s", __func__, f->hdr.type,
-	    c->type->title);
+	mp_out_init(&m);
+	n = conf->nlisten + conf->nbackchannel;
+	for (j = 0; j < n; j++) {
+		if ((fd = dup(lfds[c->instance][j])) == -1) {
+			log_warn("%s: dup", __func__);
+			continue;
+		}
+		mp_out_reset(&m);
+		msgpack_pack_map(&m.pk, 1);
+		mp_pack_kstr(&m.pk, "kind", j < conf->nlisten ? "public" :
+		    "backchannel");
+		(void)proc_child_send(c, IMSG_CFG_LISTEN, 0, fd, &m);
+	}
+	mp_out_free(&m);
 }
+
+static int
+dispatch(struct privsep *ps, struct proc_child *c, struct frame *f)
+{
+	const struct proxyd_conf	*conf = ps->conf;
+
+	return (c->type->id == PROC_EPS &&
+	    epsclient_parent_dispatch(c, f, conf->eps_socket));
+}
+
+static const struct proc_daemon proxyd = {
+	.name = "proxyd", .conffile = PROXYD_CONF,
+	.types = procs, .ntypes = nitems(procs),
+	.settings = config_settings, .conf_load = load,
+	.conf_new = config_new, .conf_free = config_free,
+	.conf_setup = setup, .conf_keep = keep, .conf_send = send_listeners,
+	.dispatch = dispatch,
+};
 
 int
 main(int argc, char *argv[], char *envp[])
 {
-	struct privsep	*ps = &proxyd_ps;
-
-	ps->name = "proxyd";
-	ps->types = procs;
-	ps->ntypes = nitems(procs);
-	proc_options(ps, argc, argv, envp, &opts);
-
-	conf = parse_config(opts.conffile, opts.macros, opts.nmacros);
-	if (opts.noaction)
-		proc_checked(conf != NULL);
-	if (conf == NULL)
-		exit(1);
-	ps->instances[PROC_LISTENER] = conf->prefork;
-	proc_parent_init(ps, conf->user, conf->chroot);
-	conf->max_conns = proc_max_relays(conf->max_conns, PROXYD_MAX_CONNS,
-	    "listener");
-	open_sockets();
-	ps->configure = configure;
-	ps->parent_dispatch = parent_dispatch;
-	ps->on_reload = reload;
-	proc_parent_start(ps, &opts);
-	log_info("startup: %d listener%s", conf->prefork,
-	    conf->prefork == 1 ? "" : "s");
-	event_base_dispatch(ps->base);
-	return (0);
+	return (proc_main(&proxyd_ps, &proxyd, argc, argv, envp));
 }

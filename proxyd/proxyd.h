@@ -27,8 +27,10 @@
 #include "net.h"
 #include "proc.h"
 #include "rpc.h"
+#include "settings.h"
 
 #define PROXYD_CONF		"/etc/proxyd.conf"
+#define PROXYD_USER		"_proxyd"	/* the children run as */
 #define PROXYD_MAXLISTEN	8	/* addresses per listen kind */
 #define PROXYD_MAXALLOW		256	/* patterns per operator */
 
@@ -112,30 +114,31 @@ extern struct privsep	 proxyd_ps;
 
 /* listener.c */
 void	 listener_init(struct privsep *);
-void	 listener_config(struct privsep *, const uint8_t *, size_t);
+int	 listener_config(struct privsep *, void *, char *, size_t);
 void	 listener_dispatch(struct privsep *, struct proc_chan *,
 	    struct frame *);
 void	 listener_chan_event(struct privsep *, struct proc_chan *, int);
 
 /* matcher.c */
 void	 matcher_init(struct privsep *);
-void	 matcher_config(struct privsep *, const uint8_t *, size_t);
+int	 matcher_config(struct privsep *, void *, char *, size_t);
 void	 matcher_dispatch(struct privsep *, struct proc_chan *,
 	    struct frame *);
 void	 matcher_chan_event(struct privsep *, struct proc_chan *, int);
 
 /* eps.c */
 void	 eps_init(struct privsep *);
-void	 eps_config(struct privsep *, const uint8_t *, size_t);
+int	 eps_config(struct privsep *, void *, char *, size_t);
 void	 eps_dispatch(struct privsep *, struct proc_chan *,
 	    struct frame *);
 void	 eps_chan_event(struct privsep *, struct proc_chan *, int);
 
 /* config.c */
-struct proxyd_conf *config_new(void);
-void	 config_free(struct proxyd_conf *);
-void	 config_pack(const struct proxyd_conf *, struct mp_out *);
-struct proxyd_conf *config_unpack(const uint8_t *, size_t);
+/* void *: proc.c makes and frees them for a round (proc_daemon) */
+void	*config_new(void);
+void	 config_free(void *);
+/* the map of a round (settings.h) */
+extern const struct setting config_settings[];
 struct proxyd_operator *config_operator(struct proxyd_conf *,
 	    const char *);
 
