@@ -53,13 +53,14 @@ ALL_CFLAGS = $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(WARNINGS)
 COMMON_SRCS = common/compat.c common/log.c common/frame.c common/chan.c common/proc.c \
 	common/mp.c common/rpc.c common/epsclient.c common/clienthello.c \
 	common/splice.c common/net.c common/tlsutil.c common/lex.c \
-	common/dname.c
+	common/dname.c common/control.c common/metrics.c
 PROXYD_SRCS = proxyd/proxyd.c proxyd/listener.c proxyd/matcher.c \
 	proxyd/eps.c proxyd/config.c proxyd/parse.y
 PRIVPROXYD_SRCS = privproxyd/privproxyd.c privproxyd/connector.c \
 	privproxyd/eps.c privproxyd/config.c privproxyd/parse.y
 EPSD_SRCS = epsd/epsd.c epsd/session.c epsd/router.c epsd/config.c \
 	epsd/parse.y
+EPSCTL_SRCS = epsctl/epsctl.c
 ISERVER_SRCS = examples/internal-server/internal-server.c
 
 UNIT_TESTS = $(basename $(notdir $(wildcard regress/unit/test_*.c)))
@@ -69,7 +70,8 @@ FUZZ_TARGETS = fuzz_clienthello fuzz_frame fuzz_rpc fuzz_conf_proxyd \
 objs = $(patsubst %.y,$(O)/%.o,$(patsubst %.c,$(O)/%.o,$(1)))
 
 COMMON_OBJS = $(call objs,$(COMMON_SRCS))
-PROGS = $(B)/proxyd $(B)/privproxyd $(B)/epsd $(B)/internal-server
+PROGS = $(B)/proxyd $(B)/privproxyd $(B)/epsd $(B)/epsctl \
+	$(B)/internal-server
 
 .PHONY: all deps demo regress regress-run unit bench fuzz install uninstall clean lint \
 	check-deps
@@ -95,6 +97,8 @@ $(B)/proxyd: $(call objs,$(PROXYD_SRCS)) $(B)/libcommon.a
 $(B)/privproxyd: $(call objs,$(PRIVPROXYD_SRCS)) $(B)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(B)/epsd: $(call objs,$(EPSD_SRCS)) $(B)/libcommon.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(B)/epsctl: $(call objs,$(EPSCTL_SRCS)) $(B)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(B)/internal-server: $(call objs,$(ISERVER_SRCS)) $(B)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -162,16 +166,16 @@ lint:
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 \
 	    $(DESTDIR)$(MANDIR)/man8
-	install -m 0755 $(B)/proxyd $(B)/privproxyd $(B)/epsd \
+	install -m 0755 $(B)/proxyd $(B)/privproxyd $(B)/epsd $(B)/epsctl \
 	    $(DESTDIR)$(SBINDIR)
 	install -m 0644 man/*.5 $(DESTDIR)$(MANDIR)/man5
 	install -m 0644 man/*.8 $(DESTDIR)$(MANDIR)/man8
 
 uninstall:
-	cd $(DESTDIR)$(SBINDIR) && rm -f proxyd privproxyd epsd
+	cd $(DESTDIR)$(SBINDIR) && rm -f proxyd privproxyd epsd epsctl
 	cd $(DESTDIR)$(MANDIR) && rm -f man5/proxyd.conf.5 \
 	    man5/privproxyd.conf.5 man5/epsd.conf.5 man8/proxyd.8 \
-	    man8/privproxyd.8 man8/epsd.8
+	    man8/privproxyd.8 man8/epsd.8 man8/epsctl.8
 
 clean:
 	rm -rf build
