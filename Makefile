@@ -122,6 +122,9 @@ $(B)/unit/%: regress/unit/%.c $(B)/libcommon.a regress/unit/unit.h
 
 unit: check-deps $(addprefix $(B)/unit/,$(UNIT_TESTS))
 
+# test_control runs epsctl against its server.
+$(B)/unit/test_control: $(B)/epsctl
+
 # Like demo, regress first installs what is missing (etc/deps.sh), then
 # builds in a fresh make, which sees the libraries pkg-config now finds.
 regress: deps

@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -630,6 +631,7 @@ static void
 client_read(evutil_socket_t fd, short ev, void *arg)
 {
 	struct control_client	*c = arg;
+	struct pollfd		 pfd;
 	size_t			 have, max = client_inmax(c);
 	int			 n;
 
@@ -649,12 +651,18 @@ client_read(evutil_socket_t fd, short ev, void *arg)
 	}
 	if (n == 0) {
 		/*
-		 * The client has sent all it will: what it sent is still
-		 * answered, then the connection closes.
+		 * The client has sent all it will.  If it only shut down
+		 * its side, what it sent is still answered, then the
+		 * connection closes; if it is gone altogether (POLLHUP),
+		 * so is its request.
 		 */
 		c->eof = 1;
 		event_del(c->rev);
 		c->reading = 0;
+		pfd.fd = fd;
+		pfd.events = 0;
+		if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP))
+			c->broken = 1;
 	}
 	if (c->req == NULL)
 		client_idle_arm(c);

@@ -234,7 +234,7 @@ struct control_reply {
 	int		 done;
 	int		 ok;
 	char		 error[CONTROL_ERRMAX];
-	struct evbuffer	*data;		/* the data objects, one after another */
+	struct evbuffer	*data;		/* the data objects, in a row */
 	size_t		 nchunks;
 	size_t		 total;
 };

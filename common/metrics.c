@@ -374,14 +374,15 @@ family_declare(struct metrics *m, const char *name, enum metric_type type,
 		return (-1);
 	}
 	for (i = 0; i < nbounds; i++)
-		if (!isfinite(bounds[i]) || (i > 0 && bounds[i] <= bounds[i - 1])) {
+		if (!isfinite(bounds[i]) ||
+		    (i > 0 && bounds[i] <= bounds[i - 1])) {
 			errno = EINVAL;
 			return (-1);
 		}
 	if ((f = family_find(m, name)) != NULL) {
 		if (f->type != type || f->nbounds != nbounds ||
-		    (nbounds > 0 &&
-		    memcmp(f->bounds, bounds, nbounds * sizeof(*bounds)) != 0)) {
+		    (nbounds > 0 && memcmp(f->bounds, bounds,
+		    nbounds * sizeof(*bounds)) != 0)) {
 			errno = EEXIST;
 			return (-1);
 		}
@@ -707,9 +708,9 @@ metrics_write(const struct metrics *m, struct evbuffer *b)
 	TAILQ_FOREACH(f, &m->families, entry) {
 		if (f->help[0] != '\0') {
 			off = 0;
-			if (escape(help, sizeof(help), &off, f->help, 0) == -1 ||
-			    evbuffer_add_printf(b, "# HELP %s %s\n", f->name,
-			    help) == -1)
+			if (escape(help, sizeof(help), &off, f->help, 0) ==
+			    -1 || evbuffer_add_printf(b, "# HELP %s %s\n",
+			    f->name, help) == -1)
 				return (-1);
 		}
 		if (evbuffer_add_printf(b, "# TYPE %s %s\n", f->name,

@@ -204,7 +204,11 @@ cmd_lookup(int argc, char **argv, int *used, int *partial)
 		return (exact);
 	}
 	if (n > 1) {
-		die("%s: ambiguous command", argv[0]);
+		fprintf(stderr, "epsctl: ambiguous command:");
+		for (i = 0; i < argc; i++)
+			fprintf(stderr, " %s", argv[i]);
+		fprintf(stderr, "\n");
+		usage();
 	}
 	return (found);
 }

@@ -158,7 +158,8 @@ function parse_labels(line, i,    c, name, val, n)
 			if (c == "\\") {
 				c = substr(line, i + 1, 1)
 				if (c != "\\" && c != "\"" && c != "n") {
-					fault("label " name ": invalid escape \\" c)
+					fault("label " name \
+					    ": invalid escape \\" c)
 					return (0)
 				}
 				val = val "\\" c
@@ -389,7 +390,8 @@ function meta(line,    n, f, what, name, rest, t, base)
 	# names that would mean two families at once
 	if (t == "histogram" && ((name "_bucket") in type_of ||
 	    (name "_sum") in type_of || (name "_count") in type_of))
-		fault(name ": a histogram whose lines clash with another family")
+		fault(name ": a histogram whose lines clash with " \
+		    "another family")
 	base = name
 	if (sub(/_(bucket|sum|count)$/, "", base) && (base in type_of) &&
 	    type_of[base] == "histogram")

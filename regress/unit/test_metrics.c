@@ -68,7 +68,10 @@ text_is(const struct metrics *m, const char *want)
 	return (ok);
 }
 
-/* Run the strict checker (and promtool if there) on s: exit status. */
+/*
+ * Run a checker on s: 0 the strict one, 1 promtool, 2 the wrapper the
+ * end-to-end cases use; its exit status.
+ */
 static int
 promcheck(const char *s, int promtool)
 {
@@ -81,7 +84,10 @@ promcheck(const char *s, int promtool)
 		return (-1);
 	fputs(s, fp);
 	fclose(fp);
-	if (promtool)
+	if (promtool == 2)
+		(void)snprintf(cmd, sizeof(cmd), "sh regress/promcheck.sh %s "
+		    "2>/dev/null", path);
+	else if (promtool)
 		(void)snprintf(cmd, sizeof(cmd), "promtool check metrics "
 		    "<%s >/dev/null 2>&1", path);
 	else
@@ -588,6 +594,7 @@ test_merge(void)
 	    &why) == 0);
 	after = text(m);
 	UT_CHECK("round trip text", strcmp(before, after) == 0);
+	free(before);
 	free(after);
 	mp_out_free(&t);
 
@@ -726,6 +733,12 @@ test_promcheck(void)
 	    "a_total 4 1700000000000\n\n# a comment\n"
 	    "# TYPE g gauge\ng -1.5e-3\ng{l=\"\"} NaN\ng{l=\"i\"} -Inf\n",
 	    0) == 0);
+	UT_CHECK("promcheck.sh: good input", promcheck(
+	    "# HELP a_total A.\n# TYPE a_total counter\na_total 1\n", 2) ==
+	    0);
+	UT_CHECK("promcheck.sh: no newline at the end", promcheck(
+	    "# HELP a_total A.\n# TYPE a_total counter\na_total 1", 2) == 1);
+	UT_CHECK("promcheck.sh: bad input", promcheck(bad[1], 2) == 1);
 	for (i = 0; i < nitems(bad); i++) {
 		(void)snprintf(name, sizeof(name), "promcheck: bad input %zu",
 		    i);
