@@ -65,7 +65,7 @@ ISERVER_SRCS = examples/internal-server/internal-server.c
 
 UNIT_TESTS = $(basename $(notdir $(wildcard regress/unit/test_*.c)))
 FUZZ_TARGETS = fuzz_clienthello fuzz_frame fuzz_rpc fuzz_conf_proxyd \
-	fuzz_conf_privproxyd fuzz_conf_epsd
+	fuzz_conf_privproxyd fuzz_conf_epsd fuzz_control
 
 objs = $(patsubst %.y,$(O)/%.o,$(patsubst %.c,$(O)/%.o,$(1)))
 

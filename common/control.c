@@ -479,12 +479,19 @@ client_close(struct control_client *c)
 		req_finish(c->req, NULL);
 		c->req = NULL;
 	}
-	event_free(c->rev);
-	event_free(c->wev);
-	event_free(c->idle);
-	event_free(c->next);
-	evbuffer_free(c->in);
-	evbuffer_free(c->out);
+	/* also for a client that could not be set up: some may be NULL */
+	if (c->rev != NULL)
+		event_free(c->rev);
+	if (c->wev != NULL)
+		event_free(c->wev);
+	if (c->idle != NULL)
+		event_free(c->idle);
+	if (c->next != NULL)
+		event_free(c->next);
+	if (c->in != NULL)
+		evbuffer_free(c->in);
+	if (c->out != NULL)
+		evbuffer_free(c->out);
 	close(c->fd);
 	TAILQ_REMOVE(&ctl->clients, c, entry);
 	ctl->nclients--;
@@ -564,27 +571,6 @@ control_accept(evutil_socket_t fd, short ev, void *arg)
 	    c->wev == NULL || c->idle == NULL || c->next == NULL ||
 	    event_add(c->rev, NULL) == -1) {
 		log_warn("control: client");
-		if (c->rev == NULL || c->wev == NULL || c->idle == NULL ||
-		    c->next == NULL || c->in == NULL || c->out == NULL) {
-			/* client_close() needs them all */
-			if (c->rev != NULL)
-				event_free(c->rev);
-			if (c->wev != NULL)
-				event_free(c->wev);
-			if (c->idle != NULL)
-				event_free(c->idle);
-			if (c->next != NULL)
-				event_free(c->next);
-			if (c->in != NULL)
-				evbuffer_free(c->in);
-			if (c->out != NULL)
-				evbuffer_free(c->out);
-			close(cfd);
-			TAILQ_REMOVE(&ctl->clients, c, entry);
-			ctl->nclients--;
-			free(c);
-			return;
-		}
 		client_close(c);
 		return;
 	}

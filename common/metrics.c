@@ -102,16 +102,21 @@ valid_name(const char *s, int metric)
 	return (1);
 }
 
-/* Well-formed UTF-8: no overlong forms, surrogates or NUL. */
+/*
+ * Text for a label value or a help: well-formed UTF-8 (no overlong
+ * forms, no surrogates) without control characters but tab and newline,
+ * so no reader of the exposition trips over a carriage return.
+ */
 static int
-valid_utf8(const char *s, size_t len)
+valid_text(const char *s, size_t len)
 {
 	const uint8_t	*p = (const uint8_t *)s;
 	size_t		 i = 0, n, k;
 	uint32_t	 cp, min;
 
 	while (i < len) {
-		if (p[i] == 0)
+		if ((p[i] < 0x20 && p[i] != '\t' && p[i] != '\n') ||
+		    p[i] == 0x7f)
 			return (0);
 		if (p[i] < 0x80) {
 			i++;
@@ -251,7 +256,7 @@ labels_prepare(struct label_set *ls, const struct metric_label *l,
 		}
 		vlen = strlen(l[i].value);
 		if (vlen >= METRICS_VALUEMAX ||
-		    !valid_utf8(l[i].value, vlen)) {
+		    !valid_text(l[i].value, vlen)) {
 			errno = EINVAL;
 			return (-1);
 		}
@@ -364,7 +369,7 @@ family_declare(struct metrics *m, const char *name, enum metric_type type,
 
 	if (name == NULL || !valid_name(name, 1) ||
 	    (help != NULL && (strlen(help) >= METRICS_HELPMAX ||
-	    !valid_utf8(help, strlen(help)))) ||
+	    !valid_text(help, strlen(help)))) ||
 	    (nbounds > 0 && bounds == NULL)) {
 		errno = EINVAL;
 		return (-1);

@@ -28,8 +28,9 @@
  *						than bounds (the +Inf one)
  *			   "sum": float|int }, ... ] }, ... ]
  *
- * Labels are sorted by name, so the order a caller gives them in does
- * not matter.  Output lists families in the order they were declared
+ * Label values and help are UTF-8 without control characters other
+ * than tab and newline.  Labels are sorted by name, so the order a
+ * caller gives them in does not matter.  Output lists families in the order they were declared
  * (or first merged), samples in the order of their labels.
  */
 

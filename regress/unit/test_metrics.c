@@ -337,6 +337,13 @@ test_refusals(void)
 	l.value = "\xe2\x82";
 	UT_CHECK("truncated UTF-8", metrics_add(m, "c_total", &l, 1, 1) ==
 	    -1);
+	l.value = "a\rb";
+	UT_CHECK("carriage return", metrics_add(m, "c_total", &l, 1, 1) ==
+	    -1);
+	l.value = "a\x7f";
+	UT_CHECK("DEL", metrics_add(m, "c_total", &l, 1, 1) == -1);
+	l.value = "a\tb";
+	UT_CHECK("tab is fine", metrics_add(m, "c_total", &l, 1, 1) == 0);
 	memset(longv, 'v', sizeof(longv) - 1);
 	longv[sizeof(longv) - 1] = '\0';
 	l.value = longv;
