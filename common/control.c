@@ -961,6 +961,37 @@ control_send(struct control_req *r)
 }
 
 int
+control_send_text(struct control_req *r, struct evbuffer *text)
+{
+	struct mp_out	*o = &r->out;
+	const char	*p, *nl;
+	size_t		 n;
+	int		 rv = 0;
+
+	mp_out_reset(o);
+	while (rv == 0 && (n = evbuffer_get_length(text)) > 0) {
+		/* room for the string's own header; cut after a line */
+		n = MINIMUM(n, CONTROL_CHUNKMAX - 8);
+		if ((p = (const char *)evbuffer_pullup(text,
+		    (ev_ssize_t)n)) == NULL) {
+			errno = ENOMEM;
+			rv = -1;
+			break;
+		}
+		if (n < evbuffer_get_length(text) &&
+		    (nl = memrchr(p, '\n', n)) != NULL)
+			n = (size_t)(nl - p) + 1;
+		msgpack_pack_str(&o->pk, n);
+		msgpack_pack_str_body(&o->pk, p, n);
+		(void)evbuffer_drain(text, n);
+		rv = control_send(r);
+	}
+	(void)evbuffer_drain(text, evbuffer_get_length(text));
+	mp_out_reset(o);
+	return (rv);
+}
+
+int
 control_relay(struct control_req *r, const void *obj, size_t len)
 {
 	if (len == 0 || len > CONTROL_CHUNKMAX ||
@@ -1084,31 +1115,42 @@ control_expect(struct control_req *r, unsigned int nparts,
 }
 
 int
+control_part_done(struct control_req *r, const char *who, const char *error)
+{
+	if (r == NULL || !r->expecting)
+		return (0);
+	if (error != NULL)
+		req_errors_add(r, who, error);
+	if (++r->ended < r->parts)
+		return (0);
+	req_complete(r, 0);
+	return (1);
+}
+
+int
 control_part_end(struct control_req *r, const char *who,
     const void *payload, size_t len)
 {
 	struct mp_doc	 d;
 	char		 err[CONTROL_ERRMAX];
+	const char	*error = NULL;
 	int		 ok;
 
 	if (r == NULL || !r->expecting)
 		return (0);
 	if (mp_parse(&d, payload, len) == -1 ||
 	    mp_map_bool(d.root, "ok", &ok) == -1) {
-		req_errors_add(r, who, "a malformed answer");
+		error = "a malformed answer";
 		log_limited(&control_limit, "control: %s: a malformed answer "
 		    "from %s", r->cmd->name, who != NULL ? who : "a child");
 	} else if (!ok) {
 		if (mp_map_str(d.root, "error", err, sizeof(err)) == -1 ||
 		    !printable(err))
 			(void)strlcpy(err, "failed", sizeof(err));
-		req_errors_add(r, who, err);
+		error = err;
 	}
 	mp_free(&d);
-	if (++r->ended < r->parts)
-		return (0);
-	req_complete(r, 0);
-	return (1);
+	return (control_part_done(r, who, error));
 }
 
 static void

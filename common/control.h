@@ -87,7 +87,11 @@ enum control_imsg {
 	IMSG_CTL_REQUEST = 24,	/* parent->child {cmd: str, args: [str]} */
 	IMSG_CTL_DATA,		/* child->parent: one object, any type,
 				   at most CONTROL_CHUNKMAX bytes */
-	IMSG_CTL_END		/* child->parent {ok: bool, error: str} */
+	IMSG_CTL_END,		/* child->parent {ok: bool, error: str} */
+	IMSG_CTL_EXEC		/* child->parent {cmd, args}, ref the
+				   child's: run it as control_exec() does
+				   and answer IMSG_CTL_DATA and IMSG_CTL_END
+				   with that ref (a child serving /metrics) */
 };
 
 struct control;
@@ -160,6 +164,8 @@ void		 control_req_set_timeout(struct control_req *, int secs);
  */
 struct mp_out	*control_out(struct control_req *);
 int		 control_send(struct control_req *);
+/* Text (show metrics) as strings of at most CONTROL_CHUNKMAX; drains it. */
+int		 control_send_text(struct control_req *, struct evbuffer *);
 /* Pass on a child's IMSG_CTL_DATA payload, checked, as it is. */
 int		 control_relay(struct control_req *, const void *, size_t);
 /* The end: fmt NULL for success, else the error, printf-style. */
@@ -184,6 +190,9 @@ void		 control_expect(struct control_req *, unsigned int nparts,
 		    control_fin_fn);
 int		 control_part_end(struct control_req *, const char *who,
 		    const void *payload, size_t len);
+/* The same with the outcome at hand: error NULL for success. */
+int		 control_part_done(struct control_req *, const char *who,
+		    const char *error);
 /* The parts' errors so far, "" if none. */
 const char	*control_req_errors(const struct control_req *);
 

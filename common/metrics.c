@@ -1025,44 +1025,49 @@ metrics_merge(struct metrics *m, const msgpack_object *o,
 	return (-1);
 }
 
-void
-metrics_pack_table(const struct metrics *m, msgpack_packer *pk)
+size_t
+metrics_pack_table(const struct metrics *m, msgpack_packer *pk,
+    size_t first, size_t max)
 {
 	static const char	*sfx[] = { "_count", "_sum" };
 	struct metric_family	*f;
 	struct metric_sample	*s;
 	char			 name[METRICS_NAMEMAX + 8];
-	size_t			 rows = 0, i;
-	uint64_t		 n;
+	size_t			 rows = 0, row = 0, n, i;
+	uint64_t		 count;
 
 	TAILQ_FOREACH(f, &m->families, entry)
 		rows += f->type == METRIC_HISTOGRAM ? 2 * f->nsamples :
 		    f->nsamples;
-	msgpack_pack_array(pk, rows);
+	if ((n = first < rows ? MINIMUM(rows - first, max) : 0) == 0)
+		return (0);
+	msgpack_pack_array(pk, n);
 	TAILQ_FOREACH(f, &m->families, entry) {
 		RB_FOREACH(s, metric_samples, &f->samples) {
-			if (f->type != METRIC_HISTOGRAM) {
-				msgpack_pack_map(pk, 3);
-				mp_pack_kstr(pk, "name", f->name);
-				mp_pack_kstr(pk, "labels", s->key);
-				mp_pack_str(pk, "value");
-				msgpack_pack_double(pk, s->value);
-				continue;
-			}
-			for (n = 0, i = 0; i <= f->nbounds; i++)
-				n = sat_add(n, s->counts[i]);
-			for (i = 0; i < nitems(sfx); i++) {
-				(void)snprintf(name, sizeof(name), "%s%s",
-				    f->name, sfx[i]);
+			for (count = 0, i = 0; f->type == METRIC_HISTOGRAM &&
+			    i <= f->nbounds; i++)
+				count = sat_add(count, s->counts[i]);
+			for (i = 0; i < (f->type == METRIC_HISTOGRAM ? 2 : 1);
+			    i++, row++) {
+				if (row < first || row >= first + n)
+					continue;
+				if (f->type == METRIC_HISTOGRAM)
+					(void)snprintf(name, sizeof(name),
+					    "%s%s", f->name, sfx[i]);
+				else
+					(void)strlcpy(name, f->name,
+					    sizeof(name));
 				msgpack_pack_map(pk, 3);
 				mp_pack_kstr(pk, "name", name);
 				mp_pack_kstr(pk, "labels", s->key);
 				mp_pack_str(pk, "value");
-				msgpack_pack_double(pk, i == 0 ? (double)n :
-				    s->sum);
+				msgpack_pack_double(pk, f->type ==
+				    METRIC_HISTOGRAM ? (i == 0 ?
+				    (double)count : s->sum) : s->value);
 			}
 		}
 	}
+	return (n);
 }
 
 /*

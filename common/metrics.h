@@ -30,8 +30,9 @@
  *
  * Label values and help are UTF-8 without control characters other
  * than tab and newline.  Labels are sorted by name, so the order a
- * caller gives them in does not matter.  Output lists families in the order they were declared
- * (or first merged), samples in the order of their labels.
+ * caller gives them in does not matter.  Output lists families in the
+ * order they were declared (or first merged), samples in the order of
+ * their labels.
  */
 
 #ifndef METRICS_H
@@ -133,10 +134,16 @@ int		 metrics_merge(struct metrics *, const msgpack_object *o,
 		    const char **why);
 /*
  * For people (show counters): an array of maps {name: str, labels: str
- * ("a=x,b=y" or ""), value: float}; a histogram gives its _count and
- * _sum rows.
+ * (a="x",b="y" or ""), value: float}; a histogram gives its _count and
+ * _sum rows.  Rows first to first + max - 1, as an array; the number
+ * of rows is returned, and at 0 (past the end) nothing is packed.  So a
+ * long table goes out in pieces:
+ *
+ *	for (i = 0; (n = metrics_pack_table(m, pk, i, 500)) > 0; i += n)
+ *		control_send(req);
  */
-void		 metrics_pack_table(const struct metrics *, msgpack_packer *);
+size_t		 metrics_pack_table(const struct metrics *, msgpack_packer *,
+		    size_t first, size_t max);
 
 /*
  * The HTTP listener: GET (or HEAD) /metrics over HTTP/1.0 or 1.1 on a

@@ -133,9 +133,14 @@ child_answer(evutil_socket_t fd, short ev, void *arg)
 		UT_CHECK("relay", control_relay(r, o.sb.data, o.sb.size) == 0);
 		mp_out_reset(&o);
 	}
-	control_end_pack(&o.pk, c->error);
 	(void)snprintf(who, sizeof(who), "listener %d", c->n);
-	(void)control_part_end(r, who, o.sb.data, o.sb.size);
+	/* the odd ones say how it went without a payload */
+	if (c->n % 2 == 1)
+		(void)control_part_done(r, who, c->error);
+	else {
+		control_end_pack(&o.pk, c->error);
+		(void)control_part_end(r, who, o.sb.data, o.sb.size);
+	}
 	mp_out_free(&o);
 }
 
@@ -269,6 +274,21 @@ h_metrics(struct control_req *r, int argc, char **argv, void *arg)
 	control_end(r, NULL);
 }
 
+/* text longer than a frame, in lines */
+static void
+h_text(struct control_req *r, int argc, char **argv, void *arg)
+{
+	struct evbuffer	*b = evbuffer_new();
+	int		 i;
+
+	for (i = 0; i < 40000; i++)
+		(void)evbuffer_add_printf(b, "line %d\n", i);
+	UT_CHECK("send text", control_send_text(r, b) == 0 &&
+	    evbuffer_get_length(b) == 0);
+	evbuffer_free(b);
+	control_end(r, NULL);
+}
+
 /* the bounds on what a handler may send */
 static void
 h_counters(struct control_req *r, int argc, char **argv, void *arg)
@@ -299,6 +319,7 @@ static const struct control_cmd cmds[] = {
 	{ "show metrics", 0, 0, h_metrics, NULL },
 	{ "show announcements", 0, 0, h_fail, NULL },
 	{ "show links", 0, 0, h_big, NULL },
+	{ "show text", 0, 0, h_text, NULL },
 	{ "reload", 0, 0, h_reload, NULL },
 	{ "log", 1, 1, h_log, "verbose | brief" },
 };
@@ -462,6 +483,28 @@ data_json_is(const struct control_reply *r, const char *want)
 	return (ok);
 }
 
+/* Every data object of the answer a string ending with a newline? */
+static int
+pieces_end_lines(const struct control_reply *r)
+{
+	msgpack_unpacked	 u;
+	const char		*p;
+	size_t			 len, off = 0;
+	int			 ok = 1;
+
+	len = evbuffer_get_length(r->data);
+	p = (const char *)evbuffer_pullup(r->data, -1);
+	msgpack_unpacked_init(&u);
+	while (ok && off < len)
+		ok = msgpack_unpack_next(&u, p, len, &off) ==
+		    MSGPACK_UNPACK_SUCCESS &&
+		    u.data.type == MSGPACK_OBJECT_STR &&
+		    u.data.via.str.size > 0 &&
+		    u.data.via.str.ptr[u.data.via.str.size - 1] == '\n';
+	msgpack_unpacked_destroy(&u);
+	return (ok);
+}
+
 static int
 error_is(const struct client *c, const char *want)
 {
@@ -572,6 +615,21 @@ test_commands(void)
 	}
 	UT_CHECK("many frames: every row", rows == NBIG_CHUNKS * NBIG_ROWS);
 	mp_out_free(&o);
+
+	UT_CHECK("long text", client_call(&c, 14, "show text", 0, NULL) ==
+	    1 && c.reply.ok && c.reply.nchunks > 1);
+	mp_out_init(&o);
+	UT_CHECK("long text: whole lines, in order",
+	    control_reply_data(&c.reply, &o) == 0 &&
+	    mp_parse(&d, o.sb.data, o.sb.size) == 0 &&
+	    d.root->type == MSGPACK_OBJECT_STR &&
+	    memcmp(d.root->via.str.ptr, "line 0\nline 1\n", 14) == 0 &&
+	    memcmp(d.root->via.str.ptr + d.root->via.str.size - 11,
+	    "line 39999\n", 11) == 0);
+	mp_free(&d);
+	mp_out_free(&o);
+	UT_CHECK("long text: each piece ends a line", pieces_end_lines(
+	    &c.reply));
 
 	UT_CHECK("what a handler may send", client_call(&c, 13,
 	    "show counters", 0, NULL) == 1 && c.reply.ok &&

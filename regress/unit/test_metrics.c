@@ -668,7 +668,7 @@ test_table(void)
 	(void)metrics_declare_histogram(m, "h", NULL, bounds, 1);
 	(void)metrics_observe(m, "h", NULL, 0, 4);
 	mp_out_init(&o);
-	metrics_pack_table(m, &o.pk);
+	UT_CHECK("table rows", metrics_pack_table(m, &o.pk, 0, 100) == 3);
 	UT_CHECK("table parses", mp_parse(&d, o.sb.data, o.sb.size) == 0 &&
 	    d.root->type == MSGPACK_OBJECT_ARRAY &&
 	    d.root->via.array.size == 3);
@@ -688,6 +688,16 @@ test_table(void)
 		    mp_map_get(r, "value")->via.f64 == 4);
 	}
 	mp_free(&d);
+	mp_out_reset(&o);
+	UT_CHECK("table page", metrics_pack_table(m, &o.pk, 1, 1) == 1 &&
+	    mp_parse(&d, o.sb.data, o.sb.size) == 0 &&
+	    d.root->via.array.size == 1 &&
+	    mp_map_str(&d.root->via.array.ptr[0], "name", s, sizeof(s)) ==
+	    0 && strcmp(s, "h_count") == 0);
+	mp_free(&d);
+	mp_out_reset(&o);
+	UT_CHECK("table past the end", metrics_pack_table(m, &o.pk, 3, 10) ==
+	    0 && o.sb.size == 0);
 	mp_out_free(&o);
 	metrics_free(m);
 }
