@@ -62,23 +62,25 @@ ALL_CFLAGS = $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(WARNINGS)
 COMMON_SRCS = common/compat.c common/log.c common/frame.c common/chan.c common/proc.c \
 	common/mp.c common/rpc.c common/epsclient.c common/clienthello.c \
 	common/splice.c common/net.c common/tlsutil.c common/lex.c \
-	common/dname.c common/settings.c
+	common/dname.c common/settings.c common/control.c common/metrics.c
 PROXYD_SRCS = proxyd/proxyd.c proxyd/listener.c proxyd/matcher.c \
 	proxyd/token.c proxyd/eps.c proxyd/config.c proxyd/parse.y
 PRIVPROXYD_SRCS = privproxyd/privproxyd.c privproxyd/connector.c \
 	privproxyd/eps.c privproxyd/config.c privproxyd/parse.y
 EPSD_SRCS = epsd/epsd.c epsd/session.c epsd/router.c epsd/config.c \
 	epsd/parse.y
+EPSCTL_SRCS = epsctl/epsctl.c
 ISERVER_SRCS = examples/internal-server/internal-server.c
 
 UNIT_TESTS = $(basename $(notdir $(wildcard regress/unit/test_*.c)))
 FUZZ_TARGETS = fuzz_clienthello fuzz_frame fuzz_rpc fuzz_conf_proxyd \
-	fuzz_conf_privproxyd fuzz_conf_epsd
+	fuzz_conf_privproxyd fuzz_conf_epsd fuzz_control
 
 objs = $(patsubst %.y,$(O)/%.o,$(patsubst %.c,$(O)/%.o,$(1)))
 
 COMMON_OBJS = $(call objs,$(COMMON_SRCS))
-PROGS = $(B)/proxyd $(B)/privproxyd $(B)/epsd $(B)/internal-server
+PROGS = $(B)/proxyd $(B)/privproxyd $(B)/epsd $(B)/epsctl \
+	$(B)/internal-server
 
 .PHONY: all deps demo regress regress-run unit bench fuzz install uninstall clean lint \
 	check-deps
@@ -104,6 +106,8 @@ $(B)/proxyd: $(call objs,$(PROXYD_SRCS)) $(B)/libcommon.a
 $(B)/privproxyd: $(call objs,$(PRIVPROXYD_SRCS)) $(B)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(B)/epsd: $(call objs,$(EPSD_SRCS)) $(B)/libcommon.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(B)/epsctl: $(call objs,$(EPSCTL_SRCS)) $(B)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(B)/internal-server: $(call objs,$(ISERVER_SRCS)) $(B)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -132,6 +136,9 @@ $(B)/unit/%: regress/unit/%.c $(B)/libcommon.a regress/unit/unit.h \
 	    $< $(UNIT_OBJS_$*) $(B)/libcommon.a $(LDLIBS)
 
 unit: check-deps $(addprefix $(B)/unit/,$(UNIT_TESTS))
+
+# test_control runs epsctl against its server.
+$(B)/unit/test_control: $(B)/epsctl
 
 # Like demo, regress first installs what is missing (etc/deps.sh), then
 # builds in a fresh make, which sees the libraries pkg-config now finds.
