@@ -54,12 +54,10 @@ static int		 sockfd = -1;
 static char		 sockpath[PATH_MAX];	/* the socket we made */
 
 /*
- * Read the TLS files into c->tls.  The first time (start-up and -n) the
- * grammar has already loaded them with libtls and said at which line
- * what is wrong.  On a reload the running parent only reads them: the
- * session process, which uses them, loads them and refuses the round if
- * libtls cannot, so the supervisor parses no certificate while it serves
- * (epsd.8, RELOADING).
+ * Read the TLS files into c->tls for the session process.  The grammar
+ * has already loaded them with libtls and said at which line what is
+ * wrong; the session process loads them again, and refuses a round it
+ * cannot apply.
  */
 static int
 load_tls(struct epsd_conf *c)
@@ -178,17 +176,13 @@ send_fd(struct proc_child *c, uint16_t type, int fd, const char *key,
 static void *
 load(const char *file, char **macros, int nmacros)
 {
-	static int		 loaded;
 	struct epsd_conf	*c;
 
-	parse_tls_check = !loaded;
 	if ((c = parse_config(file, macros, nmacros)) != NULL &&
 	    load_tls(c) == -1) {
 		config_free(c);
 		c = NULL;
 	}
-	if (c != NULL)
-		loaded = 1;
 	return (c);
 }
 

@@ -150,8 +150,7 @@ int	 config_same_listen(const struct epsd_conf *,
 	    const struct epsd_conf *);
 
 /* parse.y */
-/* load the TLS files with libtls while parsing: start-up and -n */
-extern int	 parse_tls_check;
+
 struct epsd_conf *parse_config(const char *, char **macros, int nmacros);
 
 #endif /* EPSD_H */

@@ -32,7 +32,6 @@ static int			 curbad;	/* curpeer is dropped */
 static int			 userset;	/* a "user" statement */
 /* file:line of the tls statements, for what is wrong with their files */
 static char			 tlswhere[TLSUTIL_NFILES][PATH_MAX + 16];
-int				 parse_tls_check = 1;
 
 int		 yylex(void);
 void		 yyerror(const char *, ...)
@@ -314,8 +313,6 @@ checktls(const char *file)
 		}
 	if (errors)
 		return (-1);
-	if (!parse_tls_check)
-		return (0);
 	if (tlsutil_load(&m, paths, EPSD_TLSMAX, &which, why,
 	    sizeof(why)) == -1) {
 		log_warnx("%s: tls %s \"%s\": %s", tlswhere[which],

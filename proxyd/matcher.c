@@ -434,8 +434,21 @@ recheck(void)
 int
 matcher_config(struct privsep *p, void *nconf, char *why, size_t whylen)
 {
+	struct proxyd_conf	*nc = nconf;
+
 	if (nconf == NULL)
 		return (-1);
+	/*
+	 * Applying a lower limit than the names held would drop routes
+	 * that clients use, or leave the table over the bound that keeps
+	 * one operator from filling it: keep the configuration we have.
+	 */
+	if (conf != NULL && nc->max_announce < nannounces) {
+		(void)snprintf(why, whylen, "max announcements %u is below "
+		    "the %u names announced now: withdraw names first, or "
+		    "restart proxyd", nc->max_announce, nannounces);
+		return (-1);
+	}
 	config_free(conf);
 	conf = nconf;
 	recheck();

@@ -3,33 +3,32 @@
 # the round; the parent says "configuration reloaded" only when every
 # one applied it, and names the one that did not, with its reason.
 #
-# The refusal: the public epsd is reloaded with a CA file that is
-# readable but holds no certificate.  The parent only reads the files;
-# the session process, which builds its TLS context from them, refuses
-# the round and keeps the context it had, so a new link is still
-# accepted and requests still go through, and when it restarts it gets
-# that configuration again.  Then: a good reload, a
+# The refusal: proxyd is reloaded with "max announcements" below the
+# names its matcher holds.  The matcher refuses the round and keeps the
+# configuration it had, the listeners apply it, and when the matcher
+# restarts it gets the configuration it applied.  Then: a good reload, a
 # reload while another is under way (the router is stopped with
 # SIGSTOP, so that its answer waits: two SIGHUPs in a row are not
 # deterministic, since the kernel may merge them), a child that does
 # not answer in time, and one that dies during the round.
 . "$(dirname "$0")/../lib.sh"
 
-start_all
-log=$T/epsd-public.log
-
-# child DAEMON TITLE: the pid of DAEMON's child with that title (the
-# same as 11-restart's; defined here while lib.sh is being reworked).
-child()
-{
-	for ch_c in $(children "$(dpid "$1")"); do
-		if [ "$(ps -o args= -p "$ch_c" | sed 's/ *$//')" = "$2" ]; then
-			echo "$ch_c"
-			return 0
-		fi
-	done
-	return 1
+ports
+start_is
+PP_TTL=6
+PROXYD_OPS='operator "private" {
+	allow "test.internal-server.local"
+	allow "two.internal-server.local"
+}'
+PP_DOMAINS="domain \"$NAME\" {
+	forward to 127.0.0.1 port $P_IS
 }
+domain \"two.internal-server.local\" {
+	forward to 127.0.0.1 port $P_IS
+}"
+start_all
+up proxyd "private announced two.internal-server.local" 15
+log=$T/epsd-public.log
 
 # hup DAEMON: SIGHUP, and set $from to the line the log was at.
 hup()
@@ -45,57 +44,68 @@ for d in epsd-public proxyd privproxyd epsd-private; do
 	    "$from"
 done
 
-# the session refuses a CA that libtls cannot load
-printf 'this is not a certificate\n' >"$T/bad-ca.pem"
-EPSPUB_EXTRA="tls ca \"$T/bad-ca.pem\""
-conf_epsd_public
-hup epsd-public
-assert_log refused "$log" \
-    "configuration reload: session 0 refused: tls: .+" 10 "$from"
-assert_log incomplete "$log" \
-    "configuration reload incomplete: 1 of 2 children did not apply it" \
+# proxyd's matcher refuses a round that lowers "max announcements"
+# below the names it holds (applying it would drop routes in use); the
+# same round allows a new name, which the matcher, keeping its old
+# configuration, goes on refusing, while the listeners apply the round
+plog=$T/proxyd.log
+PROXYD_EXTRA="max announcements 1"
+PROXYD_OPS='operator "private" {
+	allow "test.internal-server.local"
+	allow "two.internal-server.local"
+	allow "new.internal-server.local"
+}'
+conf_proxyd
+hup proxyd
+assert_log refused "$plog" \
+    "configuration reload: matcher 0 refused: max announcements 1 is below the 2 names announced now" \
     10 "$from"
-refute_log not-reloaded "$log" "configuration reloaded" "$from"
-refute_log router-applied "$log" "router 0 (refused|did not apply)" "$from"
-note "$(tail -n "+$((from + 1))" "$log" | grep -E 'refused' | head -n 1)"
+assert_log incomplete "$plog" \
+    "configuration reload incomplete: 1 of 4 children did not apply it" \
+    10 "$from"
+refute_log not-reloaded "$plog" "configuration reloaded" "$from"
+refute_log listeners-applied "$plog" "listener [01] (refused|did not apply)" \
+    "$from"
+note "$(tail -n "+$((from + 1))" "$plog" | grep -E 'refused' | head -n 1)"
 
-# the old TLS context is in force: a new link from the private epsd
-# (its session process is restarted) is accepted, and requests work
-from=$(lines "$log")
-if pid=$(child epsd-private "epsd: session"); then
-	kill -KILL "$pid"
-	assert_log new-link "$log" "link to private up" 20 "$from"
-else
-	fail new-link "no session process in the private epsd"
-fi
-eventually_demo request-after-refusal 20
+# the old configuration is in force in the matcher: both names are
+# still served after their renewal, and the newly allowed name is not
+# taken when privproxyd announces it
+check_name two-still-served two.internal-server.local
+PP_DOMAINS="$PP_DOMAINS
+domain \"new.internal-server.local\" {
+	forward to 127.0.0.1 port $P_IS
+}"
+conf_privproxyd
+hup privproxyd
+assert_log new-name-refused "$plog" \
+    "refused announcement of new.internal-server.local by private" 15 \
+    "$from"
+check_name demo-still-served "$NAME"
 
-# and when the session process itself restarts, it gets the
-# configuration it had, not the one it refused
-from=$(lines "$log")
-if pid=$(child epsd-public "epsd: session"); then
+# and when the matcher restarts, it gets the configuration it had, not
+# the one it refused
+from=$(lines "$plog")
+if pid=$(child_pid proxyd "proxyd: matcher"); then
 	kill -KILL "$pid"
-	assert_log restart-old "$log" \
-	    "session 0 refused the current configuration: it gets the one" \
+	assert_log restart-old "$plog" \
+	    "matcher 0 refused the current configuration: it gets the one" \
 	    10 "$from"
-	assert_log restart-link "$log" "link to private up" 20 "$from"
-	refute_log restart-applied "$log" \
-	    "session 0 refused its configuration" "$from"
 else
-	fail restart-old "no session process in the public epsd"
+	fail restart-old "no matcher process in proxyd"
 fi
-eventually_demo request-after-session-restart 20
+eventually_demo request-after-matcher-restart 20
 
-# the good CA again: applied by both children
-EPSPUB_EXTRA=
-conf_epsd_public
-hup epsd-public
-assert_log reloaded-again "$log" "configuration reloaded" 10 "$from"
+# the old limit again: applied by every child
+PROXYD_EXTRA=
+conf_proxyd
+hup proxyd
+assert_log reloaded-again "$plog" "configuration reloaded" 10 "$from"
 check_demo request-after-good-reload
 
 # a reload while one is under way is refused: the router, stopped,
 # cannot answer the first one until it is continued
-router=$(child epsd-public "epsd: router") ||
+router=$(child_pid epsd-public "epsd: router") ||
     die router "no router process in the public epsd"
 kill -STOP "$router"
 hup epsd-public
@@ -131,4 +141,4 @@ assert_log died-incomplete "$log" "configuration reload incomplete" 5 "$from"
 assert_log died-restarted "$log" "restarting router 0" 10 "$from"
 eventually_demo request-after-router-death 20
 
-daemons_alive others-alive proxyd privproxyd
+daemons_alive others-alive privproxyd epsd-private
