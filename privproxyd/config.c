@@ -99,7 +99,8 @@ config_pack(const struct privproxyd_conf *c, struct mp_out *m)
 		np++;
 	TAILQ_FOREACH(d, &c->domains, entry)
 		nd++;
-	msgpack_pack_map(&m->pk, 6);
+	msgpack_pack_map(&m->pk, 7);
+	mp_pack_kuint(&m->pk, "prefork", (uint64_t)c->prefork);	/* pool */
 	mp_pack_kuint(&m->pk, "ttl", c->ttl);
 	mp_pack_kuint(&m->pk, "to_connect", c->to_connect);
 	mp_pack_kuint(&m->pk, "to_idle", c->to_idle);
@@ -107,9 +108,10 @@ config_pack(const struct privproxyd_conf *c, struct mp_out *m)
 	mp_pack_str(&m->pk, "publics");
 	msgpack_pack_array(&m->pk, np);
 	TAILQ_FOREACH(p, &c->publics, entry) {
-		msgpack_pack_map(&m->pk, 2);
+		msgpack_pack_map(&m->pk, 3);
 		mp_pack_kstr(&m->pk, "name", p->name);
 		pack_addrs(m, "backchannel", p->bc, p->nbc);
+		mp_pack_kuint(&m->pk, "pool", p->pool);	/* pool */
 	}
 	mp_pack_str(&m->pk, "domains");
 	msgpack_pack_array(&m->pk, nd);
@@ -158,6 +160,9 @@ config_unpack(const uint8_t *buf, size_t len)
 		log_warnx("config: malformed");
 		return (NULL);
 	}
+	if (mp_map_uint(d.root, "prefork", PROC_INSTMAX, &v) == -1 || v == 0)
+		goto fail;
+	c->prefork = (int)v;
 	if (mp_map_uint(d.root, "ttl", UINT32_MAX, &v) == -1)
 		goto fail;
 	c->ttl = (unsigned int)v;
@@ -179,8 +184,10 @@ config_unpack(const uint8_t *buf, size_t len)
 		TAILQ_INSERT_TAIL(&c->publics, p, entry);
 		if (mp_map_str(o, "name", p->name, sizeof(p->name)) == -1 ||
 		    !rpc_valid_name(p->name) ||
-		    unpack_addrs(o, "backchannel", p->bc, &p->nbc) == -1)
+		    unpack_addrs(o, "backchannel", p->bc, &p->nbc) == -1 ||
+		    mp_map_uint(o, "pool", PP_POOL_MAX, &v) == -1)
 			goto fail;
+		p->pool = (unsigned int)v;
 	}
 	if ((arr = mp_map_array(d.root, "domains", 65536)) == NULL)
 		goto fail;

@@ -77,8 +77,9 @@ config_pack(const struct proxyd_conf *c, struct mp_out *m)
 
 	TAILQ_FOREACH(op, &c->operators, entry)
 		n++;
-	msgpack_pack_map(&m->pk, 10);
+	msgpack_pack_map(&m->pk, 11);
 	mp_pack_kstr(&m->pk, "endpoint", c->endpoint);
+	mp_pack_kuint(&m->pk, "prefork", (uint64_t)c->prefork);	/* pool */
 	mp_pack_kuint(&m->pk, "to_handshake", c->to_handshake);
 	mp_pack_kuint(&m->pk, "to_token", c->to_token);
 	mp_pack_kuint(&m->pk, "to_preamble", c->to_preamble);
@@ -90,8 +91,9 @@ config_pack(const struct proxyd_conf *c, struct mp_out *m)
 	mp_pack_str(&m->pk, "operators");
 	msgpack_pack_array(&m->pk, n);
 	TAILQ_FOREACH(op, &c->operators, entry) {
-		msgpack_pack_map(&m->pk, 2);
+		msgpack_pack_map(&m->pk, 3);
 		mp_pack_kstr(&m->pk, "name", op->name);
+		mp_pack_kuint(&m->pk, "max_pool", op->max_pool);	/* pool */
 		mp_pack_str(&m->pk, "allow");
 		msgpack_pack_array(&m->pk, op->nallow);
 		for (i = 0; i < op->nallow; i++)
@@ -120,6 +122,7 @@ config_unpack(const uint8_t *buf, size_t len)
 	struct mp_doc			 d;
 	const msgpack_object		*ops, *o, *allow;
 	char				 pat[DNAME_MAX + 1];
+	uint64_t			 v;
 	uint32_t			 i, j;
 
 	if ((c = config_new()) == NULL)
@@ -139,6 +142,7 @@ config_unpack(const uint8_t *buf, size_t len)
 	    get_uint(d.root, "max_tokens", &c->max_tokens) == -1 ||
 	    get_uint(d.root, "max_announce", &c->max_announce) == -1 ||
 	    get_uint(d.root, "max_ttl", &c->max_ttl) == -1 ||
+	    mp_map_uint(d.root, "prefork", PROC_INSTMAX, &v) == -1 || v == 0 ||
 	    (ops = mp_map_array(d.root, "operators", 4096)) == NULL)
 		goto fail;
 	for (i = 0; i < ops->via.array.size; i++) {
@@ -148,7 +152,7 @@ config_unpack(const uint8_t *buf, size_t len)
 		TAILQ_INSERT_TAIL(&c->operators, op, entry);
 		if (mp_map_str(o, "name", op->name, sizeof(op->name)) == -1 ||
 		    (allow = mp_map_array(o, "allow", PROXYD_MAXALLOW)) ==
-		    NULL)
+		    NULL || get_uint(o, "max_pool", &op->max_pool) == -1)
 			goto fail;
 		for (j = 0; j < allow->via.array.size; j++) {
 			if (mp_get_str(&allow->via.array.ptr[j], pat,
@@ -158,6 +162,7 @@ config_unpack(const uint8_t *buf, size_t len)
 			op->nallow++;
 		}
 	}
+	c->prefork = (int)v;
 	mp_free(&d);
 	return (c);
  fail:
