@@ -72,7 +72,7 @@
 #include "splice.h"
 
 #define HELLO_BUF0	2048	/* first heap buffer for a ClientHello */
-#define ACCEPT_BATCH	16	/* accepts per readable listening socket */
+#define ACCEPT_BATCH	1	/* accepts per event: epoll says if more */
 #define DEFER_ACCEPT	1	/* s the kernel waits for a first byte */
 
 enum conn_state {
