@@ -535,6 +535,10 @@ go_start(struct pconn *c)
 	(void)strlcpy(c->su->client, "?", sizeof(c->su->client));
 	/* another takes its place at once */
 	pool_fill(p);
+	if (pconn_timer(c) == -1) {
+		pconn_fail(c, "timer", strerror(errno));
+		return (-1);
+	}
 	return (0);
 }
 

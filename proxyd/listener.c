@@ -199,6 +199,8 @@ static unsigned int		 nlroutes;
 static uint32_t			 routes_gen;	/* of the last full table */
 static struct event		*pause_ev;
 static int			 paused;	/* out of descriptors */
+static int			 routed;	/* has a table, or waited */
+static struct event		*routed_ev;
 static struct log_limit		 refused_limit = LOG_LIMIT_INITIALIZER(10);
 /* the first bytes of a client, with room for a go header in front */
 static uint8_t			 rbuf[BC_GO_MAX + CH_MAXLEN];
@@ -208,6 +210,7 @@ static void	conn_read(evutil_socket_t, short, void *);
 static void	conn_timeout(evutil_socket_t, short, void *);
 static void	conn_join(struct conn *, int bcfd, struct event *bcev);
 static void	bconn_free(struct bconn *, int closefd);
+static void	bconn_drop(struct bconn *);
 static void	pool_keep(struct lpool *, int fd, unsigned int want,
 		    unsigned int hops, struct event *ev);
 
@@ -973,7 +976,7 @@ pool_keep(struct lpool *p, int fd, unsigned int want, unsigned int hops,
 	p->want = want;
 	share = (want + (unsigned int)conf->prefork - 1) /
 	    (unsigned int)conf->prefork;
-	if (p->nidle >= max || npooled + nbconns >= PROXYD_MAX_BCWAIT) {
+	if (p->nidle >= max || npooled >= PROXYD_MAX_POOLED) {
 		log_debug("pooled backchannel of %s: pool full here",
 		    p->name);
 		goto full;
@@ -1051,6 +1054,17 @@ bconn_free(struct bconn *b, int closefd)
 	explicit_bzero(b->pre, sizeof(b->pre));
 	free(b);
 	nbconns--;
+}
+
+static void
+bconn_drop(struct bconn *b)
+{
+	char	 a[NET_ADDRSTRLEN];
+
+	log_limited(&refused_limit, "refused backchannel from %s: %u "
+	    "waiting for their preamble, this one the longest",
+	    peerstr(&b->peer, a), PROXYD_MAX_PENDING);
+	bconn_free(b, 1);
 }
 
 static void
@@ -1208,9 +1222,25 @@ accept_pause(int on)
 	TAILQ_FOREACH(l, &lsocks, entry) {
 		if (on)
 			event_del(l->ev);
-		else
+		else if (routed && conf != NULL)
 			event_add(l->ev, NULL);
 	}
+}
+
+/*
+ * A new listener takes no connection before it has the matcher's route
+ * table, or has waited PROXYD_SYNC_WAIT seconds for it: the kernel holds
+ * the connections meanwhile.
+ */
+static void
+accept_routed(evutil_socket_t fd, short ev, void *arg)
+{
+	if (routed)
+		return;
+	routed = 1;
+	evtimer_del(routed_ev);
+	if (!paused)
+		accept_pause(0);
 }
 
 static void
@@ -1242,12 +1272,13 @@ lsock_accept(evutil_socket_t lfd, short ev, void *arg)
 			return;
 		}
 		if (l->backchannel) {
-			if (nbconns + npooled >= PROXYD_MAX_BCWAIT) {
-				log_limited(&refused_limit, "refused "
-				    "backchannel: limit of %u reached",
-				    PROXYD_MAX_BCWAIT);
-				close(fd);
-				continue;
+			/*
+			 * A private proxy sends its preamble at once, so it
+			 * is there when we accept: only slow or silent ones
+			 * wait.  The oldest of them makes room.
+			 */
+			if (nbconns >= PROXYD_MAX_PENDING) {
+				bconn_drop(TAILQ_FIRST(&bconns));
 			}
 			bconn_new(fd, &ss);
 		} else {
@@ -1514,8 +1545,10 @@ routes_in(struct frame *f)
 	mp_free(&d);
 	if (bad)
 		log_warnx("%s: %d bad entries from matcher", __func__, bad);
-	if (end)
+	if (end) {
 		routes_end();
+		accept_routed(-1, 0, NULL);
+	}
 }
 
 void
@@ -1524,6 +1557,7 @@ listener_config(struct privsep *p, const uint8_t *buf, size_t len)
 	struct proxyd_conf	*nconf;
 	struct lsock		*l;
 	struct lpool		*lp, *t;
+	struct timeval		 tv;
 
 	if ((nconf = config_unpack(buf, len)) == NULL)
 		return;
@@ -1533,8 +1567,13 @@ listener_config(struct privsep *p, const uint8_t *buf, size_t len)
 	RB_FOREACH_SAFE(lp, lpools, &lpools, t)
 		lpool_trim(lp);
 	TAILQ_FOREACH(l, &lsocks, entry)
-		if (!paused && !event_pending(l->ev, EV_READ, NULL))
+		if (!paused && routed && !event_pending(l->ev, EV_READ, NULL))
 			event_add(l->ev, NULL);
+	if (!routed && !evtimer_pending(routed_ev, NULL)) {
+		tv.tv_sec = PROXYD_SYNC_WAIT;
+		tv.tv_usec = 0;
+		evtimer_add(routed_ev, &tv);
+	}
 }
 
 void
@@ -1593,6 +1632,7 @@ void
 listener_init(struct privsep *p)
 {
 	ps = p;
-	if ((pause_ev = evtimer_new(ps->base, accept_resume, NULL)) == NULL)
+	if ((pause_ev = evtimer_new(ps->base, accept_resume, NULL)) == NULL ||
+	    (routed_ev = evtimer_new(ps->base, accept_routed, NULL)) == NULL)
 		fatal("%s", __func__);
 }

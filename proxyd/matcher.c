@@ -405,6 +405,8 @@ pool_keys_make(void)
 		free(pk);
 	}
 	TAILQ_FOREACH(op, &conf->operators, entry) {
+		if (op->max_pool == 0)
+			continue;	/* no pool for it: no key */
 		if ((pk = calloc(1, sizeof(*pk))) == NULL)
 			fatal("%s", __func__);
 		(void)strlcpy(pk->op, op->name, sizeof(pk->op));

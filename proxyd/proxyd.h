@@ -47,8 +47,11 @@
 #define PROXYD_MAX_TTL		3600	/* s an announcement may last */
 #define PROXYD_BACKLOG		1024
 #define PROXYD_MAX_POOL		256	/* idle pooled backchannels, per operator */
-#define PROXYD_MAX_BCWAIT	768	/* per listener: backchannels not joined
-					   to a client (preamble or pooled) */
+#define PROXYD_MAX_PENDING	256	/* per listener: backchannels waiting
+					   for their preamble (the oldest makes
+					   room for a new one) */
+#define PROXYD_MAX_POOLED	512	/* per listener: idle pooled
+					   backchannels, all operators */
 #define PROXYD_POOL_GRACE	60	/* s an old pool key is still taken */
 #define PROXYD_SYNC_WAIT	2	/* s a new matcher waits for the eps
 					   process's replay before it pushes
