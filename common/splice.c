@@ -35,10 +35,10 @@
  * every byte before it has been written (half-close); the relay ends
  * when both directions are shut, on the first hard error, or when no
  * byte moved for the idle time.  The second end of file is passed on
- * by the close of splice_free(), which the done callback calls.  Idle time is measured from the last
- * byte moved: one timer per relay, armed for the idle time and, when it
- * fires early, re-armed for what is left, so moving bytes never touches
- * the timer.
+ * by the close of splice_free(), which the done callback calls.  Idle
+ * time is measured from the last byte moved: one timer per relay, armed
+ * for the idle time and, when it fires early, re-armed for what is
+ * left, so moving bytes never touches the timer.
  *
  * A reset that arrives on a socket whose reading has already ended,
  * while nothing is being written to it, is only noticed by the idle

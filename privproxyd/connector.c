@@ -101,6 +101,7 @@ struct pconn {
 	uint8_t			*hdr;		/* a go header so far */
 	size_t			 hdrlen;
 	int			 counted;	/* in npconns */
+	unsigned int		 keygen;	/* of the key it presented */
 };
 TAILQ_HEAD(pconns, pconn);
 
@@ -110,6 +111,7 @@ struct ppool {
 	char			 name[RPC_NAMEMAX];
 	uint8_t			 key[EPS_POOL_KEYLEN];
 	int			 haskey;
+	unsigned int		 keygen;	/* keys had so far */
 	unsigned int		 total;		/* "pool" of the public */
 	unsigned int		 target;	/* our share of it */
 	unsigned int		 nidle;
@@ -132,7 +134,7 @@ static uint8_t			 rbuf[GO_READ];
 
 static void	side_event(evutil_socket_t, short, void *);
 static void	pool_fill(struct ppool *);
-static void	pool_failed(struct ppool *, int stale);
+static void	pool_lost(struct pconn *, const char *, const char *, int);
 static void	go_parse(struct pconn *, const uint8_t *, size_t);
 
 static void
@@ -194,8 +196,7 @@ pconn_timeout(evutil_socket_t fd, short ev, void *arg)
 	struct ppool	*p = c->pool;
 
 	if (p != NULL && (c->state == S_DIAL || c->state == S_ANSWER)) {
-		pconn_fail(c, "backchannel", "timed out");
-		pool_failed(p, 0);
+		pool_lost(c, "backchannel", "timed out", 0);
 		return;
 	}
 	pconn_fail(c, !c->bc.ready ? "backchannel" : "internal server",
@@ -323,7 +324,10 @@ side_write(struct pconn *c, struct side *s)
 			err = errno;
 			if (s->sent == 0)
 				goto redial;
-			pconn_fail(c, what, strerror(err));
+			if (c->pool != NULL && s == &c->bc)
+				pool_lost(c, what, strerror(err), 0);
+			else
+				pconn_fail(c, what, strerror(err));
 			return;
 		}
 		s->sent += (size_t)n;
@@ -334,7 +338,7 @@ side_write(struct pconn *c, struct side *s)
  redial:
 	if (c->pool != NULL && s == &c->bc) {
 		/* a pooled backchannel is not redialled: it is replaced */
-		pconn_fail(c, what, strerror(err));
+		pool_lost(c, what, strerror(err), 0);
 		return;
 	}
 	if (side_dial(c, s, c->state == S_CONNECT ? EV_READ | EV_WRITE :
@@ -363,19 +367,28 @@ pool_retry(evutil_socket_t fd, short ev, void *arg)
 	pool_fill(arg);
 }
 
-/* Something went wrong with a pooled backchannel: try again later. */
+/*
+ * Something went wrong with a pooled backchannel: try again later.  A
+ * round of tries that fails counts once, and is logged once.
+ */
 static void
-pool_failed(struct ppool *p, int stale)
+pool_failed(struct ppool *p, int stale, const char *what, const char *why)
 {
 	struct mp_out	 m;
 	struct timeval	 tv = { 1, 0 };
 
-	p->fails++;
 	p->ready = 0;
-	tv.tv_sec = p->fails > 5 ? PP_POOL_BACKOFF :
-	    MINIMUM(1 << (p->fails - 1), PP_POOL_BACKOFF);
-	if (!evtimer_pending(p->retry, NULL))
+	if (!evtimer_pending(p->retry, NULL)) {
+		p->fails++;
+		tv.tv_sec = p->fails > 5 ? PP_POOL_BACKOFF :
+		    MINIMUM(1 << (p->fails - 1), PP_POOL_BACKOFF);
 		evtimer_add(p->retry, &tv);
+		log_limited(&fail_limit, "pooled backchannel to %s failed: "
+		    "%s: %s; trying again in %llds", p->name, what, why,
+		    (long long)tv.tv_sec);
+	} else
+		log_debug("pooled backchannel to %s failed: %s: %s", p->name,
+		    what, why);
 	if (!stale)
 		return;
 	mp_out_init(&m);
@@ -383,6 +396,22 @@ pool_failed(struct ppool *p, int stale)
 	mp_pack_kstr(&m.pk, "public", p->name);
 	(void)proc_send_mp(ps, PROC_EPS, 0, IMSG_POOL_STALE, 0, -1, &m);
 	mp_out_free(&m);
+}
+
+/* A pooled backchannel that failed goes; another comes later. */
+static void
+pool_lost(struct pconn *c, const char *what, const char *why, int stale)
+{
+	struct ppool	*p = c->pool;
+	int		 old = c->keygen != p->keygen;
+
+	pconn_free(c);
+	if (old) {
+		/* it had the key before the current one: no failure */
+		pool_fill(p);
+		return;
+	}
+	pool_failed(p, stale, what, why);
 }
 
 /* Tune a pooled backchannel: keepalive often enough for NAT. */
@@ -421,6 +450,7 @@ pool_open(struct ppool *p)
 	pre[BC_MAGIC_LEN + 2] = (uint8_t)(p->total >> 8);
 	pre[BC_MAGIC_LEN + 3] = (uint8_t)p->total;
 	memcpy(pre + BC_MAGIC_LEN + 4, p->key, EPS_POOL_KEYLEN);
+	c->keygen = p->keygen;
 	c->bc.out = pre;
 	c->bc.outlen = BC_PREAMBLE_LEN;
 	c->bc.addrs = pub->bc;
@@ -430,8 +460,7 @@ pool_open(struct ppool *p)
 		return;
 	}
 	if (side_dial(c, &c->bc, EV_WRITE) == -1) {
-		pconn_fail(c, "backchannel", strerror(errno));
-		pool_failed(p, 0);
+		pool_lost(c, "backchannel", strerror(errno), 0);
 		return;
 	}
 	pool_tune(c->bc.fd);
@@ -472,16 +501,15 @@ pool_answer(struct pconn *c, const uint8_t *b, size_t n)
 
 	if (n < BC_POOL_ANSWER_LEN) {
 		/* four bytes in one segment: anything else is a bad peer */
-		pconn_fail(c, "backchannel", "short answer");
-		pool_failed(p, 0);
+		pool_lost(c, "backchannel", "short answer", 0);
 		return;
 	}
 	if (memcmp(b, "EPS", 3) != 0 || b[3] != BC_POOL_OK) {
 		status = memcmp(b, "EPS", 3) == 0 ? b[3] : -1;
-		pconn_fail(c, "backchannel", status == BC_POOL_FULL ?
+		pool_lost(c, "backchannel", status == BC_POOL_FULL ?
 		    "pool full at the public proxy" : status ==
-		    BC_POOL_REFUSED ? "pool key refused" : "bad answer");
-		pool_failed(p, status == BC_POOL_REFUSED);
+		    BC_POOL_REFUSED ? "pool key refused" : "bad answer",
+		    status == BC_POOL_REFUSED);
 		return;
 	}
 	p->nopen--;
@@ -698,7 +726,6 @@ go_early(struct pconn *c)
 static void
 pool_read(struct pconn *c)
 {
-	struct ppool	*p = c->pool;
 	ssize_t		 n;
 	int		 st = c->state;
 
@@ -710,16 +737,13 @@ pool_read(struct pconn *c)
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
-		if (st == S_ANSWER) {
-			pconn_fail(c, "backchannel", n == 0 ? "closed before "
-			    "its answer" : strerror(errno));
-			pool_failed(p, 1);
-		} else if (st == S_IDLE) {
-			log_debug("pooled backchannel to %s closed while idle",
-			    p->name);
-			pconn_free(c);
-			pool_failed(p, 0);
-		} else
+		if (st == S_ANSWER)
+			pool_lost(c, "backchannel", n == 0 ? "closed before "
+			    "its answer" : strerror(errno), 1);
+		else if (st == S_IDLE)
+			pool_lost(c, "idle backchannel", n == 0 ? "closed" :
+			    strerror(errno), 0);
+		else
 			pconn_fail(c, "backchannel", n == 0 ? "closed" :
 			    strerror(errno));
 		return;
@@ -937,6 +961,7 @@ pool_key(struct frame *f)
 	if (!p->haskey || timingsafe_bcmp(p->key, key, sizeof(key)) != 0) {
 		memcpy(p->key, key, sizeof(p->key));
 		p->haskey = 1;
+		p->keygen++;
 		/* a new key: what failed may work now */
 		p->fails = 0;
 		evtimer_del(p->retry);

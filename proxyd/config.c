@@ -93,7 +93,8 @@ config_pack(const struct proxyd_conf *c, struct mp_out *m)
 	TAILQ_FOREACH(op, &c->operators, entry) {
 		msgpack_pack_map(&m->pk, 3);
 		mp_pack_kstr(&m->pk, "name", op->name);
-		mp_pack_kuint(&m->pk, "max_pool", op->max_pool);	/* pool */
+		/* pool */
+		mp_pack_kuint(&m->pk, "max_pool", op->max_pool);
 		mp_pack_str(&m->pk, "allow");
 		msgpack_pack_array(&m->pk, op->nallow);
 		for (i = 0; i < op->nallow; i++)

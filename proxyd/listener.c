@@ -93,7 +93,7 @@ struct lsock {
 	TAILQ_ENTRY(lsock)	 entry;
 	int			 fd;
 	int			 backchannel;
-	int			 wildcard;	/* ask each socket its address */
+	int			 wildcard;	/* each socket has its own */
 	union sockaddr_any	 addr;
 	struct event		*ev;
 };
@@ -105,8 +105,8 @@ struct conn {
 	enum conn_state		 state;
 	int			 fd;
 	int			 bcfd;
-	struct event		*ev;		/* client readable, bc writable */
-	struct event		*bcev;		/* the backchannel's last event */
+	struct event		*ev;		/* client in, then bc out */
+	struct event		*bcev;		/* the bc's set-up event */
 	struct event		*timer;
 	/*
 	 * Bytes read from the client, from buf + BC_GO_MAX on, so that a go
@@ -144,7 +144,7 @@ struct lpool {
 	uint8_t			 oldkey[EPS_POOL_KEYLEN];
 	int			 haskey;
 	time_t			 old_until;	/* oldkey is good until */
-	uint32_t		 keygen;	/* full table that gave the key */
+	uint32_t		 keygen;	/* table that gave the key */
 	unsigned int		 want;		/* pool size asked for */
 	unsigned int		 nidle;
 	unsigned int		 nroutes;

@@ -46,7 +46,7 @@
 #define PROXYD_MAX_ANNOUNCE	10000	/* names announced, whole daemon */
 #define PROXYD_MAX_TTL		3600	/* s an announcement may last */
 #define PROXYD_BACKLOG		1024
-#define PROXYD_MAX_POOL		256	/* idle pooled backchannels, per operator */
+#define PROXYD_MAX_POOL		256	/* idle pooled backchannels per operator */
 #define PROXYD_MAX_PENDING	256	/* per listener: backchannels waiting
 					   for their preamble (the oldest makes
 					   room for a new one) */
