@@ -43,6 +43,7 @@
 #include "compat.h"
 #include "log.h"
 #include "proc.h"
+#include "splice.h"
 
 #define PROC_QUICKDEATH	10	/* seconds: a death sooner counts double */
 #define PROC_FIRSTDELAY	100	/* ms before the first restart */
@@ -114,29 +115,46 @@ proc_nofile(void)
 	return (rl.rlim_cur);
 }
 
-/* A relayed connection holds six descriptors: two sockets, two pipes. */
-#define PROC_FDS_PER_RELAY	6
-#define PROC_FDS_SPARE		256	/* channels, listeners, pipe pool */
+/*
+ * A relayed connection holds its two sockets, nothing else: pipes come
+ * from the splice pool (SPLICE_MAXPIPES, two descriptors each) only
+ * while bytes are in flight.  The reserve is for channels, listening
+ * sockets and connections not relayed yet: backchannels waiting for a
+ * preamble or idle in a pool.
+ */
+#define PROC_FDS_PER_RELAY	2
+#define PROC_FDS_PIPES		(2 * SPLICE_MAXPIPES)
+#define PROC_FDS_RESERVE	1024
+#define PROC_FDS_SPARE		(PROC_FDS_PIPES + PROC_FDS_RESERVE)
+
+/* the limit as computed at start, logged once the parent logs for good */
+static char	 proc_limit_line[256];
 
 unsigned int
 proc_max_relays(unsigned int configured, unsigned int dflt, const char *who)
 {
 	rlim_t			 have = proc_nofile();
 	unsigned long long	 fit;
+	unsigned int		 n;
 
 	if (have == RLIM_INFINITY)
 		return (configured ? configured : dflt);
 	fit = have > PROC_FDS_SPARE + PROC_FDS_PER_RELAY ?
 	    (have - PROC_FDS_SPARE) / PROC_FDS_PER_RELAY : 1;
-	if (configured == 0)
-		return ((unsigned int)MINIMUM(fit, dflt));
+	n = configured ? configured : (unsigned int)MINIMUM(fit, dflt);
 	if (configured > fit)
 		log_warnx("%u connections per %s need about %llu descriptors, "
 		    "the limit is %llu: lower \"max connections\" or raise "
 		    "the limit", configured, who, (unsigned long long)
 		    configured * PROC_FDS_PER_RELAY + PROC_FDS_SPARE,
 		    (unsigned long long)have);
-	return (configured);
+	if (proc_limit_line[0] == '\0')
+		(void)snprintf(proc_limit_line, sizeof(proc_limit_line),
+		    "at most %u connections per %s: descriptor limit %llu, "
+		    "%d per connection, %d for pipes, %d in reserve", n, who,
+		    (unsigned long long)have, PROC_FDS_PER_RELAY,
+		    PROC_FDS_PIPES, PROC_FDS_RESERVE);
+	return (n);
 }
 
 /*
@@ -285,6 +303,8 @@ proc_main(struct privsep *ps, const struct proc_daemon *d, int argc,
 	log_init(ps->opts.debug, LOG_DAEMON);
 	if (!ps->opts.debug && daemon(0, 0) == -1)
 		fatal("daemon");
+	if (proc_limit_line[0] != '\0')
+		log_info("%s", proc_limit_line);
 	if ((ps->base = event_base_new()) == NULL)
 		fatalx("event_base_new");
 	proc_start(ps);

@@ -24,7 +24,8 @@ struct privsep		 privproxyd_ps;
 static const struct proc_type procs[] = {
 	{ .title = "eps", .id = PROC_EPS, .talks_to = 1U << PROC_CONNECTOR,
 	  .init = eps_init, .config = eps_config,
-	  .dispatch = eps_dispatch, .shutdown = eps_shutdown },
+	  .dispatch = eps_dispatch, .shutdown = eps_shutdown,
+	  .chan_event = eps_chan_event },
 	{ .title = "connector", .id = PROC_CONNECTOR,
 	  .talks_to = 1U << PROC_EPS, .init = connector_init,
 	  .config = connector_config, .dispatch = connector_dispatch },

@@ -8,8 +8,8 @@
  * each setting's key in the map, its bounds, which are those of
  * parse.y, and its field:
  *
- *	{endpoint, to_handshake, ..., max_ttl,
- *	 operators: [{name: str, allow: [pattern, ...]}, ...]}
+ *	{endpoint, prefork, to_handshake, ..., max_ttl,
+ *	 operators: [{name: str, max_pool, allow: [pattern, ...]}, ...]}
  */
 
 #include <errno.h>
@@ -25,6 +25,7 @@ static int	 valid_pattern(const char *);
 
 static const struct setting op_settings[] = {
 	SETTING_STR("name", struct proxyd_operator, name, rpc_valid_name),
+	SETTING_UINT("max_pool", struct proxyd_operator, max_pool, 0, 65535),
 	SETTING_STRS("allow", struct proxyd_operator, allow, nallow, 0,
 	    DNAME_MAX + 1, valid_pattern),
 	SETTINGS_END
@@ -34,6 +35,8 @@ SETTINGS_TAILQ(op, struct proxyd_conf, operators, struct proxyd_operator, entry)
 
 const struct setting config_settings[] = {
 	SETTING_STR("endpoint", struct proxyd_conf, endpoint, NULL),
+	/* the listeners share out pooled backchannels by it */
+	SETTING_UINT("prefork", struct proxyd_conf, prefork, 1, PROC_INSTMAX),
 	SETTING_UINT("to_handshake", struct proxyd_conf, to_handshake,
 	    1, 3600),
 	SETTING_UINT("to_token", struct proxyd_conf, to_token, 1, 3600),

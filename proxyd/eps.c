@@ -10,7 +10,11 @@
  * The eps process also keeps a shadow of the names the matcher accepted, with
  * their expiry, and replays it to a matcher that was restarted, so a
  * crash of the matcher does not make every name unknown until the next
- * renewal.
+ * renewal.  IMSG_REPLAY_DONE ends the replay: the matcher then pushes
+ * its table to the listeners.
+ *
+ * The answer to an announce carries the caller's pool key; it goes back
+ * to the caller as the matcher made it, and nowhere else.
  */
 
 #include <errno.h>
@@ -181,6 +185,8 @@ shadow_replay(void)
 		    &m);
 	}
 	mp_out_free(&m);
+	(void)proc_send_mp(ps, PROC_MATCHER, 0, IMSG_REPLAY_DONE, 0, -1,
+	    NULL);
 }
 
 static struct pending *

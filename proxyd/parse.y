@@ -33,7 +33,7 @@ typedef struct lex_yystype YYSTYPE;
 
 %token	ALLOW ANNOUNCEMENTS BACKCHANNEL CHROOT CONNECTIONS ENDPOINT EPS
 %token	HANDSHAKE IDLE INCLUDE LISTEN MAX ON OPERATOR PORT PREAMBLE
-%token	PREFORK SOCKET TIMEOUT TOKEN TOKENS TTL USER ERROR
+%token	POOL PREFORK SOCKET TIMEOUT TOKEN TOKENS TTL USER ERROR
 %token	<v.string>	STRING
 %token	<v.number>	NUMBER
 %type	<v.string>	port
@@ -150,6 +150,7 @@ operator	: OPERATOR STRING		{
 				yyerror("operator \"%s\" defined twice", $2);
 			if ((curop = calloc(1, sizeof(*curop))) == NULL)
 				fatal("calloc");
+			curop->max_pool = PROXYD_MAX_POOL;
 			(void)strlcpy(curop->name, $2, sizeof(curop->name));
 			TAILQ_INSERT_TAIL(&conf->operators, curop, entry);
 			free($2);
@@ -172,6 +173,10 @@ oplines		: opline optnl
 
 opline		: ALLOW allowlist
 		| ALLOW '{' optnl allowlist_b '}'
+		| MAX POOL NUMBER		{
+			(void)lex_uint(&lx, $3, 0, 65535, "max pool",
+			    &curop->max_pool);
+		}
 		;
 
 allowlist	: STRING			{ (void)add_allow($1); }
@@ -206,6 +211,7 @@ static const struct lex_keyword keywords[] = {
 	{ "max",		MAX },
 	{ "on",			ON },
 	{ "operator",		OPERATOR },
+	{ "pool",		POOL },
 	{ "port",		PORT },
 	{ "preamble",		PREAMBLE },
 	{ "prefork",		PREFORK },

@@ -31,7 +31,7 @@
 #
 # Variables a case may set before starting a daemon (the defaults are
 # the demo's):
-#	PROXYD_PREFORK	listeners (2)
+#	PROXYD_PREFORK	listeners (2; empty for the daemon's default)
 #	PROXYD_OPS	operator blocks of proxyd.conf
 #	PROXYD_EXTRA	more lines for proxyd.conf (timeouts, limits)
 #	EPSPUB_PEERS	peer blocks of the public epsd.conf
@@ -43,6 +43,8 @@
 #			server.local forwarded to the internal server)
 #	PP_TTL		announce ttl (60)
 #	PP_BC_PORT	the backchannel privproxyd dials ($P_BC)
+#	PP_POOL		"pool" of its public block (default: none given)
+#	PP_PREFORK	connectors (1; empty for the daemon's default)
 #	PP_EXTRA	more lines for privproxyd.conf
 # Run with VERBOSE=1 to start the daemons with -v.
 #
@@ -581,11 +583,12 @@ DEFAULT_EPSPUB_PEERS='peer "private" {
 
 conf_proxyd()
 {
+	cp_pf=${PROXYD_PREFORK-2}
 	cat >"$T/proxyd.conf" <<EOT
 # proxyd.conf written by regress/lib.sh for $CASE
 user "nobody"
 $CHROOT_LINE
-prefork ${PROXYD_PREFORK:-2}
+${cp_pf:+prefork $cp_pf}
 listen on 127.0.0.1 port $P_PUBLIC
 backchannel on 127.0.0.1 port $P_BC
 eps socket "$T/epsd-public.sock"
@@ -640,6 +643,7 @@ EOT
 conf_privproxyd()
 {
 	cp_s=${1:-}
+	cp_pf=${PP_PREFORK-1}
 	cp_dom="domain \"$NAME\" {
 	forward to 127.0.0.1 port $P_IS
 }"
@@ -649,9 +653,11 @@ user "nobody"
 $CHROOT_LINE
 eps socket "$T/epsd-private$cp_s.sock"
 announce ttl ${PP_TTL:-60}
+${cp_pf:+prefork $cp_pf}
 ${PP_EXTRA:-}
 public "public" {
 	backchannel 127.0.0.1 port ${PP_BC_PORT:-$P_BC}
+	${PP_POOL:+pool $PP_POOL}
 }
 ${PP_DOMAINS:-$cp_dom}
 EOT
