@@ -52,6 +52,7 @@ struct conn {
 	int			 bcfd;
 	struct event		*ev;		/* read, then bc write */
 	struct event		*timer;
+	struct ch_parser	*hello;		/* while in HELLO */
 	uint8_t			*buf;		/* bytes read from the client */
 	size_t			 len;
 	size_t			 cap;
@@ -195,6 +196,7 @@ conn_free(struct conn *c)
 		event_free(c->ev);
 	if (c->timer != NULL)
 		event_free(c->timer);
+	free(c->hello);
 	free(c->buf);
 	explicit_bzero(c->token, sizeof(c->token));
 	free(c);
@@ -272,11 +274,13 @@ conn_read(evutil_socket_t fd, short ev, void *arg)
 		return;
 	}
 	c->len += (size_t)n;
-	st = ch_parse(c->buf, c->len, CH_MAXLEN, &info);
+	st = ch_feed(c->hello, c->buf + c->len - n, (size_t)n, &info);
 	switch (st) {
 	case CH_MORE:
 		return;
 	case CH_OK:
+		free(c->hello);
+		c->hello = NULL;
 		(void)strlcpy(c->name, info.sni, sizeof(c->name));
 		conn_route(c);
 		return;
@@ -437,11 +441,13 @@ conn_new(int fd, const struct sockaddr_storage *ss)
 	c->cap = HELLO_BUF0;
 	c->ev = event_new(ps->base, fd, EV_READ | EV_PERSIST, conn_read, c);
 	c->timer = evtimer_new(ps->base, conn_timeout, c);
-	if ((c->buf = malloc(c->cap)) == NULL || c->ev == NULL ||
+	if ((c->buf = malloc(c->cap)) == NULL ||
+	    (c->hello = malloc(sizeof(*c->hello))) == NULL || c->ev == NULL ||
 	    c->timer == NULL || event_add(c->ev, NULL) == -1) {
 		conn_free(c);
 		return;
 	}
+	ch_init(c->hello, CH_MAXLEN);
 	timer_set(c->timer, conf->to_handshake);
 }
 
