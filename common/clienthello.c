@@ -355,10 +355,14 @@ ch_result(struct ch_parser *p, struct ch_info *info)
 	info->consumed = p->pos;
 	info->version = p->version;
 	info->sni[0] = '\0';
+	info->badname[0] = '\0';
 	if (!p->found)
 		return (CH_ERR_NOSNI);
-	if (!ch_namecheck(p->name, p->namelen))
+	if (!ch_namecheck(p->name, p->namelen)) {
+		memcpy(info->badname, p->name, p->namegot);
+		info->badname[p->namegot] = '\0';
 		return (CH_ERR_BADNAME);
+	}
 	for (i = 0; i < p->namelen; i++) {
 		if (p->name[i] >= 'A' && p->name[i] <= 'Z')
 			info->sni[i] = p->name[i] - 'A' + 'a';

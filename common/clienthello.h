@@ -37,6 +37,7 @@ enum ch_status {
 
 struct ch_info {
 	char		sni[CH_NAMEMAX + 1];	/* lower case, NUL terminated */
+	char		badname[CH_NAMEMAX + 1]; /* CH_ERR_BADNAME: as sent */
 	size_t		consumed;	/* bytes of records holding the hello */
 	uint16_t	version;	/* client_version of the hello */
 };
@@ -90,7 +91,10 @@ enum ch_status	 ch_feed(struct ch_parser *, const uint8_t *data, size_t len,
  * ch_feed().  A ClientHello may span several TLS records; CH_MORE means
  * the bytes so far are a good start.  Past maxlen, CH_ERR_TOOBIG.  info
  * is filled on CH_OK (sni, consumed, version) and, on CH_ERR_NOSNI and
- * CH_ERR_BADNAME, consumed and version; otherwise it is left alone.
+ * CH_ERR_BADNAME, consumed and version, with sni empty; otherwise it is
+ * left alone.  badname is empty but on CH_ERR_BADNAME, when it holds the
+ * name the client sent, its first CH_NAMEMAX bytes up to a NUL: any
+ * bytes, for log_vis() to show.
  */
 enum ch_status	 ch_parse(const uint8_t *buf, size_t len, size_t maxlen,
 		    struct ch_info *info);

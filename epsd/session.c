@@ -237,12 +237,14 @@ static void
 link_close(struct link *l, int refusal, const char *fmt, ...)
 {
 	struct peer	*p = NULL;
-	char		 why[512];
+	char		 msg[512], why[LOG_VISLEN(512)];
 	va_list		 ap;
 
 	va_start(ap, fmt);
-	(void)vsnprintf(why, sizeof(why), fmt, ap);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* TLS errors and certificate names are the peer's text */
+	(void)log_vis(msg, why, sizeof(why));
 
 	if (l->op[0] != '\0')
 		p = peer_find(l->op);

@@ -243,7 +243,7 @@ conn_read(evutil_socket_t fd, short ev, void *arg)
 	uint8_t			*nb;
 	size_t			 ncap;
 	ssize_t			 n;
-	char			 why[128];
+	char			 why[192], vname[128];
 
 	if (c->len == c->cap) {
 		ncap = MINIMUM(c->cap * 2, CH_MAXLEN);
@@ -288,8 +288,12 @@ conn_read(evutil_socket_t fd, short ev, void *arg)
 		conn_close(c, 0, "not a TLS ClientHello");
 		return;
 	case CH_ERR_NOSNI:
-	case CH_ERR_BADNAME:
 		conn_close(c, TLS_ALERT_UNRECOGNIZED_NAME, ch_strerror(st));
+		return;
+	case CH_ERR_BADNAME:
+		(void)snprintf(why, sizeof(why), "%s \"%s\"", ch_strerror(st),
+		    log_vis(info.badname, vname, sizeof(vname)));
+		conn_close(c, TLS_ALERT_UNRECOGNIZED_NAME, why);
 		return;
 	case CH_ERR_VERSION:
 		conn_close(c, TLS_ALERT_PROTOCOL_VERSION, ch_strerror(st));
