@@ -13,9 +13,10 @@ prog=deps.sh
 
 pkgs=
 # build: compiler and C library headers, make, the grammar generator, and
-# the libraries (libevent, libtls from libretls, msgpack-c, libbsd)
+# the libraries (libevent, libtls from libretls, msgpack-c, libbsd,
+# libseccomp)
 pkgs="$pkgs gcc libc6-dev make pkg-config byacc"
-pkgs="$pkgs libevent-dev libtls-dev libmsgpack-dev libbsd-dev"
+pkgs="$pkgs libevent-dev libtls-dev libmsgpack-dev libbsd-dev libseccomp-dev"
 # demo: certificates, the client, pretty JSON, the system's CA bundle
 pkgs="$pkgs openssl curl jq ca-certificates"
 # tests: clang with its sanitizer and libFuzzer runtimes, the load
