@@ -29,7 +29,7 @@ ifeq ($(origin YACC),default)
 YACC	 = byacc
 endif
 PKG_CONFIG ?= pkg-config
-PKGS	 = libevent libtls msgpack libbsd-overlay
+PKGS	 = libevent libtls msgpack libbsd-overlay libseccomp
 
 CFLAGS	?= -O2 -g
 WARNINGS = -Wall -Wextra -Werror -Wshadow -Wpointer-arith \
@@ -62,7 +62,8 @@ ALL_CFLAGS = $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(WARNINGS)
 COMMON_SRCS = common/compat.c common/log.c common/frame.c common/chan.c common/proc.c \
 	common/mp.c common/rpc.c common/epsclient.c common/clienthello.c \
 	common/splice.c common/net.c common/tlsutil.c common/lex.c \
-	common/dname.c common/settings.c common/control.c common/metrics.c
+	common/dname.c common/settings.c common/control.c common/metrics.c \
+	common/sandbox.c
 PROXYD_SRCS = proxyd/proxyd.c proxyd/listener.c proxyd/matcher.c \
 	proxyd/token.c proxyd/eps.c proxyd/config.c proxyd/parse.y
 PRIVPROXYD_SRCS = privproxyd/privproxyd.c privproxyd/connector.c \

@@ -132,9 +132,11 @@ epsclient_registered(const char *error, const msgpack_object *result,
     void *arg)
 {
 	struct epsclient	*ec = arg;
+	char			 verr[LOG_VISLEN(200)];
 
 	if (error != NULL) {
-		log_warnx("epsd refused registration: %s", error);
+		log_warnx("epsd refused registration: %s",
+		    log_vis(error, verr, sizeof(verr)));
 		if (strcmp(error, "connection to epsd lost") != 0)
 			epsclient_lost(ec);
 		return;
@@ -231,11 +233,12 @@ epsclient_reply(struct epsclient *ec, uint32_t msgid, const char *error,
 static void
 epsclient_notify(struct epsclient *ec, const struct rpc_msg *m)
 {
-	char	 op[RPC_NAMEMAX];
+	char	 op[RPC_NAMEMAX], vmethod[LOG_VISLEN(RPC_METHODMAX)];
 	int	 up;
 
 	if (strcmp(m->method, EPS_LINK) != 0) {
-		log_debug("%s: ignoring notification %s", __func__, m->method);
+		log_debug("%s: ignoring notification %s", __func__,
+		    log_vis(m->method, vmethod, sizeof(vmethod)));
 		return;
 	}
 	if (mp_map_str(m->params, "operator", op, sizeof(op)) == -1 ||

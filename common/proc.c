@@ -43,6 +43,7 @@
 #include "compat.h"
 #include "log.h"
 #include "proc.h"
+#include "sandbox.h"
 #include "splice.h"
 
 #define PROC_QUICKDEATH	10	/* seconds: a death sooner counts double */
@@ -1339,6 +1340,7 @@ proc_child_main(struct privsep *ps, const char *title, int instance)
 		fatalx("%s: signal", __func__);
 
 	t->init(ps);
+	(void)sandbox_enter(ps->name, t->title);
 	event_base_dispatch(ps->base);
 	log_debug("exiting");
 	exit(0);

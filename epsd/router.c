@@ -264,10 +264,12 @@ static void
 call_done(const char *error, const msgpack_object *result, void *arg)
 {
 	struct call	*call = arg;
+	char		 vmethod[LOG_VISLEN(RPC_METHODMAX)];
 
 	if (error != NULL) {
 		if (strcmp(error, "timeout") == 0)
-			log_debug("call %s from %s timed out", call->method,
+			log_debug("call %s from %s timed out",
+			    log_vis(call->method, vmethod, sizeof(vmethod)),
 			    call->from_link != NULL ? call->from_link->op :
 			    "local client");
 		rpc_pack_error(&env.out.pk, call->origid, error);
@@ -469,6 +471,7 @@ request(struct client *c, struct rlink *l, const struct rpc_msg *m)
 	struct epsd_peer	*p;
 	char			 op[RPC_NAMEMAX], name[RPC_NAMEMAX];
 	char			 err[RPC_NAMEMAX + 32];
+	char			 vmethod[LOG_VISLEN(RPC_METHODMAX)];
 	const char		*own = env.conf->operator;
 
 	if (rpc_split(m->method, op, sizeof(op), name, sizeof(name)) == -1) {
@@ -477,7 +480,8 @@ request(struct client *c, struct rlink *l, const struct rpc_msg *m)
 	}
 	if (l != NULL) {
 		if (strcmp(op, own) != 0) {
-			log_debug("call %s from %s not routed", m->method,
+			log_debug("call %s from %s not routed",
+			    log_vis(m->method, vmethod, sizeof(vmethod)),
 			    l->op);
 			reply_error(NULL, l, m->msgid, "not routed");
 			return;
@@ -485,7 +489,8 @@ request(struct client *c, struct rlink *l, const struct rpc_msg *m)
 		if ((p = config_peer(env.conf, l->op)) == NULL ||
 		    !config_allows(p, name)) {
 			log_limited(&peer_limit, "refused call %s from %s: "
-			    "method not allowed", m->method, l->op);
+			    "method not allowed", log_vis(m->method, vmethod,
+			    sizeof(vmethod)), l->op);
 			reply_error(NULL, l, m->msgid, "method not allowed");
 			return;
 		}
@@ -530,6 +535,7 @@ message(struct client *c, struct rlink *l, const void *buf, size_t len)
 	struct mp_doc	 d;
 	struct rpc_msg	 m;
 	const char	*why, *from = l != NULL ? l->op : "local client";
+	char		 vmethod[LOG_VISLEN(RPC_METHODMAX)];
 
 	if (mp_parse(&d, buf, len) == -1) {
 		log_limited(&peer_limit, "malformed message from %s", from);
@@ -549,7 +555,8 @@ message(struct client *c, struct rlink *l, const void *buf, size_t len)
 		response(c, l, &m);
 		break;
 	case RPC_NOTIFY:
-		log_debug("notification %s from %s dropped", m.method, from);
+		log_debug("notification %s from %s dropped",
+		    log_vis(m.method, vmethod, sizeof(vmethod)), from);
 		break;
 	}
 	mp_free(&d);

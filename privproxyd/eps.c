@@ -89,6 +89,8 @@ announce_reply(const char *error, const msgpack_object *result, void *arg)
 	struct pubstate		*p = arg;
 	const msgpack_object	*acc, *ref, *r;
 	char			 name[DNAME_MAX + 1], why[128];
+	char			 vname[LOG_VISLEN(DNAME_MAX)];
+	char			 verr[LOG_VISLEN(200)];
 	uint64_t		 ttl, nref;
 	uint32_t		 i;
 
@@ -101,10 +103,11 @@ announce_reply(const char *error, const msgpack_object *result, void *arg)
 		return;
 	}
 	if (error != NULL) {
+		log_vis(error, verr, sizeof(verr));
 		if (p->announced || p->backoff == 1)
-			log_warnx("announce to %s failed: %s", p->name, error);
+			log_warnx("announce to %s failed: %s", p->name, verr);
 		else
-			log_debug("announce to %s failed: %s", p->name, error);
+			log_debug("announce to %s failed: %s", p->name, verr);
 		p->announced = 0;
 		schedule(p, MINIMUM((unsigned int)p->backoff,
 		    renew_interval(p)));
@@ -134,7 +137,9 @@ announce_reply(const char *error, const msgpack_object *result, void *arg)
 			    mp_get_str(&r->via.array.ptr[1], why,
 			    sizeof(why)) == -1)
 				continue;
-			log_warnx("%s refused %s: %s", p->name, name, why);
+			log_warnx("%s refused %s: %s", p->name,
+			    log_vis(name, vname, sizeof(vname)),
+			    log_vis(why, verr, sizeof(verr)));
 		}
 	} else
 		log_debug("renewed %u domains with %s", acc->via.array.size,

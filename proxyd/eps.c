@@ -322,11 +322,15 @@ static void
 incoming_reply(const char *error, const msgpack_object *result, void *arg)
 {
 	struct incoming	*in = arg;
+	char		 verr[LOG_VISLEN(200)];
+	char		 vreason[200];		/* what the matcher takes */
 
 	if (error != NULL) {
+		/* the private side's text, logged again by the listener */
 		log_limited(&fail_limit, "incoming %s to %s failed: %s",
-		    in->domain, in->op, error);
-		incoming_fail(in->token, error);
+		    in->domain, in->op, log_vis(error, verr, sizeof(verr)));
+		incoming_fail(in->token, log_vis(error, vreason,
+		    sizeof(vreason)));
 	}
 	explicit_bzero(in, sizeof(*in));
 	free(in);

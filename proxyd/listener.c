@@ -122,6 +122,7 @@ struct conn {
 	struct splice		*sp;
 	const struct lsock	*ls;
 	char			*name;		/* until the relay starts */
+	struct ch_parser	*hello;		/* a hello still coming */
 	union sockaddr_any	 peer;
 	union sockaddr_any	 local;		/* wildcard sockets only */
 };
@@ -331,6 +332,7 @@ conn_free(struct conn *c)
 	}
 	free(c->buf);
 	free(c->name);
+	free(c->hello);
 	explicit_bzero(c->token, sizeof(c->token));
 	free(c);
 	nconns--;
@@ -647,18 +649,23 @@ conn_routed(struct conn *c, uint8_t *p, size_t n)
 static void
 conn_hello(struct conn *c)
 {
+	static struct ch_parser	 first;		/* a hello in one read */
+	struct ch_parser	*hp;
 	struct ch_info		 info;
 	enum ch_status		 st;
 	uint8_t			*p, *nb;
 	size_t			 have, ncap;
 	ssize_t			 n;
-	char			 why[128], a[NET_ADDRSTRLEN];
+	char			 why[192], a[NET_ADDRSTRLEN], vname[128];
 
 	if (c->buf == NULL) {
 		p = rbuf + BC_GO_MAX;
 		n = read(c->fd, p, CH_MAXLEN);
 		have = 0;
+		hp = &first;
+		ch_init(hp, CH_MAXLEN);
 	} else {
+		hp = c->hello;
 		if (c->len == c->cap) {
 			ncap = MINIMUM(BC_GO_MAX + (c->cap - BC_GO_MAX) * 2,
 			    BC_GO_MAX + CH_MAXLEN);
@@ -693,26 +700,31 @@ conn_hello(struct conn *c)
 		conn_free(c);
 		return;
 	}
+	/* only the new bytes: the parser picks up where it stopped */
+	st = ch_feed(hp, p + have, (size_t)n, &info);
 	have += (size_t)n;
 	if (c->buf != NULL)
 		c->len += (size_t)n;
-	st = ch_parse(p, have, CH_MAXLEN, &info);
 	switch (st) {
 	case CH_MORE:
 		if (c->buf == NULL) {
 			ncap = BC_GO_MAX + MINIMUM(MAXIMUM(HELLO_BUF0,
 			    2 * have), CH_MAXLEN);
-			if ((c->buf = malloc(ncap)) == NULL) {
+			if ((c->buf = malloc(ncap)) == NULL ||
+			    (c->hello = malloc(sizeof(*c->hello))) == NULL) {
 				conn_close(c, TLS_ALERT_INTERNAL_ERROR,
 				    "out of memory");
 				return;
 			}
+			memcpy(c->hello, hp, sizeof(*c->hello));
 			memcpy(c->buf + BC_GO_MAX, p, have);
 			c->cap = ncap;
 			c->len = BC_GO_MAX + have;
 		}
 		goto wait;
 	case CH_OK:
+		free(c->hello);
+		c->hello = NULL;
 		if ((c->name = strdup(info.sni)) == NULL) {
 			conn_close(c, TLS_ALERT_INTERNAL_ERROR,
 			    "out of memory");
@@ -724,8 +736,13 @@ conn_hello(struct conn *c)
 		conn_close(c, 0, "not a TLS ClientHello");
 		return;
 	case CH_ERR_NOSNI:
-	case CH_ERR_BADNAME:
 		conn_close(c, TLS_ALERT_UNRECOGNIZED_NAME, ch_strerror(st));
+		return;
+	case CH_ERR_BADNAME:
+		/* the name as sent, escaped: a client chose its bytes */
+		(void)snprintf(why, sizeof(why), "%s \"%s\"", ch_strerror(st),
+		    log_vis(info.badname, vname, sizeof(vname)));
+		conn_close(c, TLS_ALERT_UNRECOGNIZED_NAME, why);
 		return;
 	case CH_ERR_VERSION:
 		conn_close(c, TLS_ALERT_PROTOCOL_VERSION, ch_strerror(st));
