@@ -19,10 +19,11 @@ pkgs="$pkgs libevent-dev libtls-dev libmsgpack-dev libbsd-dev"
 # demo: certificates, the client, pretty JSON, the system's CA bundle
 pkgs="$pkgs openssl curl jq ca-certificates"
 # tests: clang with its sanitizer and libFuzzer runtimes, the load
-# generators, mandoc -Tlint for the manual pages, ps(1), ss(8), and nc(1)
-# for raw, non-TLS bytes
+# generators, mandoc -Tlint for the manual pages, ps(1), ss(8), nc(1)
+# for raw, non-TLS bytes, and nginx as an internal server that takes
+# the PROXY protocol
 pkgs="$pkgs clang libclang-rt-14-dev wrk parallel mandoc procps iproute2"
-pkgs="$pkgs netcat-openbsd"
+pkgs="$pkgs netcat-openbsd nginx-light"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
 	echo "$prog: dpkg-query not found: install by hand:$pkgs" >&2
