@@ -21,10 +21,11 @@ pkgs="$pkgs libevent-dev libtls-dev libmsgpack-dev libbsd-dev libseccomp-dev"
 pkgs="$pkgs openssl curl jq ca-certificates"
 # tests: clang with its sanitizer and libFuzzer runtimes, the load
 # generators, mandoc -Tlint for the manual pages, ps(1), ss(8), nc(1)
-# for raw, non-TLS bytes, and python3 with msgpack for the test drivers
-# that play a hostile peer
+# for raw, non-TLS bytes, python3 with msgpack for the test drivers
+# that play a hostile peer, and nginx as an internal server that takes
+# the PROXY protocol
 pkgs="$pkgs clang libclang-rt-14-dev wrk parallel mandoc procps iproute2"
-pkgs="$pkgs netcat-openbsd python3 python3-msgpack"
+pkgs="$pkgs netcat-openbsd python3 python3-msgpack nginx-light"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
 	echo "$prog: dpkg-query not found: install by hand:$pkgs" >&2
