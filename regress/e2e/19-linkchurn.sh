@@ -63,6 +63,7 @@ EOT
 start_all
 pub=$T/epsd-public.log
 
+
 # churn NAME SOURCES: flood from SOURCES, restart the private epsd in
 # the middle of it, and see its link come up while the flood goes on.
 churn()

@@ -20,37 +20,8 @@ fi
 
 DAEMONS="epsd-public proxyd epsd-private privproxyd"
 
-# filtered CHECK: every child of every daemon has one filter, in filter
-# mode, and no parent has any.
-filtered()
-{
-	fl_bad=
-	fl_n=0
-	for fl_d in $DAEMONS; do
-		fl_p=$(dpid "$fl_d")
-		grep -q '^Seccomp:[[:space:]]*0$' "/proc/$fl_p/status" ||
-		    fl_bad="$fl_bad $fl_d(parent $fl_p filtered)"
-		for fl_c in $(children "$fl_p"); do
-			fl_n=$((fl_n + 1))
-			grep -q '^Seccomp:[[:space:]]*2$' \
-			    "/proc/$fl_c/status" &&
-			    grep -q '^Seccomp_filters:[[:space:]]*1$' \
-			    "/proc/$fl_c/status" ||
-			    fl_bad="$fl_bad $fl_d($(ps -o args= -p \
-			    "$fl_c") $fl_c not filtered)"
-		done
-	done
-	[ "$fl_n" -ge 8 ] || fl_bad="$fl_bad only $fl_n children"
-	if [ -z "$fl_bad" ]; then
-		pass "$1"
-		note "$fl_n children filtered"
-	else
-		fail "$1" "$fl_bad"
-	fi
-}
-
 start_all
-filtered filtered
+check_filtered filtered $DAEMONS
 check_demo request
 
 seq 50 | xargs -P 50 -I '{}' \
@@ -64,14 +35,13 @@ check parallel-50 "$ok of 50 requests answered 200 ($(sort "$T/codes" |
 
 # a reload goes through every child's dispatch under the filter
 for d in $DAEMONS; do
-	from=$(lines "$T/$d.log")
-	kill -HUP "$(dpid "$d")"
+	hup "$d"
 	assert_log "$d-reloading" "$T/$d.log" "reloading configuration" 10 \
 	    "$from"
 done
 sleep 1
 check_demo request-after-reload
-filtered still-filtered
+check_filtered still-filtered $DAEMONS
 daemons_alive all-alive $DAEMONS
 for d in $DAEMONS; do
 	refute_log "$d-nothing-refused" "$T/$d.log" "[Oo]peration not permitted"

@@ -35,58 +35,6 @@ start_all
 log=$T/proxyd.log
 pplog=$T/privproxyd.log
 
-# pooled: the idle backchannels proxyd holds, as "pid count" lines
-pooled()
-{
-	ss -Htnp state established "( sport = :$P_BC )" 2>/dev/null |
-	    sed -n 's/.*pid=\([0-9]*\),.*/\1/p' | sort | uniq -c |
-	    awk '{ print $2, $1 }'
-}
-
-# npooled: how many in all
-npooled()
-{
-	pooled | awk '{ n += $2 } END { print n + 0 }'
-}
-
-# wait_pooled N: until proxyd holds N idle pooled backchannels (10 s).
-wait_pooled()
-{
-	wp_i=0
-	while [ "$(npooled)" -ne "$1" ]; do
-		wp_i=$((wp_i + 1))
-		[ "$wp_i" -lt 100 ] || return 1
-		sleep 0.1
-	done
-}
-
-# wait_count FILE REGEX N TIMEOUT [FROM]: until N lines after FROM match.
-wait_count()
-{
-	wc_i=0
-	while [ "$(tail -n "+$((${5:-0} + 1))" "$1" | grep -Ec -- "$2")" -lt \
-	    "$3" ]; do
-		wc_i=$((wc_i + 1))
-		[ "$wc_i" -lt $(($4 * 10)) ] || return 1
-		sleep 0.1
-	done
-}
-
-# requests N NAME: N requests one after the other; how many succeeded.
-requests()
-{
-	rq_i=0
-	rq_ok=0
-	while [ "$rq_i" -lt "$1" ]; do
-		if curl_name "$2" >"$T/rq.out" 2>&1 &&
-		    grep -q success "$T/rq.out"; then
-			rq_ok=$((rq_ok + 1))
-		fi
-		rq_i=$((rq_i + 1))
-	done
-	echo "$rq_ok"
-}
-
 check pool-ready "not both connectors have their share" \
     wait_count "$pplog" "connector: pool of 4 backchannels to public ready" \
     2 10
@@ -100,7 +48,7 @@ check pool-spread "not 4 and 4 over the two listeners: $(tr '\n' ' ' \
 from=$(lines "$log")
 ok=$(requests 20 "$NAME")
 check pooled-requests "$ok of 20 requests answered" [ "$ok" -eq 20 ]
-n=$(tail -n "+$((from + 1))" "$log" | grep -c "$NAME on a pooled backchannel of private")
+n=$(count_log "$log" "$NAME on a pooled backchannel of private" "$from")
 check all-pooled "$n of 20 went on a pooled backchannel" [ "$n" -eq 20 ]
 refute_log none-notified "$log" "notifying" "$from"
 check pool-refilled "proxyd holds $(npooled) pooled backchannels, not $POOL" \
@@ -110,12 +58,7 @@ check pool-refilled "proxyd holds $(npooled) pooled backchannels, not $POOL" \
 # pooled backchannels (at most: each listener has 4 of them, and the
 # kernel spreads the clients at random) and the others are notified; all
 # 10 are served once the connectors go on
-conns=
-for c in $(children "$(dpid privproxyd)"); do
-	case $(ps -o args= -p "$c") in
-	*connector*)	conns="$conns $c" ;;
-	esac
-done
+conns=$(child_pids privproxyd "*connector*")
 # shellcheck disable=SC2086
 kill -STOP $conns
 from=$(lines "$log")
@@ -125,19 +68,14 @@ while [ "$i" -lt 10 ]; do
 	track held "$!"
 	i=$((i + 1))
 done
-i=0
-while [ "$(tail -n "+$((from + 1))" "$log" | grep -Ec \
-    "pooled backchannel of|notifying")" -lt 10 ] && [ "$i" -lt 100 ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
-n=$(tail -n "+$((from + 1))" "$log" | grep -c "notifying")
-m=$(tail -n "+$((from + 1))" "$log" | grep -c "on a pooled backchannel")
+wait_count "$log" "pooled backchannel of|notifying" 10 10 "$from"
+n=$(count_log "$log" "notifying" "$from")
+m=$(count_log "$log" "on a pooled backchannel" "$from")
 check empty-pool-notified "$n clients notified, $m pooled" \
     [ "$n" -ge 2 -a $((n + m)) -eq 10 ]
 # shellcheck disable=SC2086
 kill -CONT $conns
-for p in $(awk '$1 == "held" { print $2 }' "$T/pids"); do
+for p in $(tracked '^held$'); do
 	wait "$p"
 done
 ok=$(cat "$T"/held.* | grep -c success)
@@ -147,16 +85,10 @@ check pool-back "proxyd holds $(npooled) pooled backchannels, not $POOL" \
 
 # a second operator: it also serves test.internal-server.local, which
 # the first holds, and sends it to a trap
-nc -d -lk 127.0.0.1 "$P_TRAP" >"$T/trap.in" 2>/dev/null &
-track trap $!
-wait_listen "$P_TRAP" || die setup "the trap does not listen"
+start_trap trap "$P_TRAP" -k
 start_epsd_private 2
-PP_DOMAINS="domain \"$NAME\" {
-	forward to 127.0.0.1 port $P_TRAP
-}
-domain \"p2.internal-server.local\" {
-	forward to 127.0.0.1 port $P_IS
-}"
+PP_DOMAINS="$(domain_block "$NAME" "$P_TRAP")
+$(domain_block p2.internal-server.local "$P_IS")"
 start_privproxyd 2
 assert_log conflict "$log" \
     "refused announcement of $NAME by private2: conflict" 5
@@ -168,9 +100,10 @@ ok=$(requests 10 "$NAME")
 check first-op-requests "$ok of 10 requests for $NAME answered" [ "$ok" -eq 10 ]
 ok=$(requests 10 p2.internal-server.local)
 check second-op-requests "$ok of 10 requests for p2 answered" [ "$ok" -eq 10 ]
-n=$(tail -n "+$((from + 1))" "$log" | grep -c "$NAME on a pooled backchannel of private$")
+n=$(count_log "$log" "$NAME on a pooled backchannel of private$" "$from")
 check first-op-pooled "$n of 10 for $NAME on private's pool" [ "$n" -eq 10 ]
-n=$(tail -n "+$((from + 1))" "$log" | grep -c "p2\.internal-server\.local on a pooled backchannel of private2$")
+n=$(count_log "$log" \
+    "p2\.internal-server\.local on a pooled backchannel of private2$" "$from")
 check second-op-pooled "$n of 10 for p2 on private2's pool" [ "$n" -eq 10 ]
 refute_log no-cross "$log" "$NAME on a pooled backchannel of private2" \
     "$from"
@@ -186,13 +119,12 @@ check pool-only-first "proxyd holds $(npooled) pooled backchannels, not \
 $POOL" wait_pooled "$POOL"
 
 # a reload makes new keys; the pool goes on, refills included
-from=$(lines "$log")
-kill -HUP "$(dpid proxyd)"
+hup proxyd
 assert_log reloaded "$log" "reloading configuration" 5 "$from"
 sleep 0.5
 ok=$(requests 10 "$NAME")
 check after-reload "$ok of 10 requests answered" [ "$ok" -eq 10 ]
-n=$(tail -n "+$((from + 1))" "$log" | grep -c "$NAME on a pooled backchannel")
+n=$(count_log "$log" "$NAME on a pooled backchannel" "$from")
 check after-reload-pooled "$n of 10 pooled" [ "$n" -eq 10 ]
 refute_log after-reload-no-refusal "$log" "refused" "$from"
 check after-reload-refilled "proxyd holds $(npooled), not $POOL" \
@@ -213,7 +145,7 @@ check restart-pool-size "proxyd holds $(npooled), not $POOL" \
 from=$(lines "$log")
 ok=$(requests 5 "$NAME")
 check restart-requests "$ok of 5 requests answered" [ "$ok" -eq 5 ]
-n=$(tail -n "+$((from + 1))" "$log" | grep -c "$NAME on a pooled backchannel")
+n=$(count_log "$log" "$NAME on a pooled backchannel" "$from")
 check restart-pooled "$n of 5 pooled" [ "$n" -eq 5 ]
 remember_children proxyd
 daemons_alive all-alive proxyd privproxyd epsd-public epsd-private

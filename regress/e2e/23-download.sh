@@ -12,45 +12,18 @@ WWW=www.internal-server.local
 ports
 port P_WWW
 start_is
-PP_DOMAINS="domain \"$NAME\" {
-	forward to 127.0.0.1 port $P_IS
-}
-domain \"$WWW\" {
-	forward to 127.0.0.1 port $P_WWW
-}"
+PP_DOMAINS="$(domain_block "$NAME" "$P_IS")
+$(domain_block "$WWW" "$P_WWW")"
 start_all
 log=$T/proxyd.log
 
 mkdir "$T/www"
 head -c 50331648 /dev/urandom >"$T/www/big.bin"
 head -c 1048576 /dev/urandom >"$T/www/small.bin"
-(cd "$T/www" && exec openssl s_server -quiet -WWW \
-    -accept "127.0.0.1:$P_WWW" -cert "$C/internal-server.crt" \
-    -key "$C/internal-server.key") >"$T/s_server.log" 2>&1 </dev/null &
-track s_server $!
-wait_listen "$P_WWW" || die setup "s_server does not listen"
-want=$(cd "$T/www" && sha256sum big.bin small.bin)
-
-# download PATH: small, big and small again on one connection
-download()
-{
-	rm -f "$T/dl.big.bin" "$T/dl.small.bin" "$T/dl.small2.bin"
-	curl -sS --max-time 120 --cacert "$C/root.crt" \
-	    --resolve "$WWW:$P_PUBLIC:127.0.0.1" \
-	    -o "$T/dl.small.bin" "https://$WWW:$P_PUBLIC/small.bin" \
-	    -o "$T/dl.big.bin" "https://$WWW:$P_PUBLIC/big.bin" \
-	    -o "$T/dl.small2.bin" "https://$WWW:$P_PUBLIC/small.bin" \
-	    2>"$T/dl.err"
-	got=$(cd "$T" && sha256sum dl.big.bin dl.small.bin |
-	    sed 's/dl\.//')
-	check "$1-checksum" "checksums differ: $(cat "$T/dl.err")" \
-	    [ "$got" = "$want" ]
-	check "$1-keepalive" "the second small file differs" \
-	    cmp -s "$T/dl.small.bin" "$T/dl.small2.bin"
-}
+start_s_server "$P_WWW" "$T/www"
 
 from=$(lines "$log")
-download pooled
+check_download pooled "$WWW" "$T/www"
 assert_log pooled-path "$log" "$WWW on a pooled backchannel of private" 0 \
     "$from"
 
@@ -60,7 +33,7 @@ PP_POOL=0
 start_privproxyd
 assert_log reannounced "$log" "private announced $WWW" 15 "$from"
 from=$(lines "$log")
-download notified
+check_download notified "$WWW" "$T/www"
 assert_log notified-path "$log" \
     "$WWW: no pooled backchannel of private here, notifying" 0 "$from"
 refute_log notified-no-refusal "$log" "refused" "$from"

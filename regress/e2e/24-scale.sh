@@ -140,20 +140,8 @@ check opened "$opened of $CONNS connections opened ($(cat "$T"/out.* |
     tr '\n' ' ' | head -c 300))" [ "$opened" -eq "$CONNS" ]
 
 # descriptors: about two per connection, whatever the pool holds
-fds()
-{
-	fd_n=0
-	for fd_c in $(children "$(dpid "$1")"); do
-		case $(ps -o args= -p "$fd_c") in
-		*": $2"*)
-			fd_n=$((fd_n + $(ls "/proc/$fd_c/fd" | wc -l)))
-			;;
-		esac
-	done
-	echo "$fd_n"
-}
-lfds=$(fds proxyd listener)
-cfds=$(fds privproxyd connector)
+lfds=$(role_fds proxyd listener)
+cfds=$(role_fds privproxyd connector)
 note "listeners hold $lfds descriptors, connectors $cfds, for $opened" \
     "connections"
 check listener-fds "listeners hold $lfds descriptors for $opened" \
@@ -162,7 +150,7 @@ check connector-fds "connectors hold $cfds descriptors for $opened" \
     [ "$cfds" -le $((2 * opened + 1000)) ]
 
 # every connection asks once more: held through both proxies
-for p in $(awk '$1 ~ /^hold/ { print $2 }' "$T/pids"); do
+for p in $(tracked '^hold'); do
 	kill -USR1 "$p"
 done
 i=0
@@ -178,7 +166,7 @@ note "$held connections held"
 refute_log proxyd-no-limit "$T/proxyd.log" "limit of [0-9]+"
 refute_log privproxyd-no-limit "$T/privproxyd.log" "limit of [0-9]+"
 refute_log privproxyd-no-failure "$T/privproxyd.log" "failed"
-for p in $(awk '$1 ~ /^hold/ { print $2 }' "$T/pids"); do
+for p in $(tracked '^hold'); do
 	stop_pid "$p"
 done
 check_demo still-serving

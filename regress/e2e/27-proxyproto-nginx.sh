@@ -33,28 +33,6 @@ if ! grep -q '^00000000000000000000000000000001 ' /proc/net/if_inet6 \
 	exit 0
 fi
 
-# pp_get CHECK NAME ADDR: curl https://NAME:$P_PUBLIC/ through proxyd
-# from ADDR (127.0.0.1 or ::1) to ADDR; the body in $T/CHECK.body,
-# curl's local port in $T/CHECK.port, its complaints in $T/CHECK.err.
-# (For lib.sh's clients section.)
-pp_get()
-{
-	case $3 in
-	*:*)	pg_to="[$3]" ;;
-	*)	pg_to=$3 ;;
-	esac
-	curl -sS --max-time 15 --cacert "$C/root.crt" \
-	    --resolve "$2:$P_PUBLIC:$pg_to" -o "$T/$1.body" \
-	    -w '%{local_ip} %{local_port}' "https://$2:$P_PUBLIC/" \
-	    >"$T/$1.port" 2>"$T/$1.err"
-}
-
-# ere STRING: STRING with the dots escaped, for an extended regex.
-ere()
-{
-	printf '%s\n' "$1" | sed 's/[.]/\\./g'
-}
-
 ports
 port P_V1
 port P_V2
@@ -121,17 +99,9 @@ done
 
 start_is
 PROXYD_EXTRA="listen on ::1 port $P_PUBLIC"
-PP_DOMAINS="domain \"$NAME\" {
-	forward to 127.0.0.1 port $P_IS
-}
-domain \"v1.internal-server.local\" {
-	forward to 127.0.0.1 port $P_V1
-	proxy protocol v1
-}
-domain \"v2.internal-server.local\" {
-	forward to 127.0.0.1 port $P_V2
-	proxy protocol v2
-}"
+PP_DOMAINS="$(domain_block "$NAME" "$P_IS")
+$(domain_block v1.internal-server.local "$P_V1" "proxy protocol v1")
+$(domain_block v2.internal-server.local "$P_V2" "proxy protocol v2")"
 start_all
 [ -n "$(ss -Htln "src [::1]:$P_PUBLIC")" ] ||
     die setup "proxyd does not listen on [::1]:$P_PUBLIC"
@@ -142,7 +112,7 @@ for v in v1 v2; do
 		*:*)	k=$v-ipv6 ;;
 		*)	k=$v-ipv4 ;;
 		esac
-		if ! pp_get "$k" "$v.internal-server.local" "$a"; then
+		if ! curl_from "$k" "$v.internal-server.local" "$a"; then
 			fail "$k-request" "curl from $a: $(head -c 300 \
 			    "$T/$k.err")"
 			continue
