@@ -83,7 +83,7 @@ COMMON_OBJS = $(call objs,$(COMMON_SRCS))
 PROGS = $(B)/proxyd $(B)/privproxyd $(B)/epsd $(B)/epsctl \
 	$(B)/internal-server
 
-.PHONY: all deps demo regress regress-run unit bench fuzz install uninstall clean lint \
+.PHONY: all deps demo regress regress-run unit bench soak fuzz install uninstall clean lint \
 	check-deps
 .SUFFIXES:
 .SECONDARY:
@@ -178,6 +178,10 @@ demo: deps
 
 bench: all
 	@B=$(B) sh regress/bench.sh
+
+# The soak test, not part of regress (SOAK_REQUESTS=5000 for a short run).
+soak: all
+	@B=$(B) sh regress/soak.sh
 
 lint:
 	mandoc -Tlint -Wwarning man/*.[1-9]

@@ -40,8 +40,8 @@
 #define EPSD_HEARTBEAT		10	/* s: ping an idle link */
 #define EPSD_HEARTBEAT_MISS	3	/* silent heartbeats: dead */
 #define EPSD_HANDSHAKE		10	/* s to connect, shake hands */
-#define EPSD_BACKOFF_MIN	1	/* s before the first redial */
-#define EPSD_BACKOFF_MAX	30
+#define EPSD_BACKOFF_MIN	250	/* ms: first redial, jittered */
+#define EPSD_BACKOFF_MAX	30000	/* ms */
 #define EPSD_TIMEMAX		3600	/* heartbeat, timeout: max */
 
 #define EPSD_MAXLISTEN		16	/* listening addresses */

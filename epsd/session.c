@@ -4,8 +4,10 @@
  * It holds the TLS key and every link to another epsd.  Links come in
  * on the listening sockets the parent passed down, or go out to the
  * peers configured with "connect to", which are kept up: a lost or
- * failed link is redialled after 1 s, doubling up to 30 s; the delay
- * starts again at 1 s once a link is up.
+ * failed link is redialled after a back-off of 250 ms, doubling up to
+ * 30 s, each delay drawn at random between half the back-off and all
+ * of it, so that the peers of an epsd that restarts do not all dial it
+ * at once; the back-off starts again at 250 ms once a link is up.
  *
  * A link goes through these states:
  *
@@ -893,14 +895,17 @@ static void
 peer_schedule(struct peer *p)
 {
 	struct timeval	 tv;
+	unsigned int	 ms;
 
 	if (p->nconnect == 0 || p->link != NULL || p->dial != NULL ||
 	    evtimer_pending(p->redial, NULL))
 		return;
-	tv.tv_sec = p->backoff;
-	tv.tv_usec = 0;
+	/* jitter: between half the back-off and the whole of it */
+	ms = p->backoff / 2 + arc4random_uniform(p->backoff / 2 + 1);
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
 	evtimer_add(p->redial, &tv);
-	log_debug("redialling %s in %u s", p->name, p->backoff);
+	log_debug("redialling %s in %u ms", p->name, ms);
 	p->backoff = MINIMUM(p->backoff * 2, EPSD_BACKOFF_MAX);
 }
 
