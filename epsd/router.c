@@ -39,6 +39,13 @@
 #include "epsd.h"
 #include "log.h"
 
+/*
+ * Calls under way to one peer: a peer that takes calls and never
+ * answers holds this many of its caller's EPSD_CALLS_ORIGIN until they
+ * time out, and calls to the other peers still go.
+ */
+#define EPSD_CALLS_DEST		256
+
 struct client {
 	TAILQ_ENTRY(client)	 entry;
 	uint32_t		 id;
@@ -61,6 +68,7 @@ struct rlink {
 	TAILQ_ENTRY(rlink)	 entry;
 	char			 op[RPC_NAMEMAX];
 	unsigned int		 ncalls;	/* placed, under way */
+	unsigned int		 ncalls_to;	/* placed over it */
 };
 TAILQ_HEAD(rlinks, rlink);
 
@@ -256,6 +264,8 @@ call_free(struct call *call)
 		call->from_client->ncalls--;
 	else
 		call->from_link->ncalls--;
+	if (call->to_link != NULL)
+		call->to_link->ncalls_to--;
 	free(call);
 }
 
@@ -448,11 +458,17 @@ forward(struct client *c, const struct rpc_msg *m, const char *op)
 		reply_error(c, NULL, m->msgid, err);
 		return;
 	}
+	if (l->ncalls_to >= EPSD_CALLS_DEST) {
+		(void)snprintf(err, sizeof(err), "too many calls to %s", op);
+		reply_error(c, NULL, m->msgid, err);
+		return;
+	}
 	if ((call = call_new(c, NULL, m)) == NULL) {
 		reply_error(c, NULL, m->msgid, "too many calls");
 		return;
 	}
 	call->to_link = l;
+	l->ncalls_to++;
 	rpc_pack_request(&env.out.pk, call->msgid, m->method, m->params,
 	    NULL);
 	if (env.out.sb.size > EPSD_MSGMAX) {

@@ -60,6 +60,19 @@ TAILQ_HEAD(pool_keys, pool_key);
 
 RB_HEAD(announces, announce);
 
+/*
+ * What one operator holds: its issued tokens (the token table counts
+ * them here) and its names.  It outlives a reload that drops the
+ * operator until both are 0.
+ */
+struct opstat {
+	TAILQ_ENTRY(opstat)	 entry;
+	char			 op[RPC_NAMEMAX];
+	unsigned int		 ntokens;
+	unsigned int		 nannounces;
+};
+TAILQ_HEAD(opstats, opstat);
+
 static int	announce_cmp(struct announce *, struct announce *);
 RB_GENERATE_STATIC(announces, announce, node, announce_cmp)
 
@@ -70,6 +83,7 @@ static struct announces		 announces = RB_INITIALIZER(&announces);
 static unsigned int		 nannounces;
 static struct event		*sweep_ev;
 static struct pool_keys		 pool_keys = TAILQ_HEAD_INITIALIZER(pool_keys);
+static struct opstats		 opstats = TAILQ_HEAD_INITIALIZER(opstats);
 /* route changes not yet sent to the listeners: [[name, op], ...] */
 static struct mp_out		 routes_pend;
 static unsigned int		 nroutes_pend;
@@ -86,6 +100,36 @@ static int
 announce_cmp(struct announce *a, struct announce *b)
 {
 	return (strcmp(a->name, b->name));
+}
+
+/* The counters of an operator; NULL only when memory is short. */
+static struct opstat *
+opstat_get(const char *op)
+{
+	struct opstat	*os;
+
+	TAILQ_FOREACH(os, &opstats, entry)
+		if (strcmp(os->op, op) == 0)
+			return (os);
+	if ((os = calloc(1, sizeof(*os))) == NULL)
+		return (NULL);
+	(void)strlcpy(os->op, op, sizeof(os->op));
+	TAILQ_INSERT_TAIL(&opstats, os, entry);
+	return (os);
+}
+
+/* Counters of operators no longer configured and holding nothing. */
+static void
+opstat_prune(void)
+{
+	struct opstat	*os, *next;
+
+	TAILQ_FOREACH_SAFE(os, &opstats, entry, next)
+		if (os->ntokens == 0 && os->nannounces == 0 &&
+		    config_operator(conf, os->op) == NULL) {
+			TAILQ_REMOVE(&opstats, os, entry);
+			free(os);
+		}
 }
 
 static struct announce *
@@ -132,11 +176,13 @@ route_fail(struct proc_chan *from, uint32_t connid, const char *reason,
 static void
 route(struct proc_chan *from, struct frame *f)
 {
-	struct mp_doc	 d;
-	struct mp_out	 m;
-	struct announce	*a;
-	struct token	*t;
-	char		 name[DNAME_MAX + 1], reason[DNAME_MAX + 64];
+	struct mp_doc		 d;
+	struct mp_out		 m;
+	struct announce		*a;
+	struct token		*t;
+	struct proxyd_operator	*op;
+	struct opstat		*os;
+	char			 name[DNAME_MAX + 1], reason[DNAME_MAX + 96];
 	char		 client[NET_ADDRSTRLEN], server[NET_ADDRSTRLEN];
 
 	if (mp_parse(&d, f->data, f->len) == -1 ||
@@ -162,11 +208,21 @@ route(struct proc_chan *from, struct frame *f)
 		    TLS_ALERT_INTERNAL_ERROR);
 		return;
 	}
+	if ((op = config_operator(conf, a->op)) == NULL ||
+	    (os = opstat_get(a->op)) == NULL) {
+		route_fail(from, f->hdr.ref, "operator unavailable",
+		    TLS_ALERT_INTERNAL_ERROR);
+		return;
+	}
 	/* the listener times out first; this is the safety net */
-	if ((t = token_issue(&tokens, conf->max_tokens, conf->to_token + 5,
-	    from->instance, f->hdr.ref, name)) == NULL) {
-		route_fail(from, f->hdr.ref, "too many connections "
-		    "waiting for a backchannel", TLS_ALERT_INTERNAL_ERROR);
+	if ((t = token_issue_op(&tokens, conf->max_tokens, &os->ntokens,
+	    op->max_tokens, conf->to_token + 5, from->instance, f->hdr.ref,
+	    name)) == NULL) {
+		(void)snprintf(reason, sizeof(reason), "too many connections "
+		    "waiting for a backchannel of %s%s", a->op,
+		    os->ntokens >= op->max_tokens ? "" : " (all operators)");
+		route_fail(from, f->hdr.ref, reason,
+		    TLS_ALERT_INTERNAL_ERROR);
 		return;
 	}
 	/* the listener learns the token before the private proxy can */
@@ -444,6 +500,10 @@ operator_allows(const char *opname, const char *pattern)
 static void
 announce_free(struct announce *a)
 {
+	struct opstat	*os;
+
+	if ((os = opstat_get(a->op)) != NULL && os->nannounces > 0)
+		os->nannounces--;
 	routes_note(a->name, "");
 	RB_REMOVE(announces, &announces, a);
 	free(a);
@@ -455,9 +515,11 @@ static const char *
 announce_one(const char *caller, const char *name, unsigned int ttl,
     time_t now)
 {
-	struct announce	*a;
+	struct announce		*a;
+	struct proxyd_operator	*op;
+	struct opstat		*os;
 
-	if (config_operator(conf, caller) == NULL)
+	if ((op = config_operator(conf, caller)) == NULL)
 		return ("operator not configured");
 	if (!operator_allows(caller, name))
 		return ("name not allowed for this operator");
@@ -476,6 +538,10 @@ announce_one(const char *caller, const char *name, unsigned int ttl,
 	}
 	if (nannounces >= conf->max_announce)
 		return ("too many announcements");
+	if ((os = opstat_get(caller)) == NULL)
+		return ("out of memory");
+	if (os->nannounces >= op->max_announce)
+		return ("too many announcements for this operator");
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return ("out of memory");
 	(void)strlcpy(a->name, name, sizeof(a->name));
@@ -483,6 +549,7 @@ announce_one(const char *caller, const char *name, unsigned int ttl,
 	a->expires = now + ttl;
 	RB_INSERT(announces, &announces, a);
 	nannounces++;
+	os->nannounces++;
 	routes_note(a->name, a->op);
 	log_limited(&names_limit, "%s announced %s (ttl %u)", caller, name,
 	    ttl);
@@ -643,6 +710,7 @@ matcher_config(struct privsep *p, void *nconf, char *why, size_t whylen)
 	config_free(conf);
 	conf = nconf;
 	recheck();
+	opstat_prune();
 	/* new keys for all; the old ones stay good for a grace period */
 	pool_keys_make();
 	if (synced)

@@ -49,6 +49,10 @@
 #define PROXYD_MAX_TTL		3600	/* s an announcement may last */
 #define PROXYD_BACKLOG		1024
 #define PROXYD_MAX_POOL		256	/* idle pooled backchannels per operator */
+#define PROXYD_OP_CALLS		256	/* incoming calls in flight, per
+					   operator */
+#define PROXYD_OP_TOKENS	1000	/* tokens waiting, per operator */
+#define PROXYD_OP_ANNOUNCE	1000	/* names announced, per operator */
 #define PROXYD_MAX_PENDING	256	/* per listener: backchannels waiting
 					   for their preamble (the oldest makes
 					   room for a new one) */
@@ -108,6 +112,10 @@ struct proxyd_operator {
 	char				*allow[PROXYD_MAXALLOW];
 	size_t				 nallow;
 	unsigned int			 max_pool;
+	/* 0 in the parser: the top level's op_max_* */
+	unsigned int			 max_calls;
+	unsigned int			 max_tokens;
+	unsigned int			 max_announce;
 };
 TAILQ_HEAD(proxyd_operators, proxyd_operator);
 
@@ -129,6 +137,10 @@ struct proxyd_conf {
 	unsigned int		 max_tokens;
 	unsigned int		 max_announce;
 	unsigned int		 max_ttl;
+	/* an operator's limits unless its block says otherwise */
+	unsigned int		 op_max_calls;
+	unsigned int		 op_max_tokens;
+	unsigned int		 op_max_announce;
 	struct proxyd_operators	 operators;
 };
 

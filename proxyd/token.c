@@ -25,10 +25,19 @@ token_now(struct token_table *tt)
 }
 
 static void
+token_unissue(struct token_table *tt, struct token *t)
+{
+	tt->nissued--;
+	if (t->opcount != NULL && *t->opcount > 0)
+		(*t->opcount)--;
+	t->opcount = NULL;
+}
+
+static void
 token_free(struct token_table *tt, struct token *t)
 {
 	if (t->state == TOKEN_ISSUED)
-		tt->nissued--;
+		token_unissue(tt, t);
 	RB_REMOVE(token_tree, &tt->tree, t);
 	TAILQ_REMOVE(&tt->age, t, age);
 	explicit_bzero(t, sizeof(*t));
@@ -58,7 +67,19 @@ struct token *
 token_issue(struct token_table *tt, unsigned int max, unsigned int lifetime,
     int listener, uint32_t connid, const char *name)
 {
+	return (token_issue_op(tt, max, NULL, 0, lifetime, listener, connid,
+	    name));
+}
+
+struct token *
+token_issue_op(struct token_table *tt, unsigned int max,
+    unsigned int *opcount, unsigned int opmax, unsigned int lifetime,
+    int listener, uint32_t connid, const char *name)
+{
 	struct token	*t, *old;
+
+	if (opcount != NULL && *opcount >= opmax)
+		return (NULL);
 
 	/* remembered tokens make room for new ones */
 	while (tt->ntokens >= 2 * max &&
@@ -79,6 +100,9 @@ token_issue(struct token_table *tt, unsigned int max, unsigned int lifetime,
 	t->connid = connid;
 	t->expires = token_now(tt) + lifetime;
 	(void)strlcpy(t->name, name, sizeof(t->name));
+	t->opcount = opcount;
+	if (opcount != NULL)
+		(*opcount)++;
 	tt->ntokens++;
 	tt->nissued++;
 	return (t);
@@ -101,7 +125,7 @@ token_end(struct token_table *tt, struct token *t, enum token_state st)
 {
 	if (t->state != TOKEN_ISSUED || st == TOKEN_ISSUED)
 		return;
-	tt->nissued--;
+	token_unissue(tt, t);
 	t->state = st;
 	t->expires = token_now(tt) + TOKEN_KEEP;
 }
