@@ -4,7 +4,8 @@
 #   make demo       install missing Debian packages, build, run the demo
 #   make regress    run every test (SANITIZE=1: under ASan and UBSan)
 #   make bench      benchmarks, printed as a table
-#   make fuzz       build the libFuzzer targets (clang)
+#   make fuzz       build the libFuzzer targets (clang) and run each for
+#                   FUZZ_SECONDS (600) seconds
 #   make install    PREFIX=/usr/local DESTDIR= (make uninstall undoes it)
 #   make deb        the Debian package, in build/deb/ (debian/deb.sh)
 #   make deb-check  build it, lintian, install, check, purge, check (root)
@@ -165,12 +166,17 @@ build/fuzz/fuzz_conf_%: regress/fuzz/fuzz_conf.c $(O)/%/parse.c %/config.c \
 	    $(FUZZ_FLAGS) -o $@ $< $(O)/$*/parse.c $*/config.c \
 	    $(COMMON_SRCS) $(LDLIBS)
 
-fuzz: check-deps $(addprefix build/fuzz/,$(FUZZ_TARGETS))
+fuzz-build: check-deps $(addprefix build/fuzz/,$(FUZZ_TARGETS))
 
-.PHONY: fuzz-if-clang
+# Each target for a bounded time, from its seeds, into a scratch corpus;
+# a crash is kept as build/fuzz/NAME-crash-*.
+fuzz: fuzz-build
+	@FUZZ_SECONDS=$${FUZZ_SECONDS:-600} sh regress/run.sh --fuzz
+
+.PHONY: fuzz-if-clang fuzz-build
 fuzz-if-clang:
 	@if command -v $(FUZZ_CC) >/dev/null 2>&1; then \
-	    $(MAKE) --no-print-directory fuzz; fi
+	    $(MAKE) --no-print-directory fuzz-build; fi
 
 demo: deps
 	@$(MAKE) --no-print-directory all
