@@ -55,10 +55,12 @@
 #			child_pid child_pids start_time tracked stopped
 #			status_ids children_as fds role_fds vanish stop_pid
 #			stop_tree stop_recorded stop_daemon stop_all
-#			start_daemon spawn remember_children
+#			start_daemon spawn remember_children proc_sample
+#			tcp_listeners instances
 #	logs, files	lines wait_log wait_size hex where wait_listen
 #			assert_log refute_log count_log wait_count lineof
-#			has_line ere tree_files bad_modes
+#			has_line ere tree_files bad_modes now_ms wait_ms
+#			within
 #	ports		port ports
 #	certificates	certs issue selfca
 #	configurations	conf_proxyd conf_epsd_public conf_epsd_private
@@ -73,13 +75,18 @@
 #			check_download s_client alert112 check_alert112
 #			is_alert talk check_closed start_trap capture
 #			check_header long_connection ask
+#			parallel_requests start_loop stop_loop measure_rate
+#			check_ratio start_download holders download_beside
 #	checks on daemons  daemons_alive check_privsep check_kill9
 #			refused_link check_filtered pooled npooled
 #			wait_pooled addresses start_flood check_link_flood
+#			check_kill_child check_kill_all check_renewed
+#			start_hellos hang unhang
 #	install		make_top installed_expected check_initscripts
 #	demo		check_demo_stops
 # Programs the functions run are in regress/tools/: flood.py (for
-# start_flood) and demopty.py (for check_demo_stops).
+# start_flood), load.py (measure_rate, start_hellos) and demopty.py
+# (check_demo_stops); tokens.py is run by 35-tokens.
 # Functions that start with check_ (and check, refute, assert_log,
 # refute_log, daemons_alive, eventually_demo, capture, refused_link)
 # print checks; the others only tell or do.  A check must not run in
@@ -509,6 +516,58 @@ remember_children()
 	echo "$rc_list" >>"$T/children"
 	echo "$rc_list" | grep -c . >"$T/nchildren.$1"
 }
+# proc_sample FILE NAME...: "NAME:ROLE pid rss_kB fds" in FILE for
+# every process of the daemons NAME, ROLE "parent" or the child's title
+# without its "daemon: ".
+proc_sample()
+{
+	ps_f=$1
+	shift
+	for ps_d in "$@"; do
+		ps_p=$(dpid "$ps_d")
+		for ps_c in "$ps_p" $(children "$ps_p"); do
+			if [ "$ps_c" = "$ps_p" ]; then
+				ps_t=parent
+			else
+				ps_t=$(title "$ps_c" | sed 's/^[a-z]*: //')
+			fi
+			echo "$ps_d:$ps_t $ps_c $(awk \
+			    '/^VmRSS:/ { print $2 }' "/proc/$ps_c/status") \
+			    $(ls "/proc/$ps_c/fd" 2>/dev/null | wc -l)"
+		done
+	done >"$ps_f"
+}
+
+# tcp_listeners NAME...: the TCP sockets that daemon NAME or any of its
+# children listen on, as "pid address" lines.
+tcp_listeners()
+{
+	for tl_d in "$@"; do
+		tl_p=$(dpid "$tl_d")
+		for tl_c in "$tl_p" $(children "$tl_p"); do
+			ss -Htlnp 2>/dev/null | grep "pid=$tl_c," |
+			    awk -v p="$tl_c" '{ print p, $4 }'
+		done
+	done
+}
+
+# instances NAME: for each title of daemon NAME's children, the
+# instance number of each pid, by pid order (the parent starts them in
+# order), as "instance pid" lines in $T/inst.NAME.TITLE (TITLE without
+# its "daemon: ").
+instances()
+{
+	in_d=${1%%-*}
+	for in_c in $(children "$(dpid "$1")"); do
+		in_t=$(title "$in_c")
+		in_t=${in_t#"$in_d: "}
+		echo "$in_c" >>"$T/inst.$1.$in_t.pids"
+	done
+	for in_f in "$T/inst.$1."*.pids; do
+		sort -n "$in_f" | awk '{ print NR - 1, $1 }' >"${in_f%.pids}"
+	done
+}
+
 
 # -------------------------------------------------------- logs and files
 
@@ -660,6 +719,28 @@ bad_modes()
 		[ "$bm_m" = "$bm_want" ] || echo "$bm_m $bm_p"
 	done
 }
+# now_ms: the time in milliseconds.
+now_ms()
+{
+	date +%s%3N
+}
+
+# wait_ms FILE REGEX FROM T0 SECONDS: until a line of FILE after line
+# FROM matches REGEX; prints the milliseconds since T0 (now_ms), or
+# false after SECONDS.
+wait_ms()
+{
+	wait_log "$1" "$2" "$5" "$3" || return 1
+	echo $(($(now_ms) - $4))
+}
+
+# within MS MAX: MS is a number of milliseconds (not "none"), MAX at
+# most.
+within()
+{
+	[ "$1" != none ] && [ "$1" -le "$2" ]
+}
+
 
 # ---------------------------------------------------------------- ports
 
@@ -1329,6 +1410,135 @@ ask()
 		sleep 0.1
 	done
 }
+# parallel_requests COUNT PARALLEL BATCH: COUNT demo requests (rounded
+# down to a multiple of BATCH), PARALLEL curl runs at a time of BATCH
+# requests each, a new connection for each request; prints how many
+# succeeded.
+parallel_requests()
+{
+	pr_url="https://$NAME:$P_PUBLIC/jsonrpc"
+	seq 1 $(($1 / $3)) | xargs -P "$2" -I{} sh -c '
+		i=0; set --
+		while [ $i -lt '"$3"' ]; do
+			set -- "$@" -H "Connection: close" "$0"
+			i=$((i + 1))
+		done
+		curl -sS --max-time 60 --cacert "'"$C/root.crt"'" \
+		    --resolve "'"$NAME:$P_PUBLIC"':127.0.0.1" "$@" 2>/dev/null |
+		    grep -o "\"success\"" | wc -l' "$pr_url" |
+	    awk '{ n += $1 } END { print n + 0 }'
+}
+
+# start_loop [CURL ARGS]: the demo request in a loop, in the
+# background, tracked as loop, until stop_loop; one line per request in
+# $T/loop.ok or $T/loop.fail.
+start_loop()
+{
+	: >"$T/loop.ok"
+	: >"$T/loop.fail"
+	rm -f "$T/loop.stop"
+	(
+		while [ ! -e "$T/loop.stop" ]; do
+			if curl_demo "$@" 2>/dev/null |
+			    grep -q '"success"'; then
+				echo . >>"$T/loop.ok"
+			else
+				echo . >>"$T/loop.fail"
+			fi
+		done
+	) &
+	track loop $!
+}
+
+# stop_loop: end the request loop once its request is done; $LOOP_OK
+# and $LOOP_FAIL say how many requests it got served and not.
+stop_loop()
+{
+	touch "$T/loop.stop"
+	wait "$(dpid loop)"
+	LOOP_OK=$(wc -l <"$T/loop.ok" | tr -d ' ')
+	LOOP_FAIL=$(wc -l <"$T/loop.fail" | tr -d ' ')
+}
+
+# measure_rate TAG SECONDS: the demo request's rate for SECONDS from 4
+# clients (regress/tools/load.py rate), "ok N fail N secs S ..." in
+# $T/rate.TAG.
+measure_rate()
+{
+	rm -f "$T/rate.$1"
+	python3 "$REGRESS/tools/load.py" rate "$P_PUBLIC" "$NAME" \
+	    "$C/root.crt" "$2" 4 "$T/rate.$1" 2>>"$T/load.err"
+	[ -s "$T/rate.$1" ] || echo "ok 0 fail 1 no status" >"$T/rate.$1"
+}
+
+# check_ratio CHECK BEFORE DURING: of the rates measured as BEFORE and
+# DURING (measure_rate), the second had no failure (check
+# CHECK-no-failure) and kept 90% of the first's requests (CHECK-rate).
+check_ratio()
+{
+	ra_b=$(awk '{ print $2 }' "$T/rate.$2")
+	ra_d=$(awk '{ print $2 }' "$T/rate.$3")
+	ra_f=$(awk '{ print $4 }' "$T/rate.$3")
+	note "$1: before $(cat "$T/rate.$2"); during $(cat "$T/rate.$3")"
+	check "$1-no-failure" "$(cat "$T/rate.$3")" [ "$ra_f" -eq 0 ]
+	check "$1-rate" "$ra_d requests during, $ra_b before: below 90%" \
+	    [ $((ra_d * 10)) -ge $((ra_b * 9)) ]
+}
+
+# start_download N: a download of big.bin, 2 MB/s at most, from
+# https://$DL_NAME:$P_PUBLIC/ (served on port $DL_PORT) into $T/dl.N,
+# in the background, tracked as download-N; its pid in $DL_PID.
+start_download()
+{
+	curl -sS --max-time 60 --limit-rate 2M --cacert "$C/root.crt" \
+	    --resolve "$DL_NAME:$P_PUBLIC:127.0.0.1" -o "$T/dl.$1" \
+	    "https://$DL_NAME:$P_PUBLIC/big.bin" 2>"$T/dl.$1.err" &
+	DL_PID=$!
+	track "download-$1" "$DL_PID"
+}
+
+# holders PID: the pids of the daemon children that hold the download
+# made by curl PID: the listener with its client connection, the
+# connector with its connection to port $DL_PORT.
+holders()
+{
+	hd_lp=$(ss -Htnp state established "( dport = :$P_PUBLIC )" |
+	    grep "pid=$1," | awk '{ print $3 }' | sed 's/.*://')
+	[ -n "$hd_lp" ] || return 1
+	ss -Htnp state established \
+	    "( sport = :$P_PUBLIC and dport = :$hd_lp )" |
+	    sed -n 's/.*pid=\([0-9]*\),.*/\1/p'
+	ss -Htnp state established "( dport = :$DL_PORT )" |
+	    sed -n 's/.*pid=\([0-9]*\),.*/\1/p'
+}
+
+# download_beside VICTIM N: start download N (start_download) held by
+# processes other than VICTIM (6 tries, named N.TRY); its pid in
+# $DL_PID and its file in $DL_FILE, or false.
+download_beside()
+{
+	db_try=0
+	while [ "$db_try" -lt 6 ]; do
+		db_try=$((db_try + 1))
+		start_download "$2.$db_try"
+		db_i=0
+		db_h=
+		while [ "$db_i" -lt 50 ]; do
+			db_h=$(holders "$DL_PID" | sort -u | tr '\n' ' ')
+			# both ends found: one pid on each side
+			[ "$(echo "$db_h" | wc -w)" -ge 2 ] && break
+			sleep 0.1
+			db_i=$((db_i + 1))
+		done
+		if [ -n "$db_h" ] && ! echo " $db_h" | grep -q " $1 "; then
+			DL_FILE=$T/dl.$2.$db_try
+			return 0
+		fi
+		stop_pid "$DL_PID"
+	done
+	return 1
+}
+
 
 # ---------------------------------------------------- checks on daemons
 
@@ -1537,6 +1747,114 @@ check_link_flood()
 	refute_log "$1-peer-kept" "$lf_pub" \
 	    "refused link from 127\.0\.0\.1:[0-9]+" "$lf_from"
 }
+# check_kill_child NAME PID TITLE INSTANCE: SIGKILL child PID (TITLE
+# INSTANCE) of daemon NAME during a download held by others
+# (download_beside), then, with ID NAME-TITLE-INSTANCE: the demo is
+# served again within $BACK_MAX (1) s (check ID-served; the time is
+# printed and appended to $T/times), the kill is logged (ID-killed),
+# the child restarted (ID-restarted) and the download, if one could be
+# held by others, has the sha256 $DL_SUM (ID-download-intact).
+check_kill_child()
+{
+	kc_max=${BACK_MAX:-1}
+	kc_log=$T/$1.log
+	kc_id="$1-$3-$4"
+	kc_from=$(lines "$kc_log")
+	kc_dl=1
+	if ! download_beside "$2" "$kc_id"; then
+		note "$kc_id: every download went through pid $2"
+		kc_dl=0
+	fi
+	kc_t0=$(now_ms)
+	kill -KILL "$2"
+	# demo_ok's curl may be refused while the child is away: poll
+	until demo_ok; do
+		[ $(($(now_ms) - kc_t0)) -lt $((kc_max * 1000 + 5000)) ] ||
+		    break
+		sleep 0.05
+	done
+	kc_ms=$(($(now_ms) - kc_t0))
+	note "$kc_id: served again $kc_ms ms after kill -9"
+	echo "$kc_id $kc_ms" >>"$T/times"
+	check "$kc_id-served" "not served again within $kc_max s ($kc_ms \
+ms)" [ "$kc_ms" -le $((kc_max * 1000)) ]
+	assert_log "$kc_id-killed" "$kc_log" \
+	    "$3 $4 \(pid $2\) killed by signal 9" 5 "$kc_from"
+	assert_log "$kc_id-restarted" "$kc_log" "restarting $3 $4" 10 \
+	    "$kc_from"
+	if [ "$kc_dl" = 1 ]; then
+		wait "$DL_PID"
+		kc_rc=$?
+		kc_got=$(sha256sum <"$DL_FILE" | cut -d' ' -f1)
+		check "$kc_id-download-intact" "curl exit $kc_rc, \
+$(wc -c <"$DL_FILE") bytes: $(cat "$DL_FILE.err")" [ "$kc_got" = "$DL_SUM" ]
+	fi
+}
+
+# check_kill_all NAME: check_kill_child each child of daemon NAME, one
+# after the other, as found at the start, its instance number from
+# instances NAME (run before).
+check_kill_all()
+{
+	ka_d=${1%%-*}
+	for ka_c in $(children "$(dpid "$1")"); do
+		ka_t=$(title "$ka_c")
+		ka_t=${ka_t#"$ka_d: "}
+		ka_inst=$(awk -v p="$ka_c" '$2 == p { print $1 }' \
+		    "$T/inst.$1.$ka_t")
+		check_kill_child "$1" "$ka_c" "$ka_t" "${ka_inst:-0}"
+	done
+}
+
+# check_renewed CHECK T0 LFROM PFROM: after a daemon was started again
+# at T0 (now_ms), the link is up in the public epsd's log after line
+# LFROM within 15 s (check CHECK-link), proxyd takes the route after
+# its line PFROM within $RENEW_MAX (2) s (CHECK-route-renewed), each
+# time printed, and the demo is served (CHECK-served).
+check_renewed()
+{
+	rn_max=${RENEW_MAX:-2}
+	rn_link=$(wait_ms "$T/epsd-public.log" "link to private up" \
+	    "$3" "$2" 15) || rn_link=none
+	rn_route=$(wait_ms "$T/proxyd.log" \
+	    "private (announced|renewed) $NAME" "$4" "$2" 15) || rn_route=none
+	note "$1: link up after $rn_link ms, route after $rn_route ms"
+	check "$1-link" "no link up within 15 s" [ "$rn_link" != none ]
+	check "$1-route-renewed" "route after $rn_route ms, not within \
+$rn_max s" within "$rn_route" $((rn_max * 1000))
+	eventually_demo "$1-served" 10
+}
+
+# start_hellos NAME SNI SOURCE RATE SECONDS: regress/tools/load.py
+# flood, tracked as flood-NAME: RATE full ClientHellos for SNI a second
+# to proxyd's public port from SOURCE, for SECONDS, each connection
+# given up after 3 s; its status in $T/flood.NAME.
+start_hellos()
+{
+	rm -f "$T/flood.$1"
+	start_daemon "flood-$1" python3 "$REGRESS/tools/load.py" flood \
+	    "$P_PUBLIC" "$2" "$3" "$4" "$5" "$T/flood.$1"
+}
+
+# hang NAME PID SNI SOURCE SECONDS: the clients of SNI arrive from
+# SOURCE, 200 a second for SECONDS (start_hellos NAME), and 1 s later
+# PID (a router, say) stops (SIGSTOP); 5 s more for the calls to fill
+# what they may.
+hang()
+{
+	start_hellos "$1" "$3" "$4" 200 "$5"
+	sleep 1
+	kill -STOP "$2"
+	sleep 5
+}
+
+# unhang NAME PID: PID goes on (SIGCONT) and the flood NAME stops.
+unhang()
+{
+	kill -CONT "$2"
+	stop_pid "$(dpid "flood-$1")"
+}
+
 
 # ------------------------------------------------------------- install
 
