@@ -23,10 +23,13 @@
 #
 # Processes and their logs (NAME for start_daemon, dpid, stop_daemon):
 #	is		the internal server (build/internal-server), $P_IS
-#	epsd-public	public epsd, peer port $P_EPS, $T/epsd-public.sock
+#	epsd-publicS	public epsd of operator "publicS" (S is "" or a
+#			suffix such as 2, for a second public site beside
+#			the first), peer port $P_EPSS, $T/epsd-publicS.sock
 #	epsd-privateS	private epsd of operator "privateS" (S is "" or a
 #			suffix such as 2), socket $T/epsd-privateS.sock
-#	proxyd		public proxy, ports $P_PUBLIC and $P_BC
+#	proxydS		public proxy beside epsd-publicS, ports
+#			$P_PUBLICS and $P_BCS (ports S sets all three)
 #	privproxydS	private proxy of operator "privateS"
 #
 # Variables a case may set before starting a daemon (the defaults are
@@ -60,11 +63,12 @@
 #	logs, files	lines wait_log wait_size hex where wait_listen
 #			assert_log refute_log count_log wait_count lineof
 #			has_line ere tree_files bad_modes now_ms wait_ms
-#			within
-#	ports		port ports
+#			within log_interval
+#	ports		port ports via
 #	certificates	certs issue selfca
 #	configurations	conf_proxyd conf_epsd_public conf_epsd_private
-#			conf_privproxyd domain_block edit_conf as_nobody
+#			conf_privproxyd domain_block peer_block
+#			public_block edit_conf as_nobody
 #			conf_n check_conf_ok check_conf_err check_conf_re
 #			check_syntax_err check_tls_err insert_line
 #	daemons		dflags up hup check_start_err start_s_server
@@ -74,7 +78,7 @@
 #			check_demo eventually_demo requests curl_from
 #			check_download s_client alert112 check_alert112
 #			is_alert talk check_closed start_trap capture
-#			check_header long_connection ask
+#			check_header long_connection ask request_loop
 #			parallel_requests start_loop stop_loop measure_rate
 #			check_ratio start_download holders download_beside
 #	checks on daemons  daemons_alive check_privsep check_kill9
@@ -687,6 +691,31 @@ lineof()
 	grep -nF -- "$2" "$1" | head -n 1 | cut -d: -f1
 }
 
+# log_interval FILE1 REGEX1 FROM1 FILE2 REGEX2 FROM2 TIMEOUT: wait
+# until FILE1 has a line matching REGEX1 after line FROM1 and FILE2
+# one matching REGEX2 after line FROM2, looking every 20 ms, and print
+# the milliseconds from seeing the first to seeing the second (0 if
+# the second came first); false after TIMEOUT seconds.
+log_interval()
+{
+	li_t1=
+	li_end=$(($(date +%s) + $7))
+	while :; do
+		li_now=$(date +%s%3N)
+		if [ -z "$li_t1" ] && tail -n "+$(($3 + 1))" "$1" 2>/dev/null |
+		    grep -Eq -- "$2"; then
+			li_t1=$li_now
+		fi
+		if [ -n "$li_t1" ] && tail -n "+$(($6 + 1))" "$4" 2>/dev/null |
+		    grep -Eq -- "$5"; then
+			echo $((li_now - li_t1))
+			return 0
+		fi
+		[ "$(date +%s)" -lt "$li_end" ] || return 1
+		sleep 0.02
+	done
+}
+
 # has_line FILE LINE: FILE has LINE, exactly.
 has_line()
 {
@@ -767,12 +796,26 @@ port()
 	done
 }
 
-# ports: the ports of the demo's processes.
+# ports [S]: the ports of the demo's public processes, or of the
+# public site S beside them: P_PUBLICS, P_BCS and P_EPSS.
 ports()
 {
-	port P_PUBLIC
-	port P_BC
-	port P_EPS
+	port "P_PUBLIC${1:-}"
+	port "P_BC${1:-}"
+	port "P_EPS${1:-}"
+}
+
+# via S CMD...: CMD (a client function such as check_name) run against
+# proxydS: with P_PUBLIC set to $P_PUBLICS while it runs.
+via()
+{
+	vi_save=$P_PUBLIC
+	eval "P_PUBLIC=\$P_PUBLIC$1"
+	shift
+	"$@"
+	vi_rc=$?
+	P_PUBLIC=$vi_save
+	return "$vi_rc"
 }
 
 # ---------------------------------------------------------- certificates
@@ -812,34 +855,41 @@ DEFAULT_EPSPUB_PEERS='peer "private" {
 	allow { "announce", "withdraw" }
 }'
 
+# conf_proxyd [S]: the public proxy beside epsd-publicS.
 conf_proxyd()
 {
+	cp_s=${1:-}
 	cp_pf=${PROXYD_PREFORK-2}
-	cat >"$T/proxyd.conf" <<EOT
-# proxyd.conf written by regress/lib.sh for $CASE
+	eval "cp_pub=\$P_PUBLIC$cp_s cp_bc=\$P_BC$cp_s"
+	cat >"$T/proxyd$cp_s.conf" <<EOT
+# proxyd.conf of public site "$cp_s", written by regress/lib.sh for $CASE
 user "nobody"
 $CHROOT_LINE
 ${cp_pf:+prefork $cp_pf}
-listen on 127.0.0.1 port $P_PUBLIC
-backchannel on 127.0.0.1 port $P_BC
-eps socket "$T/epsd-public.sock"
+listen on 127.0.0.1 port $cp_pub
+backchannel on 127.0.0.1 port $cp_bc
+eps socket "$T/epsd-public$cp_s.sock"
 ${PROXYD_EXTRA:-}
 ${PROXYD_OPS:-$DEFAULT_PROXYD_OPS}
 EOT
 }
 
+# conf_epsd_public [S]: the epsd of the public site S (operator
+# "publicS", certificate epsd-publicS, which start_epsd_public issues).
 conf_epsd_public()
 {
-	cat >"$T/epsd-public.conf" <<EOT
-# epsd.conf of the public site, written by regress/lib.sh for $CASE
-operator "public"
+	cp_s=${1:-}
+	eval "cp_eps=\$P_EPS$cp_s"
+	cat >"$T/epsd-public$cp_s.conf" <<EOT
+# epsd.conf of public site "$cp_s", written by regress/lib.sh for $CASE
+operator "public$cp_s"
 user "nobody"
 $CHROOT_LINE
-socket "$T/epsd-public.sock"
-tls certificate "$C/epsd-public.crt"
-tls key "$C/epsd-public.key"
+socket "$T/epsd-public$cp_s.sock"
+tls certificate "$C/epsd-public$cp_s.crt"
+tls key "$C/epsd-public$cp_s.key"
 tls ca "$C/root.crt"
-listen on 127.0.0.1 port $P_EPS
+listen on 127.0.0.1 port $cp_eps
 heartbeat 2
 timeout 5
 ${EPSPUB_EXTRA:-}
@@ -902,6 +952,24 @@ domain_block()
 	printf 'domain "%s" {\n\tforward to 127.0.0.1 port %s\n' "$1" "$2"
 	[ -z "${3:-}" ] || printf '\t%s\n' "$3"
 	echo "}"
+}
+
+# peer_block NAME PORT: a peer block of a private epsd.conf (for
+# EPSPRIV_EXTRA) that dials the public site NAME at 127.0.0.1:PORT and
+# takes its incoming calls, as conf_epsd_private's own.
+peer_block()
+{
+	printf 'peer "%s" {\n\tconnect to 127.0.0.1 port %s\n' "$1" "$2"
+	printf '\tallow "incoming"\n}\n'
+}
+
+# public_block NAME PORT: a public block of privproxyd.conf (for
+# PP_EXTRA) announcing to the public operator NAME, whose backchannel
+# is 127.0.0.1:PORT.
+public_block()
+{
+	printf 'public "%s" {\n\tbackchannel 127.0.0.1 port %s\n}\n' \
+	    "$1" "$2"
 }
 
 # edit_conf NAME FROM SED: $T/NAME.conf is $T/FROM.conf edited by SED.
@@ -1095,13 +1163,17 @@ start_is()
 	[ -n "$P_IS" ] || die setup "no port in is.log"
 }
 
+# start_epsd_public [S]: the epsd of the public site S.
 start_epsd_public()
 {
+	sp_s=${1:-}
 	certs
-	conf_epsd_public
-	st_from=$(lines "$T/epsd-public.log")
-	spawn epsd-public epsd "$T/epsd-public.conf"
-	up epsd-public "startup" 10 "$st_from"
+	[ -s "$C/epsd-public$sp_s.crt" ] ||
+	    issue "epsd-public$sp_s" "public$sp_s"
+	conf_epsd_public "$sp_s"
+	st_from=$(lines "$T/epsd-public$sp_s.log")
+	spawn "epsd-public$sp_s" epsd "$T/epsd-public$sp_s.conf"
+	up "epsd-public$sp_s" "startup" 10 "$st_from"
 }
 
 # start_epsd_private [S]: the private epsd of site S; waits for its link.
@@ -1115,12 +1187,14 @@ start_epsd_private()
 	up "epsd-private$sp_s" "link to public up" 15 "$st_from"
 }
 
+# start_proxyd [S]: the public proxy beside epsd-publicS.
 start_proxyd()
 {
-	conf_proxyd
-	st_from=$(lines "$T/proxyd.log")
-	spawn proxyd proxyd "$T/proxyd.conf"
-	up proxyd "connected to epsd" 15 "$st_from"
+	sp_s=${1:-}
+	conf_proxyd "$sp_s"
+	st_from=$(lines "$T/proxyd$sp_s.log")
+	spawn "proxyd$sp_s" proxyd "$T/proxyd$sp_s.conf"
+	up "proxyd$sp_s" "connected to epsd" 15 "$st_from"
 }
 
 # start_privproxyd [S]: the private proxy of site S; waits for its
@@ -1539,6 +1613,26 @@ download_beside()
 	return 1
 }
 
+
+# request_loop NAME FILE: requests to NAME one after the other until
+# FILE exists; then prints "OK FAILED", the two counts.  What the last
+# failed request said is in $T/loop.fail.
+request_loop()
+{
+	lp_ok=0
+	lp_bad=0
+	while [ ! -e "$2" ]; do
+		if curl_name "$1" >"$T/loop.out" 2>&1 &&
+		    jq -e '.message == "success"' "$T/loop.out" \
+		    >/dev/null 2>&1; then
+			lp_ok=$((lp_ok + 1))
+		else
+			lp_bad=$((lp_bad + 1))
+			cp "$T/loop.out" "$T/loop.fail"
+		fi
+	done
+	echo "$lp_ok $lp_bad"
+}
 
 # ---------------------------------------------------- checks on daemons
 
