@@ -49,6 +49,7 @@ struct pconn {
 	char			 domain[DNAME_MAX + 1];
 	char			 public[RPC_NAMEMAX];
 	char			 client[NET_ADDRSTRLEN];
+	time_t			 started;
 };
 TAILQ_HEAD(pconns, pconn);
 
@@ -86,6 +87,7 @@ pconn_free(struct pconn *c)
 static void
 pconn_fail(struct pconn *c, const char *what, const char *why)
 {
+	connector_failed(what);
 	log_limited(&fail_limit, "connection to %s for %s via %s failed: "
 	    "%s: %s", c->domain, c->client, c->public, what, why);
 	pconn_free(c);
@@ -110,6 +112,8 @@ pconn_done(struct splice *sp, enum splice_end end, int error, void *arg)
 	    "idle timeout" : strerror(error),
 	    (unsigned long long)splice_bytes(sp, 0),
 	    (unsigned long long)splice_bytes(sp, 1));
+	connector_stats.bytes_in += splice_bytes(sp, 0);
+	connector_stats.bytes_out += splice_bytes(sp, 1);
 	pconn_free(c);
 }
 
@@ -280,6 +284,7 @@ connect_new(struct frame *f)
 	int			 n;
 
 	if (npconns >= conf->max_conns) {
+		connector_failed("limit");
 		log_limited(&fail_limit, "refused connection: limit of %u "
 		    "reached", conf->max_conns);
 		return;
@@ -291,6 +296,8 @@ connect_new(struct frame *f)
 	c->bc.fd = c->in.fd = -1;
 	TAILQ_INSERT_TAIL(&pconns, c, entry);
 	npconns++;
+	connector_stats.accepted++;
+	c->started = proc_now();
 	pre = c->bc.out;
 	if (mp_parse(&d, f->data, f->len) == -1 ||
 	    mp_map_str(d.root, "public", c->public, sizeof(c->public)) == -1 ||
@@ -373,4 +380,125 @@ void
 connector_init(struct privsep *p)
 {
 	ps = p;
+}
+
+/*
+ * Operations: the numbers and the connections of this connector.
+ */
+
+struct connector_stats	 connector_stats;
+
+/* What failed, as the metrics label it. */
+static const struct {
+	const char	*what;		/* pconn_fail()'s */
+	const char	*label;
+} failures[] = {
+	{ "limit", "limit" },
+	{ "backchannel", "backchannel" },
+	{ "internal server", "internal_server" },
+	{ "configuration", "configuration" },
+	{ "set-up", "reload" },
+	{ "", "internal" },		/* the rest: ours */
+};
+
+void
+connector_failed(const char *what)
+{
+	size_t	 i;
+
+	for (i = 0; i < nitems(failures) - 1; i++)
+		if (strcmp(what, failures[i].what) == 0)
+			break;
+	if (i < CONNECTOR_FAILURES)
+		connector_stats.failed[i]++;
+}
+
+void
+connector_metrics(struct privsep *p, struct metrics *m)
+{
+	struct metric_label	 l;
+	struct pconn		*c;
+	uint64_t		 in = connector_stats.bytes_in;
+	uint64_t		 out = connector_stats.bytes_out;
+	size_t			 i;
+
+	TAILQ_FOREACH(c, &pconns, entry)
+		if (c->sp != NULL) {
+			in += splice_bytes(c->sp, 0);
+			out += splice_bytes(c->sp, 1);
+		}
+	(void)metrics_declare(m, "privproxyd_connections_accepted_total",
+	    METRIC_COUNTER, "Connections a public proxy asked for and a "
+	    "connector took on.");
+	(void)metrics_add(m, "privproxyd_connections_accepted_total", NULL, 0,
+	    (double)connector_stats.accepted);
+	(void)metrics_declare(m, "privproxyd_connections_active",
+	    METRIC_GAUGE, "Connections being set up or relayed.");
+	(void)metrics_add(m, "privproxyd_connections_active", NULL, 0,
+	    npconns);
+	(void)metrics_declare(m, "privproxyd_connections_refused_total",
+	    METRIC_COUNTER, "Connections refused or failed before their "
+	    "relay, by reason.");
+	l.name = "reason";
+	for (i = 0; i < nitems(failures) && i < CONNECTOR_FAILURES; i++) {
+		l.value = failures[i].label;
+		(void)metrics_add(m, "privproxyd_connections_refused_total",
+		    &l, 1, (double)connector_stats.failed[i]);
+	}
+	(void)metrics_declare(m, "privproxyd_bytes_total", METRIC_COUNTER,
+	    "Bytes relayed: in from the clients (their ClientHello "
+	    "included), out to them.");
+	l.name = "direction";
+	l.value = "in";
+	(void)metrics_add(m, "privproxyd_bytes_total", &l, 1, (double)in);
+	l.value = "out";
+	(void)metrics_add(m, "privproxyd_bytes_total", &l, 1, (double)out);
+	/* the pool: none yet */
+	(void)metrics_declare(m, "privproxyd_pool_size", METRIC_GAUGE,
+	    "Pooled backchannels open, idle, to the public proxies.");
+	(void)metrics_add(m, "privproxyd_pool_size", NULL, 0, 0);
+	(void)metrics_declare(m, "privproxyd_pool_hits_total", METRIC_COUNTER,
+	    "Clients that came over a pooled backchannel.");
+	(void)metrics_add(m, "privproxyd_pool_hits_total", NULL, 0, 0);
+	(void)metrics_declare(m, "privproxyd_pool_misses_total",
+	    METRIC_COUNTER, "Clients that came through a notification.");
+	(void)metrics_add(m, "privproxyd_pool_misses_total", NULL, 0, 0);
+}
+
+int
+connector_control(struct privsep *p, uint32_t ref, const char *cmd, int argc,
+    char **argv, char *why, size_t whylen)
+{
+	struct proc_rows	 rows;
+	msgpack_packer		*pk;
+	struct pconn		*c;
+	time_t			 now = proc_now();
+
+	if (strcmp(cmd, "show pools") == 0)
+		return (0);		/* no pool yet: no rows */
+	if (strcmp(cmd, "show connections") != 0) {
+		(void)snprintf(why, whylen, "%s: not a connector command",
+		    cmd);
+		return (-1);
+	}
+	proc_rows_init(&rows, p, ref);
+	TAILQ_FOREACH(c, &pconns, entry) {
+		pk = proc_rows_add(&rows);
+		msgpack_pack_map(pk, 7);
+		mp_pack_kstr(pk, "client", c->client);
+		mp_pack_kstr(pk, "name", c->domain);
+		mp_pack_kstr(pk, "public", c->public);
+		mp_pack_kstr(pk, "state", c->sp != NULL ? "relay" :
+		    "connect");
+		mp_pack_kuint(pk, "age", (uint64_t)(now - c->started));
+		mp_pack_kuint(pk, "bytes_in", c->sp != NULL ?
+		    splice_bytes(c->sp, 0) : 0);
+		mp_pack_kuint(pk, "bytes_out", c->sp != NULL ?
+		    splice_bytes(c->sp, 1) : 0);
+	}
+	if (proc_rows_end(&rows) == -1) {
+		(void)strlcpy(why, "the parent did not take the list", whylen);
+		return (-1);
+	}
+	return (0);
 }

@@ -69,6 +69,7 @@ config_new(void)
 	c->max_tokens = PROXYD_MAX_TOKENS;
 	c->max_announce = PROXYD_MAX_ANNOUNCE;
 	c->max_ttl = PROXYD_MAX_TTL;
+	proc_ctlconf_init(&c->ctl);
 	TAILQ_INIT(&c->operators);
 	return (c);
 }

@@ -62,6 +62,7 @@ struct conn {
 	char			 name[DNAME_MAX + 1];
 	char			 client[NET_ADDRSTRLEN];
 	char			 server[NET_ADDRSTRLEN];
+	time_t			 started;
 };
 
 struct bconn {
@@ -206,6 +207,8 @@ static void
 conn_close(struct conn *c, int alert, const char *why)
 {
 	if (why != NULL)
+		listener_refused(why);
+	if (why != NULL)
 		log_limited(&refused_limit, "refused client %s: %s",
 		    c->client, why);
 	if (c->fd != -1 && c->sp == NULL)
@@ -340,8 +343,10 @@ conn_splice_done(struct splice *sp, enum splice_end end, int error,
 	else
 		log_debug("client %s (%s): %s, %llu bytes in, %llu out",
 		    c->client, c->name, end == SPLICE_IDLE ? "idle timeout" :
-		    "done", (unsigned long long)splice_bytes(sp, 0),
+		    "done", (unsigned long long)(c->len + splice_bytes(sp, 0)),
 		    (unsigned long long)splice_bytes(sp, 1));
+	listener_stats.bytes_in += c->len + splice_bytes(sp, 0);
+	listener_stats.bytes_out += splice_bytes(sp, 1);
 	conn_free(c);
 }
 
@@ -429,6 +434,8 @@ conn_new(int fd, const struct sockaddr_storage *ss)
 	} while (c->id == 0 || RB_FIND(conn_ids, &conns, c) != NULL);
 	RB_INSERT(conn_ids, &conns, c);
 	nconns++;
+	listener_stats.accepted++;
+	c->started = proc_now();
 	net_ntop((const struct sockaddr *)ss, c->client, sizeof(c->client));
 	if (getsockname(fd, (struct sockaddr *)&local, &sl) == 0)
 		net_ntop((struct sockaddr *)&local, c->server,
@@ -543,6 +550,7 @@ bconn_new(int fd, const struct sockaddr_storage *ss)
 	b->fd = fd;
 	TAILQ_INSERT_TAIL(&bconns, b, entry);
 	nbconns++;
+	listener_stats.bc_accepted++;
 	net_ntop((const struct sockaddr *)ss, b->addr, sizeof(b->addr));
 	b->ev = event_new(ps->base, fd, EV_READ | EV_PERSIST, bconn_read, b);
 	b->timer = evtimer_new(ps->base, bconn_timeout, b);
@@ -607,6 +615,7 @@ lsock_accept(evutil_socket_t lfd, short ev, void *arg)
 			bconn_new(fd, &ss);
 		} else {
 			if (nconns >= conf->max_conns) {
+				listener_refused("limit");
 				log_limited(&refused_limit, "refused client: "
 				    "limit of %u connections reached",
 				    conf->max_conns);
@@ -791,4 +800,174 @@ listener_init(struct privsep *p)
 	ps = p;
 	if ((pause_ev = evtimer_new(ps->base, accept_resume, NULL)) == NULL)
 		fatal("%s", __func__);
+}
+
+/*
+ * Operations: the numbers and the connections of this listener.
+ */
+
+struct listener_stats	 listener_stats;
+
+/* The reasons a client is refused for, as the metrics label them. */
+static const struct {
+	const char	*prefix;	/* of the reason logged */
+	const char	*label;
+} refusals[] = {
+	{ "limit", "limit" },
+	{ "too many connections waiting", "limit" },
+	{ "no ClientHello in time", "handshake_timeout" },
+	{ "not a TLS", "not_tls" },
+	{ "no server name", "bad_name" },
+	{ "bad server name", "bad_name" },
+	{ "no announcement for", "unknown_name" },
+	{ "no backchannel for", "no_backchannel" },
+	{ "private proxy for", "private_unreachable" },
+	{ "backchannel does not take", "backchannel" },
+	{ "ClientHello too", "bad_clienthello" },
+	{ "bad ClientHello", "bad_clienthello" },
+	{ "TLS version too old", "bad_clienthello" },
+	{ "", "internal" },		/* the rest: ours */
+};
+
+void
+listener_refused(const char *why)
+{
+	size_t	 i;
+
+	for (i = 0; i < nitems(refusals) - 1; i++)
+		if (strncmp(why, refusals[i].prefix,
+		    strlen(refusals[i].prefix)) == 0)
+			break;
+	if (i < LISTENER_REFUSALS)
+		listener_stats.refused[i]++;
+}
+
+static const char *
+conn_state_name(enum conn_state st)
+{
+	switch (st) {
+	case C_HELLO:
+		return ("hello");
+	case C_ROUTE:
+		return ("route");
+	case C_WAIT:
+		return ("wait");
+	case C_SEND:
+		return ("send");
+	case C_RELAY:
+		return ("relay");
+	}
+	return ("?");
+}
+
+void
+listener_metrics(struct privsep *p, struct metrics *m)
+{
+	struct metric_label	 l;
+	struct conn		*c;
+	uint64_t		 in = listener_stats.bytes_in;
+	uint64_t		 out = listener_stats.bytes_out;
+	uint64_t		 refused[nitems(refusals)];
+	size_t			 i, k;
+
+	RB_FOREACH(c, conn_ids, &conns)
+		if (c->sp != NULL) {
+			in += c->len + splice_bytes(c->sp, 0);
+			out += splice_bytes(c->sp, 1);
+		}
+	(void)metrics_declare(m, "proxyd_connections_accepted_total",
+	    METRIC_COUNTER, "Client connections accepted.");
+	(void)metrics_add(m, "proxyd_connections_accepted_total", NULL, 0,
+	    (double)listener_stats.accepted);
+	(void)metrics_declare(m, "proxyd_connections_active", METRIC_GAUGE,
+	    "Client connections open: reading the ClientHello, waiting for "
+	    "a backchannel, or relayed.");
+	(void)metrics_add(m, "proxyd_connections_active", NULL, 0, nconns);
+	(void)metrics_declare(m, "proxyd_connections_refused_total",
+	    METRIC_COUNTER, "Client connections refused, by reason.");
+	/* each label once, with the sum of its prefixes */
+	memset(refused, 0, sizeof(refused));
+	for (i = 0; i < nitems(refusals); i++) {
+		for (k = 0; strcmp(refusals[k].label, refusals[i].label) != 0;
+		    k++)
+			;
+		if (i < LISTENER_REFUSALS)
+			refused[k] += listener_stats.refused[i];
+	}
+	l.name = "reason";
+	for (i = 0; i < nitems(refusals); i++) {
+		for (k = 0; strcmp(refusals[k].label, refusals[i].label) != 0;
+		    k++)
+			;
+		if (k != i)
+			continue;
+		l.value = refusals[i].label;
+		(void)metrics_add(m, "proxyd_connections_refused_total", &l, 1,
+		    (double)refused[i]);
+	}
+	(void)metrics_declare(m, "proxyd_bytes_total", METRIC_COUNTER,
+	    "Bytes relayed: in from the clients (their ClientHello "
+	    "included), out to them.");
+	l.name = "direction";
+	l.value = "in";
+	(void)metrics_add(m, "proxyd_bytes_total", &l, 1, (double)in);
+	l.value = "out";
+	(void)metrics_add(m, "proxyd_bytes_total", &l, 1, (double)out);
+	(void)metrics_declare(m, "proxyd_backchannels_accepted_total",
+	    METRIC_COUNTER, "Backchannel connections accepted.");
+	(void)metrics_add(m, "proxyd_backchannels_accepted_total", NULL, 0,
+	    (double)listener_stats.bc_accepted);
+	(void)metrics_declare(m, "proxyd_backchannels_waiting", METRIC_GAUGE,
+	    "Backchannels that have not sent their preamble yet.");
+	(void)metrics_add(m, "proxyd_backchannels_waiting", NULL, 0, nbconns);
+	/* the pool: none yet */
+	(void)metrics_declare(m, "proxyd_pool_size", METRIC_GAUGE,
+	    "Pooled backchannels idle, ready for a client.");
+	(void)metrics_add(m, "proxyd_pool_size", NULL, 0, 0);
+	(void)metrics_declare(m, "proxyd_pool_hits_total", METRIC_COUNTER,
+	    "Clients joined to a pooled backchannel.");
+	(void)metrics_add(m, "proxyd_pool_hits_total", NULL, 0, 0);
+	(void)metrics_declare(m, "proxyd_pool_misses_total", METRIC_COUNTER,
+	    "Clients for whom no pooled backchannel was idle.");
+	(void)metrics_add(m, "proxyd_pool_misses_total", NULL, 0, 0);
+}
+
+int
+listener_control(struct privsep *p, uint32_t ref, const char *cmd, int argc,
+    char **argv, char *why, size_t whylen)
+{
+	struct proc_rows	 rows;
+	msgpack_packer		*pk;
+	struct conn		*c;
+	time_t			 now = proc_now();
+
+	if (strcmp(cmd, "show pools") == 0)
+		return (0);		/* no pool yet: no rows */
+	if (strcmp(cmd, "show connections") != 0) {
+		(void)snprintf(why, whylen, "%s: not a listener command",
+		    cmd);
+		return (-1);
+	}
+	proc_rows_init(&rows, p, ref);
+	RB_FOREACH(c, conn_ids, &conns) {
+		pk = proc_rows_add(&rows);
+		msgpack_pack_map(pk, 6);
+		mp_pack_kstr(pk, "client", c->client);
+		mp_pack_str(pk, "name");
+		if (c->name[0] != '\0')
+			mp_pack_str(pk, c->name);
+		else
+			msgpack_pack_nil(pk);
+		mp_pack_kstr(pk, "state", conn_state_name(c->state));
+		mp_pack_kuint(pk, "age", (uint64_t)(now - c->started));
+		mp_pack_kuint(pk, "bytes_in", c->len + (c->sp != NULL ?
+		    splice_bytes(c->sp, 0) : 0));
+		mp_pack_kuint(pk, "bytes_out", c->sp != NULL ?
+		    splice_bytes(c->sp, 1) : 0);
+	}
+	if (proc_rows_end(&rows) == -1) {
+		(void)strlcpy(why, "the parent did not take the list", whylen);
+		return (-1);
+	}
+	return (0);
 }

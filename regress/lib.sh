@@ -14,7 +14,8 @@
 # in $C, by etc/demo/gencerts.sh.  Configurations are written into $T
 # from the variables below, and the daemons run from $BIN ($B from
 # make, default build) in the foreground (-d), each logging to
-# $T/NAME.log.  Everything listens on 127.0.0.1 only.
+# $T/NAME.log, with its control socket at $T/NAME.ctl.  Everything
+# listens on 127.0.0.1 only.
 #
 # Output: one line per check, "PASS case/check", "FAIL case/check: why"
 # (followed by the tails of the logs, indented) or "SKIP case/check:
@@ -583,6 +584,7 @@ conf_proxyd()
 {
 	cat >"$T/proxyd.conf" <<EOT
 # proxyd.conf written by regress/lib.sh for $CASE
+control socket "$T/proxyd.ctl"
 user "nobody"
 $CHROOT_LINE
 prefork ${PROXYD_PREFORK:-2}
@@ -598,6 +600,7 @@ conf_epsd_public()
 {
 	cat >"$T/epsd-public.conf" <<EOT
 # epsd.conf of the public site, written by regress/lib.sh for $CASE
+control socket "$T/epsd-public.ctl"
 operator "public"
 user "nobody"
 $CHROOT_LINE
@@ -619,6 +622,7 @@ conf_epsd_private()
 	cp_s=${1:-}
 	cat >"$T/epsd-private$cp_s.conf" <<EOT
 # epsd.conf of private site "$cp_s", written by regress/lib.sh for $CASE
+control socket "$T/epsd-private$cp_s.ctl"
 operator "${EPSPRIV_OP:-private$cp_s}"
 user "nobody"
 $CHROOT_LINE
@@ -645,6 +649,7 @@ conf_privproxyd()
 }"
 	cat >"$T/privproxyd$cp_s.conf" <<EOT
 # privproxyd.conf of private site "$cp_s", written by regress/lib.sh
+control socket "$T/privproxyd$cp_s.ctl"
 user "nobody"
 $CHROOT_LINE
 eps socket "$T/epsd-private$cp_s.sock"
