@@ -68,6 +68,7 @@
 #			check_demo eventually_demo s_client alert112
 #			check_alert112 is_alert talk check_closed start_trap
 #			capture check_header long_connection ask
+#	control		ctl check_ctl check_jq scrape check_prom metric
 #	checks on daemons  daemons_alive check_privsep check_kill9
 #			refused_link
 # Functions that start with check_ (and check, refute, assert_log,
@@ -1011,6 +1012,72 @@ ask()
 	done
 }
 
+# -------------------------------------------------------------- control
+
+# ctl NAME ARGS...: epsctl ARGS (options first, then the command) on
+# daemon NAME's control socket, $T/NAME.ctl; what it prints goes to
+# $T/ctl.out, its complaints to $T/ctl.err, its exit status to $CTL_RC.
+ctl()
+{
+	cl_name=$1
+	shift
+	"$BIN/epsctl" -s "$T/$cl_name.ctl" "$@" >"$T/ctl.out" 2>"$T/ctl.err"
+	CTL_RC=$?
+}
+
+# check_ctl CHECK NAME ARGS...: ctl NAME ARGS succeeds.
+check_ctl()
+{
+	cl_check=$1
+	shift
+	ctl "$@"
+	if [ "$CTL_RC" -eq 0 ]; then
+		pass "$cl_check"
+	else
+		fail "$cl_check" "epsctl $*: exit $CTL_RC: $(head -c 300 \
+		    "$T/ctl.err")"
+	fi
+}
+
+# check_jq CHECK FILTER [FILE]: jq -e FILTER holds for FILE, by default
+# the last ctl's output (run with -j).
+check_jq()
+{
+	if jq -e "$2" "${3:-$T/ctl.out}" >/dev/null 2>&1; then
+		pass "$1"
+	else
+		fail "$1" "not $2: $(head -c 400 "${3:-$T/ctl.out}")"
+	fi
+}
+
+# scrape PORT: GET /metrics from 127.0.0.1:PORT into $T/scrape.out,
+# the response's headers into $T/scrape.hdr.
+scrape()
+{
+	curl -sS --max-time 15 -D "$T/scrape.hdr" -o "$T/scrape.out" \
+	    "http://127.0.0.1:$1/metrics" 2>"$T/scrape.err"
+}
+
+# check_prom CHECK FILE: FILE is Prometheus text exposition that
+# regress/promcheck.sh finds no fault in.
+check_prom()
+{
+	if [ -s "$2" ] && sh "$REGRESS/promcheck.sh" "$2" \
+	    2>"$T/promcheck.err"; then
+		pass "$1"
+	else
+		fail "$1" "${2##*/}: $(head -n 5 "$T/promcheck.err" 2>/dev/null |
+		    tr '\n' ' ')"
+	fi
+}
+
+# metric FILE SERIES: the value of the sample SERIES, as it is written
+# (name{label="value",...}), in the exposition text FILE; empty if none.
+metric()
+{
+	awk -v s="$2" '$1 == s { print $2; exit }' "$1"
+}
+
 # ---------------------------------------------------- checks on daemons
 
 # daemons_alive CHECK NAME...: each daemon and all its children still
@@ -1113,7 +1180,7 @@ refused_link()
 
 # --------------------------------------------------------------- set up
 
-for lib_b in proxyd privproxyd epsd internal-server; do
+for lib_b in proxyd privproxyd epsd epsctl internal-server; do
 	if [ ! -x "$BIN/$lib_b" ]; then
 		echo "FAIL $CASE/setup: $BIN/$lib_b not built (run make)"
 		exit 1
