@@ -4,7 +4,8 @@
 #   make demo       install missing Debian packages, build, run the demo
 #   make regress    run every test (SANITIZE=1: under ASan and UBSan)
 #   make bench      benchmarks, printed as a table
-#   make fuzz       build the libFuzzer targets (clang)
+#   make fuzz       build the libFuzzer targets (clang) and run each for
+#                   FUZZ_SECONDS (600) seconds
 #   make install    PREFIX=/usr/local DESTDIR= (make uninstall undoes it)
 #   make deb        the Debian package, in build/deb/ (debian/deb.sh)
 #   make deb-check  build it, lintian, install, check, purge, check (root)
@@ -29,7 +30,7 @@ ifeq ($(origin YACC),default)
 YACC	 = byacc
 endif
 PKG_CONFIG ?= pkg-config
-PKGS	 = libevent libtls msgpack libbsd-overlay
+PKGS	 = libevent libtls msgpack libbsd-overlay libseccomp
 
 CFLAGS	?= -O2 -g
 WARNINGS = -Wall -Wextra -Werror -Wshadow -Wpointer-arith \
@@ -62,7 +63,8 @@ ALL_CFLAGS = $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(WARNINGS)
 COMMON_SRCS = common/compat.c common/log.c common/frame.c common/chan.c common/proc.c \
 	common/mp.c common/rpc.c common/epsclient.c common/clienthello.c \
 	common/splice.c common/net.c common/tlsutil.c common/lex.c \
-	common/dname.c common/settings.c common/control.c common/metrics.c
+	common/dname.c common/settings.c common/control.c common/metrics.c \
+	common/sandbox.c
 PROXYD_SRCS = proxyd/proxyd.c proxyd/listener.c proxyd/matcher.c \
 	proxyd/token.c proxyd/eps.c proxyd/config.c proxyd/parse.y
 PRIVPROXYD_SRCS = privproxyd/privproxyd.c privproxyd/connector.c \
@@ -82,7 +84,7 @@ COMMON_OBJS = $(call objs,$(COMMON_SRCS))
 PROGS = $(B)/proxyd $(B)/privproxyd $(B)/epsd $(B)/epsctl \
 	$(B)/internal-server
 
-.PHONY: all deps demo regress regress-run unit bench fuzz install uninstall clean lint \
+.PHONY: all deps demo regress regress-run unit bench soak fuzz install uninstall clean lint \
 	check-deps
 .SUFFIXES:
 .SECONDARY:
@@ -164,12 +166,17 @@ build/fuzz/fuzz_conf_%: regress/fuzz/fuzz_conf.c $(O)/%/parse.c %/config.c \
 	    $(FUZZ_FLAGS) -o $@ $< $(O)/$*/parse.c $*/config.c \
 	    $(COMMON_SRCS) $(LDLIBS)
 
-fuzz: check-deps $(addprefix build/fuzz/,$(FUZZ_TARGETS))
+fuzz-build: check-deps $(addprefix build/fuzz/,$(FUZZ_TARGETS))
 
-.PHONY: fuzz-if-clang
+# Each target for a bounded time, from its seeds, into a scratch corpus;
+# a crash is kept as build/fuzz/NAME-crash-*.
+fuzz: fuzz-build
+	@FUZZ_SECONDS=$${FUZZ_SECONDS:-600} sh regress/run.sh --fuzz
+
+.PHONY: fuzz-if-clang fuzz-build
 fuzz-if-clang:
 	@if command -v $(FUZZ_CC) >/dev/null 2>&1; then \
-	    $(MAKE) --no-print-directory fuzz; fi
+	    $(MAKE) --no-print-directory fuzz-build; fi
 
 demo: deps
 	@$(MAKE) --no-print-directory all
@@ -177,6 +184,10 @@ demo: deps
 
 bench: all
 	@B=$(B) sh regress/bench.sh
+
+# The soak test, not part of regress (SOAK_REQUESTS=5000 for a short run).
+soak: all
+	@B=$(B) sh regress/soak.sh
 
 lint:
 	mandoc -Tlint -Wwarning man/*.[1-9]

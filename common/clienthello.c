@@ -5,13 +5,16 @@
  * terminating TLS and says, as early as the bytes allow, why a client
  * is refused.
  *
- * The parser keeps no state between calls: the caller hands it all the
- * bytes received so far and calls again with more on CH_MORE.  A reader
- * walks the handshake message across record boundaries in place, so
- * nothing is copied or allocated, and every length is checked against
- * its enclosing length before the bytes it covers are needed.  Because
- * a decision only ever depends on bytes already read, a shorter buffer
- * yields either CH_MORE or the same answer as the longer one.
+ * The parser is a state machine in two layers, so that the bytes can
+ * come in pieces of any size and each is looked at once: the record
+ * layer gathers record headers and hands the payload on, the message
+ * layer reads the handshake message a field at a time (a number, bytes
+ * to step over, the host name) and keeps what it still needs: nothing
+ * is copied but the host name, nothing allocated.  Every length is
+ * checked against its enclosing length when the field that holds it is
+ * whole, before the bytes it covers are needed.  Because a decision
+ * only ever depends on bytes already read, fewer bytes yield either
+ * CH_MORE or the same answer as more.
  *
  * Choices beyond the RFCs' grammar:
  * - Only the first record decides whether this is TLS at all.  A later
@@ -24,7 +27,7 @@
  * - maxlen bounds the record bytes, headers included.  The reader keeps
  *   a lower bound of where the hello can end at the earliest and gives
  *   up with CH_ERR_TOOBIG as soon as that bound passes maxlen, so
- *   CH_MORE only comes back while len < maxlen.
+ *   CH_MORE only comes back while fewer than maxlen bytes were fed.
  * - A server_name entry of an unknown name_type is skipped (read as a
  *   16-bit length and opaque bytes); two host_name entries are
  *   malformed, none at all is CH_ERR_NOSNI.  An empty host_name is a bad
@@ -34,6 +37,7 @@
  *   well-formed hello, so the caller can tell them from garbage.
  */
 
+#include <stddef.h>
 #include <string.h>
 
 #include "clienthello.h"
@@ -50,37 +54,46 @@
 #define TLS_SNI_HOST_NAME	0
 #define DNS_LABELMAX		63
 
-/* A cursor over the handshake bytes carried by consecutive records. */
-struct chreader {
-	const uint8_t	*buf;
-	size_t		 len;
-	size_t		 maxlen;
-	size_t		 off;		/* next unread byte of buf */
-	size_t		 recleft;	/* payload left in the current record */
-	size_t		 hpos;		/* handshake bytes read so far */
-	size_t		 hend;		/* message length, 0 until known */
-	int		 nrec;		/* records started */
+/*
+ * The field of the handshake message being read.  A number field is
+ * gathered into acc, a skipped one only counted, the host name copied.
+ */
+enum ch_state {
+	S_HSTYPE,		/* number fields */
+	S_HSLEN,
+	S_VERSION,
+	S_SIDLEN,
+	S_CSLEN,
+	S_COMPLEN,
+	S_EXTSLEN,
+	S_EXTTYPE,
+	S_EXTLEN,
+	S_SNILIST,
+	S_SNITYPE,
+	S_SNINAMELEN,
+	S_RANDOM,		/* skipped fields */
+	S_SID,
+	S_CS,
+	S_COMP,
+	S_EXTBODY,
+	S_SNIOTHER,
+	S_SNINAME,		/* the host name */
+	S_DONE,			/* the whole message is read */
 };
 
-/* What the server_name extension held. */
-struct chname {
-	char		 name[CH_NAMEMAX + 1];
-	size_t		 len;		/* may exceed CH_NAMEMAX */
-	int		 found;
-};
+#define S_ISNUM(s)	((s) <= S_SNINAMELEN)
 
-static enum ch_status	 ch_bounds(struct chreader *);
-static enum ch_status	 ch_record(struct chreader *);
-static enum ch_status	 ch_byte(struct chreader *, uint8_t *);
-static enum ch_status	 ch_num(struct chreader *, size_t, size_t,
-			    uint32_t *);
-static enum ch_status	 ch_skip(struct chreader *, size_t, size_t);
-static enum ch_status	 ch_copy(struct chreader *, size_t, size_t, char *,
+static enum ch_status	 ch_bounds(struct ch_parser *);
+static enum ch_status	 ch_header(struct ch_parser *, const uint8_t *,
+			    size_t, size_t *);
+static enum ch_status	 ch_field(struct ch_parser *, enum ch_state, size_t,
 			    size_t);
-static enum ch_status	 ch_sni(struct chreader *, size_t, struct chname *);
-static enum ch_status	 ch_exts(struct chreader *, struct chname *);
-static enum ch_status	 ch_body(struct chreader *, uint16_t *,
-			    struct chname *);
+static enum ch_status	 ch_nextext(struct ch_parser *);
+static enum ch_status	 ch_nextentry(struct ch_parser *);
+static enum ch_status	 ch_next(struct ch_parser *);
+static enum ch_status	 ch_take(struct ch_parser *, const uint8_t *,
+			    size_t, size_t *);
+static enum ch_status	 ch_result(struct ch_parser *, struct ch_info *);
 static int		 ch_namecheck(const char *, size_t);
 
 /*
@@ -89,246 +102,275 @@ static int		 ch_namecheck(const char *, size_t);
  * end of this record, or at least one header and the rest later.
  */
 static enum ch_status
-ch_bounds(struct chreader *r)
+ch_bounds(struct ch_parser *p)
 {
 	size_t	 end, rest;
 
-	end = r->off + r->recleft;
-	if (r->hend != 0) {
-		rest = r->hend - r->hpos;
-		if (rest < r->recleft)
+	end = p->pos + p->recleft;
+	if (p->hend != 0) {
+		rest = p->hend - p->hpos;
+		if (rest < p->recleft)
 			return (CH_ERR_MALFORMED);
-		if (rest > r->recleft)
-			end += TLS_RECORD_HDRLEN + (rest - r->recleft);
+		if (rest > p->recleft)
+			end += TLS_RECORD_HDRLEN + (rest - p->recleft);
 	}
-	if (end > r->maxlen)
+	if (end > p->maxlen)
 		return (CH_ERR_TOOBIG);
 	return (CH_OK);
 }
 
-/* Start the next record: every header byte is judged once it is here. */
+/*
+ * Gather the next record header from data[*off..len): each byte is
+ * judged as soon as it is here, the length once the header is whole.
+ */
 static enum ch_status
-ch_record(struct chreader *r)
+ch_header(struct ch_parser *p, const uint8_t *data, size_t len, size_t *off)
 {
-	const uint8_t	*p;
-	size_t		 avail = r->len - r->off, reclen;
-	int		 first = (r->nrec == 0);
+	size_t		 reclen;
+	uint8_t		 b;
+	int		 first = (p->nrec == 0);
 
 	/* The smallest record must fit: CH_MORE stays below maxlen. */
-	if (r->off + TLS_RECORD_HDRLEN + 1 > r->maxlen)
+	if (p->pos - p->hdrlen + TLS_RECORD_HDRLEN + 1 > p->maxlen)
 		return (CH_ERR_TOOBIG);
-	if (avail < 1)
-		return (CH_MORE);
-	p = r->buf + r->off;
-	if (p[0] != TLS_CT_HANDSHAKE)
-		return (first ? CH_ERR_NOTTLS : CH_ERR_MALFORMED);
-	if (avail < 2)
-		return (CH_MORE);
-	if (p[1] != 3)
-		return (first ? CH_ERR_NOTTLS : CH_ERR_MALFORMED);
-	if (avail < 3)
-		return (CH_MORE);
-	if (!first && (p[2] < 1 || p[2] > 4))
-		return (CH_ERR_MALFORMED);
-	if (p[2] == 0)
-		return (CH_ERR_VERSION);
-	if (p[2] > 4)
-		return (CH_ERR_NOTTLS);
-	if (avail < TLS_RECORD_HDRLEN)
-		return (CH_MORE);
-	reclen = (size_t)p[3] << 8 | p[4];
+	while (p->hdrlen < TLS_RECORD_HDRLEN) {
+		if (*off == len)
+			return (CH_MORE);
+		b = data[(*off)++];
+		p->pos++;
+		p->work++;
+		p->hdr[p->hdrlen++] = b;
+		switch (p->hdrlen) {
+		case 1:
+			if (b != TLS_CT_HANDSHAKE)
+				return (first ? CH_ERR_NOTTLS :
+				    CH_ERR_MALFORMED);
+			break;
+		case 2:
+			if (b != 3)
+				return (first ? CH_ERR_NOTTLS :
+				    CH_ERR_MALFORMED);
+			break;
+		case 3:
+			if (!first && (b < 1 || b > 4))
+				return (CH_ERR_MALFORMED);
+			if (b == 0)
+				return (CH_ERR_VERSION);
+			if (b > 4)
+				return (CH_ERR_NOTTLS);
+			break;
+		}
+	}
+	reclen = (size_t)p->hdr[3] << 8 | p->hdr[4];
 	if (reclen == 0 || reclen > TLS_RECORD_MAX)
 		return (CH_ERR_MALFORMED);
-
-	r->off += TLS_RECORD_HDRLEN;
-	r->recleft = reclen;
-	r->nrec++;
-	return (ch_bounds(r));
+	p->hdrlen = 0;
+	p->recleft = reclen;
+	p->nrec++;
+	return (ch_bounds(p));
 }
 
+/* Go on with a field of n bytes that must end by limit. */
 static enum ch_status
-ch_byte(struct chreader *r, uint8_t *b)
+ch_field(struct ch_parser *p, enum ch_state state, size_t n, size_t limit)
 {
-	enum ch_status	 st;
-
-	while (r->recleft == 0)
-		if ((st = ch_record(r)) != CH_OK)
-			return (st);
-	if (r->off >= r->len)
-		return (CH_MORE);
-	*b = r->buf[r->off++];
-	r->recleft--;
-	r->hpos++;
+	if (n > limit - p->hpos)
+		return (CH_ERR_MALFORMED);
+	p->work++;
+	p->state = state;
+	p->need = n;
+	p->acc = 0;
 	return (CH_OK);
 }
 
-/* Read a big-endian number of n bytes that must end by limit. */
+/* The next extension, or the end of the message. */
 static enum ch_status
-ch_num(struct chreader *r, size_t n, size_t limit, uint32_t *v)
+ch_nextext(struct ch_parser *p)
 {
-	enum ch_status	 st;
-	uint8_t		 b;
-
-	if (n > limit - r->hpos)
-		return (CH_ERR_MALFORMED);
-	*v = 0;
-	while (n-- > 0) {
-		if ((st = ch_byte(r, &b)) != CH_OK)
-			return (st);
-		*v = *v << 8 | b;
-	}
+	if (p->hpos < p->hend)
+		return (ch_field(p, S_EXTTYPE, 2, p->hend));
+	p->state = S_DONE;
 	return (CH_OK);
 }
 
-/* Step over n bytes that must end by limit, a record's worth at a time. */
+/* The next server_name entry, or the next extension. */
 static enum ch_status
-ch_skip(struct chreader *r, size_t n, size_t limit)
+ch_nextentry(struct ch_parser *p)
 {
-	enum ch_status	 st;
-	size_t		 chunk;
-
-	if (n > limit - r->hpos)
-		return (CH_ERR_MALFORMED);
-	while (n > 0) {
-		while (r->recleft == 0)
-			if ((st = ch_record(r)) != CH_OK)
-				return (st);
-		chunk = n;
-		if (chunk > r->recleft)
-			chunk = r->recleft;
-		if (chunk > r->len - r->off)
-			chunk = r->len - r->off;
-		if (chunk == 0)
-			return (CH_MORE);
-		r->off += chunk;
-		r->recleft -= chunk;
-		r->hpos += chunk;
-		n -= chunk;
-	}
-	return (CH_OK);
+	if (p->hpos < p->sniend)
+		return (ch_field(p, S_SNITYPE, 1, p->sniend));
+	return (ch_nextext(p));
 }
 
-/* Read n bytes that must end by limit; keep the first size of them. */
+/*
+ * A field is whole: judge it and say what comes next.  The grammar is
+ * the ClientHello body of RFC 8446, section 4.1.2, and the server_name
+ * extension of RFC 6066, section 3.
+ */
 static enum ch_status
-ch_copy(struct chreader *r, size_t n, size_t limit, char *dst, size_t size)
+ch_next(struct ch_parser *p)
 {
 	enum ch_status	 st;
-	size_t		 i;
-	uint8_t		 b;
+	uint32_t	 v = p->acc;
 
-	if (n > limit - r->hpos)
-		return (CH_ERR_MALFORMED);
-	for (i = 0; i < n && i < size; i++) {
-		if ((st = ch_byte(r, &b)) != CH_OK)
+	switch (p->state) {
+	case S_HSTYPE:
+		if (v != TLS_HS_CLIENT_HELLO)
+			return (CH_ERR_NOTHELLO);
+		return (ch_field(p, S_HSLEN, 3, SIZE_MAX));
+	case S_HSLEN:
+		p->hend = TLS_HS_HDRLEN + (size_t)v;
+		if ((st = ch_bounds(p)) != CH_OK)
 			return (st);
-		dst[i] = (char)b;
+		return (ch_field(p, S_VERSION, 2, p->hend));
+	case S_VERSION:
+		if (v < 0x0301)
+			return (CH_ERR_VERSION);
+		p->version = (uint16_t)v;
+		return (ch_field(p, S_RANDOM, TLS_RANDOM_LEN, p->hend));
+	case S_RANDOM:
+		return (ch_field(p, S_SIDLEN, 1, p->hend));
+	case S_SIDLEN:
+		if (v > TLS_SESSIONID_MAX)
+			return (CH_ERR_MALFORMED);
+		return (ch_field(p, S_SID, v, p->hend));
+	case S_SID:
+		return (ch_field(p, S_CSLEN, 2, p->hend));
+	case S_CSLEN:
+		if (v < 2 || v % 2 != 0)
+			return (CH_ERR_MALFORMED);
+		return (ch_field(p, S_CS, v, p->hend));
+	case S_CS:
+		return (ch_field(p, S_COMPLEN, 1, p->hend));
+	case S_COMPLEN:
+		if (v < 1)
+			return (CH_ERR_MALFORMED);
+		return (ch_field(p, S_COMP, v, p->hend));
+	case S_COMP:
+		/* Extensions may only be left out by ending here. */
+		if (p->hpos == p->hend) {
+			p->state = S_DONE;
+			return (CH_OK);
+		}
+		return (ch_field(p, S_EXTSLEN, 2, p->hend));
+	case S_EXTSLEN:
+		/* The extensions block must fill the rest of the message. */
+		if (v != p->hend - p->hpos)
+			return (CH_ERR_MALFORMED);
+		memset(p->seen, 0, sizeof(p->seen));
+		return (ch_nextext(p));
+	case S_EXTTYPE:
+		p->exttype = v;
+		return (ch_field(p, S_EXTLEN, 2, p->hend));
+	case S_EXTLEN:
+		if (v > p->hend - p->hpos)
+			return (CH_ERR_MALFORMED);
+		if (p->seen[p->exttype / 8] & (1U << (p->exttype % 8)))
+			return (CH_ERR_MALFORMED);
+		p->seen[p->exttype / 8] |= 1U << (p->exttype % 8);
+		if (p->exttype != TLS_EXT_SERVER_NAME)
+			return (ch_field(p, S_EXTBODY, v, p->hend));
+		p->sniend = p->hpos + v;
+		return (ch_field(p, S_SNILIST, 2, p->sniend));
+	case S_EXTBODY:
+		return (ch_nextext(p));
+	case S_SNILIST:
+		if (v == 0 || v != p->sniend - p->hpos)
+			return (CH_ERR_MALFORMED);
+		return (ch_nextentry(p));
+	case S_SNITYPE:
+		p->entrytype = v;
+		return (ch_field(p, S_SNINAMELEN, 2, p->sniend));
+	case S_SNINAMELEN:
+		/* An unknown name_type is a 16-bit length and opaque bytes. */
+		if (p->entrytype != TLS_SNI_HOST_NAME)
+			return (ch_field(p, S_SNIOTHER, v, p->sniend));
+		if (p->found)
+			return (CH_ERR_MALFORMED);
+		p->found = 1;
+		p->namelen = v;
+		return (ch_field(p, S_SNINAME, v, p->sniend));
+	case S_SNIOTHER:
+	case S_SNINAME:
+		return (ch_nextentry(p));
+	case S_DONE:
+		break;
 	}
-	return (ch_skip(r, n - i, limit));
+	return (CH_ERR_MALFORMED);
 }
 
-/* The server_name extension (RFC 6066, section 3), ending at end. */
+/*
+ * Take handshake bytes, at most the rest of the record, field by field;
+ * *used says how many.  CH_MORE: all were taken and the message goes on.
+ */
 static enum ch_status
-ch_sni(struct chreader *r, size_t end, struct chname *cn)
+ch_take(struct ch_parser *p, const uint8_t *data, size_t len, size_t *used)
 {
 	enum ch_status	 st;
-	uint32_t	 listlen, type, namelen;
+	size_t		 k = 0, n;
 
-	if ((st = ch_num(r, 2, end, &listlen)) != CH_OK)
-		return (st);
-	if (listlen == 0 || listlen != end - r->hpos)
-		return (CH_ERR_MALFORMED);
-	while (r->hpos < end) {
-		if ((st = ch_num(r, 1, end, &type)) != CH_OK ||
-		    (st = ch_num(r, 2, end, &namelen)) != CH_OK)
-			return (st);
-		if (type != TLS_SNI_HOST_NAME) {
-			if ((st = ch_skip(r, namelen, end)) != CH_OK)
-				return (st);
+	while (p->state != S_DONE) {
+		/* Fields of no bytes are whole at once. */
+		if (p->need == 0) {
+			if ((st = ch_next(p)) != CH_OK)
+				break;
 			continue;
 		}
-		if (cn->found)
-			return (CH_ERR_MALFORMED);
-		cn->found = 1;
-		cn->len = namelen;
-		if ((st = ch_copy(r, namelen, end, cn->name,
-		    CH_NAMEMAX)) != CH_OK)
-			return (st);
+		if (k == len) {
+			st = CH_MORE;
+			break;
+		}
+		if (S_ISNUM(p->state)) {
+			p->acc = p->acc << 8 | data[k];
+			n = 1;
+		} else if (p->state == S_SNINAME &&
+		    p->namegot < CH_NAMEMAX) {
+			p->name[p->namegot++] = (char)data[k];
+			n = 1;
+		} else {
+			n = p->need;
+			if (n > len - k)
+				n = len - k;
+		}
+		k += n;
+		p->need -= n;
+		p->pos += n;
+		p->recleft -= n;
+		p->hpos += n;
+		p->work += n;
 	}
-	return (CH_OK);
+	if (p->state == S_DONE)
+		st = CH_OK;
+	*used = k;
+	return (st);
 }
 
-/* The extensions block, which must fill the rest of the message. */
+/* The answer once the message is whole. */
 static enum ch_status
-ch_exts(struct chreader *r, struct chname *cn)
+ch_result(struct ch_parser *p, struct ch_info *info)
 {
-	uint8_t		 seen[65536 / 8];	/* a bit per type, no malloc */
-	enum ch_status	 st;
-	uint32_t	 extslen, type, extlen;
+	size_t	 i;
 
-	if ((st = ch_num(r, 2, r->hend, &extslen)) != CH_OK)
-		return (st);
-	if (extslen != r->hend - r->hpos)
-		return (CH_ERR_MALFORMED);
-	memset(seen, 0, sizeof(seen));
-	while (r->hpos < r->hend) {
-		if ((st = ch_num(r, 2, r->hend, &type)) != CH_OK ||
-		    (st = ch_num(r, 2, r->hend, &extlen)) != CH_OK)
-			return (st);
-		if (extlen > r->hend - r->hpos)
-			return (CH_ERR_MALFORMED);
-		if (seen[type / 8] & (1U << (type % 8)))
-			return (CH_ERR_MALFORMED);
-		seen[type / 8] |= 1U << (type % 8);
-		if (type == TLS_EXT_SERVER_NAME)
-			st = ch_sni(r, r->hpos + extlen, cn);
+	/* ch_bounds() saw to it that the last record ends with the hello. */
+	info->consumed = p->pos;
+	info->version = p->version;
+	info->sni[0] = '\0';
+	info->badname[0] = '\0';
+	if (!p->found)
+		return (CH_ERR_NOSNI);
+	if (!ch_namecheck(p->name, p->namelen)) {
+		memcpy(info->badname, p->name, p->namegot);
+		info->badname[p->namegot] = '\0';
+		return (CH_ERR_BADNAME);
+	}
+	for (i = 0; i < p->namelen; i++) {
+		if (p->name[i] >= 'A' && p->name[i] <= 'Z')
+			info->sni[i] = p->name[i] - 'A' + 'a';
 		else
-			st = ch_skip(r, extlen, r->hend);
-		if (st != CH_OK)
-			return (st);
+			info->sni[i] = p->name[i];
 	}
+	info->sni[i] = '\0';
 	return (CH_OK);
-}
-
-/* The ClientHello body (RFC 8446, section 4.1.2). */
-static enum ch_status
-ch_body(struct chreader *r, uint16_t *version, struct chname *cn)
-{
-	enum ch_status	 st;
-	uint32_t	 v;
-
-	if ((st = ch_num(r, 2, r->hend, &v)) != CH_OK)
-		return (st);
-	if (v < 0x0301)
-		return (CH_ERR_VERSION);
-	*version = (uint16_t)v;
-	if ((st = ch_skip(r, TLS_RANDOM_LEN, r->hend)) != CH_OK)
-		return (st);
-
-	if ((st = ch_num(r, 1, r->hend, &v)) != CH_OK)
-		return (st);
-	if (v > TLS_SESSIONID_MAX)
-		return (CH_ERR_MALFORMED);
-	if ((st = ch_skip(r, v, r->hend)) != CH_OK)
-		return (st);
-
-	if ((st = ch_num(r, 2, r->hend, &v)) != CH_OK)
-		return (st);
-	if (v < 2 || v % 2 != 0)
-		return (CH_ERR_MALFORMED);
-	if ((st = ch_skip(r, v, r->hend)) != CH_OK)
-		return (st);
-
-	if ((st = ch_num(r, 1, r->hend, &v)) != CH_OK)
-		return (st);
-	if (v < 1)
-		return (CH_ERR_MALFORMED);
-	if ((st = ch_skip(r, v, r->hend)) != CH_OK)
-		return (st);
-
-	/* Extensions may only be left out by ending the message here. */
-	if (r->hpos == r->hend)
-		return (CH_OK);
-	return (ch_exts(r, cn));
 }
 
 /*
@@ -368,50 +410,57 @@ ch_namecheck(const char *s, size_t n)
 	return (!numeric);
 }
 
+void
+ch_init(struct ch_parser *p, size_t maxlen)
+{
+	/* The bitmap is cleared where the extensions start. */
+	memset(p, 0, offsetof(struct ch_parser, seen));
+	p->maxlen = maxlen == 0 ? CH_MAXLEN : maxlen;
+	p->status = CH_MORE;
+	p->state = S_HSTYPE;
+	p->need = 1;
+}
+
+enum ch_status
+ch_feed(struct ch_parser *p, const uint8_t *data, size_t len,
+    struct ch_info *info)
+{
+	enum ch_status	 st;
+	size_t		 off = 0, n, used;
+
+	while (p->status == CH_MORE) {
+		if (p->recleft == 0) {
+			/* A record ended and the message goes on. */
+			if ((st = ch_header(p, data, len, &off)) == CH_OK)
+				continue;
+		} else if (off == len) {
+			/* No field is ever left whole and unjudged. */
+			st = CH_MORE;
+		} else {
+			n = p->recleft;
+			if (n > len - off)
+				n = len - off;
+			st = ch_take(p, data + off, n, &used);
+			off += used;
+			if (st == CH_MORE && p->recleft == 0)
+				continue;
+		}
+		if (st != CH_MORE)
+			p->status = st;
+		break;
+	}
+	if (p->state == S_DONE)
+		return (ch_result(p, info));
+	return (p->status);
+}
+
 enum ch_status
 ch_parse(const uint8_t *buf, size_t len, size_t maxlen, struct ch_info *info)
 {
-	struct chreader	 r;
-	struct chname	 cn;
-	enum ch_status	 st;
-	uint32_t	 v;
-	uint16_t	 version = 0;
-	size_t		 i;
+	struct ch_parser	 p;
 
-	memset(&r, 0, sizeof(r));
-	r.buf = buf;
-	r.len = len;
-	r.maxlen = maxlen == 0 ? CH_MAXLEN : maxlen;
-	memset(&cn, 0, sizeof(cn));
-
-	if ((st = ch_num(&r, 1, SIZE_MAX, &v)) != CH_OK)
-		return (st);
-	if (v != TLS_HS_CLIENT_HELLO)
-		return (CH_ERR_NOTHELLO);
-	if ((st = ch_num(&r, 3, SIZE_MAX, &v)) != CH_OK)
-		return (st);
-	r.hend = TLS_HS_HDRLEN + (size_t)v;
-	if ((st = ch_bounds(&r)) != CH_OK)
-		return (st);
-	if ((st = ch_body(&r, &version, &cn)) != CH_OK)
-		return (st);
-
-	/* ch_bounds() saw to it that the last record ends with the hello. */
-	info->consumed = r.off;
-	info->version = version;
-	info->sni[0] = '\0';
-	if (!cn.found)
-		return (CH_ERR_NOSNI);
-	if (!ch_namecheck(cn.name, cn.len))
-		return (CH_ERR_BADNAME);
-	for (i = 0; i < cn.len; i++) {
-		if (cn.name[i] >= 'A' && cn.name[i] <= 'Z')
-			info->sni[i] = cn.name[i] - 'A' + 'a';
-		else
-			info->sni[i] = cn.name[i];
-	}
-	info->sni[i] = '\0';
-	return (CH_OK);
+	ch_init(&p, maxlen);
+	return (ch_feed(&p, buf, len, info));
 }
 
 const char *

@@ -3,8 +3,8 @@
  * path) supplies the BSD functions and <sys/queue.h>, <sys/tree.h>; what
  * is left to bridge lives here, not in #ifdefs spread through the code.
  *
- * pledge(2) and unveil(2) have no Linux equivalent we use yet: children
- * are confined by chroot(2) and a dropped uid instead.
+ * Instead of pledge(2), children enter a seccomp filter of their role
+ * (sandbox.h); instead of unveil(2), chroot(2) and a dropped uid.
  */
 
 #ifndef COMPAT_H

@@ -22,9 +22,11 @@
  *
  *	announce	{domains: [str], ttl: uint}	to the public operator
  *		-> {ttl: uint, accepted: [str], refused: [[str, reason]],
- *		    nrefused: uint}
+ *		    nrefused: uint, pool: bin 32}
  *		ttl is what the public side granted, at most what was asked;
- *		refused lists the first 32 refusals, nrefused counts them all
+ *		refused lists the first 32 refusals, nrefused counts them all;
+ *		pool is the caller's pool key (see below), when the public
+ *		side keeps a pool for it
  *	withdraw	{domains: [str]}		to the public operator
  *		-> {withdrawn: uint}
  *	incoming	{domain: str, token: bin 32, endpoint: str,
@@ -63,5 +65,44 @@
 #define BC_VERSION		1
 #define BC_PREAMBLE_LEN		(BC_MAGIC_LEN + 4 + EPS_TOKEN_LEN)
 /* bytes 4..7: version, then three reserved zero bytes */
+
+/*
+ * The pool (DESIGN.md section 5, fast path).  A pooled backchannel is
+ * opened ahead of any client and proves itself once, with the pool key
+ * the public side gave its operator in the answer to "announce" (a
+ * random secret per operator, new whenever proxyd's matcher starts or
+ * reloads).  Its preamble has the length of the token preamble:
+ *
+ *	0..3	"EPSB"
+ *	4	version 1
+ *	5	kind: 0 token (the bytes 6 and 7 are zero), 1 pool
+ *	6..7	pool size the private proxy keeps for this public
+ *		operator, big-endian
+ *	8..39	the pool key
+ *
+ * and proxyd answers with four bytes, "EPS" and a status; any status
+ * but BC_POOL_OK is followed by a close.  An accepted pooled
+ * backchannel stays idle until a client of a name its operator
+ * announced comes; proxyd then writes the go header
+ *
+ *	0..3	"EPSG"
+ *	4	version 1
+ *	5	n, length of the name (1..253)
+ *	6	c, length of the client's address ("addr:port")
+ *	7	s, length of the address the client connected to
+ *	8..	the name, the client's address, the server address
+ *
+ * followed by the client's bytes from its ClientHello on.
+ */
+#define BC_KIND_TOKEN		0
+#define BC_KIND_POOL		1
+#define EPS_POOL_KEYLEN		32
+#define BC_POOL_ANSWER_LEN	4
+#define BC_POOL_OK		0	/* idle in the pool from now on */
+#define BC_POOL_FULL		1	/* the operator's pool is full here */
+#define BC_POOL_REFUSED		2	/* unknown or outdated key */
+#define BC_GO_MAGIC		"EPSG"
+#define BC_GO_HDRLEN		8
+#define BC_GO_MAX		(BC_GO_HDRLEN + 253 + 2 * 63)
 
 #endif /* EPS_H */

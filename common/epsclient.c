@@ -13,7 +13,8 @@
 #include "log.h"
 #include "net.h"
 
-#define EPSCLIENT_BACKOFF_MAX	30
+#define EPSCLIENT_BACKOFF_MIN	200	/* ms before the first retry */
+#define EPSCLIENT_BACKOFF_MAX	30000	/* ms */
 
 struct epsclient {
 	struct privsep		*ps;
@@ -52,7 +53,7 @@ epsclient_new(struct privsep *ps, const char *const *methods,
 	ec->arg = arg;
 	rpc_calls_init(&ec->calls, base, EPS_CALLS_MAX);
 	mp_out_init(&ec->out);
-	ec->backoff = 1;
+	ec->backoff = EPSCLIENT_BACKOFF_MIN;
 	if ((ec->retry = evtimer_new(base, epsclient_retry, ec)) == NULL) {
 		mp_out_free(&ec->out);
 		free(ec);
@@ -88,8 +89,14 @@ epsclient_start(struct epsclient *ec)
 static void
 epsclient_later(struct epsclient *ec)
 {
-	struct timeval	 tv = { ec->backoff, 0 };
+	struct timeval	 tv;
+	unsigned int	 ms;
 
+	/* between half the back-off and all of it, so clients spread out */
+	ms = (unsigned int)ec->backoff / 2 +
+	    arc4random_uniform((unsigned int)ec->backoff / 2 + 1);
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
 	evtimer_add(ec->retry, &tv);
 	ec->backoff = MINIMUM(ec->backoff * 2, EPSCLIENT_BACKOFF_MAX);
 }
@@ -132,15 +139,17 @@ epsclient_registered(const char *error, const msgpack_object *result,
     void *arg)
 {
 	struct epsclient	*ec = arg;
+	char			 verr[LOG_VISLEN(200)];
 
 	if (error != NULL) {
-		log_warnx("epsd refused registration: %s", error);
+		log_warnx("epsd refused registration: %s",
+		    log_vis(error, verr, sizeof(verr)));
 		if (strcmp(error, "connection to epsd lost") != 0)
 			epsclient_lost(ec);
 		return;
 	}
 	ec->registered = 1;
-	ec->backoff = 1;
+	ec->backoff = EPSCLIENT_BACKOFF_MIN;
 	ec->warned = 0;
 	log_info("connected to epsd");
 	if (ec->cbs.up != NULL)
@@ -231,11 +240,12 @@ epsclient_reply(struct epsclient *ec, uint32_t msgid, const char *error,
 static void
 epsclient_notify(struct epsclient *ec, const struct rpc_msg *m)
 {
-	char	 op[RPC_NAMEMAX];
+	char	 op[RPC_NAMEMAX], vmethod[LOG_VISLEN(RPC_METHODMAX)];
 	int	 up;
 
 	if (strcmp(m->method, EPS_LINK) != 0) {
-		log_debug("%s: ignoring notification %s", __func__, m->method);
+		log_debug("%s: ignoring notification %s", __func__,
+		    log_vis(m->method, vmethod, sizeof(vmethod)));
 		return;
 	}
 	if (mp_map_str(m->params, "operator", op, sizeof(op)) == -1 ||

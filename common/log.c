@@ -22,7 +22,14 @@
 #include <time.h>
 #include <unistd.h>
 
+/* libbsd has two strnvis(); we want neither, but say which to be quiet. */
+#define LIBBSD_OPENBSD_VIS
+#include <vis.h>
+
 #include "log.h"
+
+#define LOG_VISFLAGS	(VIS_CSTYLE | VIS_OCTAL | VIS_TAB | VIS_NL | \
+			    VIS_DQ | VIS_NOLOCALE)
 
 static int	 log_fg = 1;
 static int	 log_verbose;
@@ -144,6 +151,42 @@ vlog(int pri, const char *fmt, va_list ap)
 	else
 		syslog(pri, "%s%s", log_name, msg);
 	errno = saved_errno;
+}
+
+/*
+ * A byte at a time with vis(3), because a cut must not leave half an
+ * escape behind (libbsd's strnvis() does).
+ */
+const char *
+log_vis(const char *s, char *buf, size_t len)
+{
+	char	 enc[5];		/* "\ooo" and NUL, the longest */
+	size_t	 n = 0, cut = 0, k;
+	int	 full = 1;
+
+	if (len == 0)
+		return (buf);
+	if (s == NULL)
+		s = "(null)";
+	for (; *s != '\0'; s++) {
+		k = (size_t)(vis(enc, (unsigned char)s[0], LOG_VISFLAGS,
+		    (unsigned char)s[1]) - enc);
+		if (n + k + 3 < len)
+			cut = n + k;	/* "..." would still fit after it */
+		if (n + k >= len) {
+			full = 0;
+			break;
+		}
+		memcpy(buf + n, enc, k);
+		n += k;
+	}
+	if (!full) {
+		n = cut;
+		for (k = 0; k < 3 && n + 1 < len; k++)
+			buf[n++] = '.';
+	}
+	buf[n] = '\0';
+	return (buf);
 }
 
 static void

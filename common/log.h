@@ -43,6 +43,18 @@ struct log_limit {
 #define LOG_LIMIT_INITIALIZER(_max)	{ 0, 0, 0, (_max), LOG_WARNING }
 #define LOG_LIMIT_INFO(_max)		{ 0, 0, 0, (_max), LOG_INFO }
 
+/*
+ * Text a peer sent, for a log line: escaped as vis(3) does with
+ * VIS_CSTYLE | VIS_OCTAL, newlines, tabs and double quotes included (\n,
+ * \t, \", \ooo for control and non-ASCII bytes, \\ for a backslash), so
+ * that it stays on its line, inside quotes if it is put in some, and
+ * cannot pass for a line of ours.  What does not fit len is cut at an
+ * escape's boundary and marked "...".  Returns buf; s NULL is "(null)".
+ * LOG_VISLEN(n) is the room n bytes need escaped.
+ */
+const char *log_vis(const char *s, char *buf, size_t len);
+#define LOG_VISLEN(_n)	(4 * (_n) + 1)
+
 void	log_limited(struct log_limit *, const char *, ...)
 	    __attribute__((__format__ (printf, 2, 3)));
 

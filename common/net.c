@@ -131,6 +131,40 @@ net_ntop(const struct sockaddr *sa, char *buf, size_t len)
 	return (buf);
 }
 
+int
+net_source_key(const struct sockaddr *sa, char *buf, size_t len)
+{
+	const struct sockaddr_in	*sin = (const struct sockaddr_in *)sa;
+	const struct sockaddr_in6	*sin6 =
+					    (const struct sockaddr_in6 *)sa;
+	struct in_addr			 a4;
+	struct in6_addr			 a6;
+
+	if (len < NET_SOURCELEN)
+		return (-1);
+	switch (sa->sa_family) {
+	case AF_INET:
+		a4 = sin->sin_addr;
+		break;
+	case AF_INET6:
+		if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+			memcpy(&a4, &sin6->sin6_addr.s6_addr[12], sizeof(a4));
+			break;
+		}
+		a6 = sin6->sin6_addr;
+		memset(&a6.s6_addr[8], 0, 8);
+		if (inet_ntop(AF_INET6, &a6, buf, (socklen_t)len) == NULL)
+			return (-1);
+		(void)strlcat(buf, "/64", len);
+		return (0);
+	default:
+		return (-1);
+	}
+	if (inet_ntop(AF_INET, &a4, buf, (socklen_t)len) == NULL)
+		return (-1);
+	return (0);
+}
+
 const char *
 net_addrstr(const struct net_addr *a, char *buf, size_t len)
 {

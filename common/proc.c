@@ -59,6 +59,8 @@
 #include "log.h"
 #include "metrics.h"
 #include "proc.h"
+#include "sandbox.h"
+#include "splice.h"
 #include "version.h"
 
 #define PROC_QUICKDEATH	10	/* seconds: a death sooner counts double */
@@ -139,29 +141,46 @@ proc_nofile(void)
 	return (rl.rlim_cur);
 }
 
-/* A relayed connection holds six descriptors: two sockets, two pipes. */
-#define PROC_FDS_PER_RELAY	6
-#define PROC_FDS_SPARE		256	/* channels, listeners, pipe pool */
+/*
+ * A relayed connection holds its two sockets, nothing else: pipes come
+ * from the splice pool (SPLICE_MAXPIPES, two descriptors each) only
+ * while bytes are in flight.  The reserve is for channels, listening
+ * sockets and connections not relayed yet: backchannels waiting for a
+ * preamble or idle in a pool.
+ */
+#define PROC_FDS_PER_RELAY	2
+#define PROC_FDS_PIPES		(2 * SPLICE_MAXPIPES)
+#define PROC_FDS_RESERVE	1024
+#define PROC_FDS_SPARE		(PROC_FDS_PIPES + PROC_FDS_RESERVE)
+
+/* the limit as computed at start, logged once the parent logs for good */
+static char	 proc_limit_line[256];
 
 unsigned int
 proc_max_relays(unsigned int configured, unsigned int dflt, const char *who)
 {
 	rlim_t			 have = proc_nofile();
 	unsigned long long	 fit;
+	unsigned int		 n;
 
 	if (have == RLIM_INFINITY)
 		return (configured ? configured : dflt);
 	fit = have > PROC_FDS_SPARE + PROC_FDS_PER_RELAY ?
 	    (have - PROC_FDS_SPARE) / PROC_FDS_PER_RELAY : 1;
-	if (configured == 0)
-		return ((unsigned int)MINIMUM(fit, dflt));
+	n = configured ? configured : (unsigned int)MINIMUM(fit, dflt);
 	if (configured > fit)
 		log_warnx("%u connections per %s need about %llu descriptors, "
 		    "the limit is %llu: lower \"max connections\" or raise "
 		    "the limit", configured, who, (unsigned long long)
 		    configured * PROC_FDS_PER_RELAY + PROC_FDS_SPARE,
 		    (unsigned long long)have);
-	return (configured);
+	if (proc_limit_line[0] == '\0')
+		(void)snprintf(proc_limit_line, sizeof(proc_limit_line),
+		    "at most %u connections per %s: descriptor limit %llu, "
+		    "%d per connection, %d for pipes, %d in reserve", n, who,
+		    (unsigned long long)have, PROC_FDS_PER_RELAY,
+		    PROC_FDS_PIPES, PROC_FDS_RESERVE);
+	return (n);
 }
 
 /*
@@ -321,6 +340,8 @@ proc_main(struct privsep *ps, const struct proc_daemon *d, int argc,
 		fatal("daemon");
 	if (event_reinit(ps->base) == -1)
 		fatalx("event_reinit");
+	if (proc_limit_line[0] != '\0')
+		log_info("%s", proc_limit_line);
 	ps->started = time(NULL);
 	proc_start(ps);
 	if (d->started != NULL)
@@ -1381,6 +1402,7 @@ proc_child_main(struct privsep *ps, const char *title, int instance)
 		fatalx("%s: signal", __func__);
 
 	t->init(ps);
+	(void)sandbox_enter(ps->name, t->title);
 	event_base_dispatch(ps->base);
 	log_debug("exiting");
 	exit(0);

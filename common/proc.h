@@ -357,8 +357,10 @@ int		 proc_chan_send(struct proc_chan *, uint16_t type,
 rlim_t		 proc_nofile(void);
 /*
  * How many connections one process may relay: configured (0: not set)
- * or the default, as far as the descriptor limit allows; a configured
- * number the limit cannot hold is kept, with a warning.
+ * or the default, as far as the descriptor limit allows at two
+ * descriptors a connection, the splice pipes and a reserve of 1024 set
+ * aside; a configured number the limit cannot hold is kept, with a
+ * warning.  The first answer is logged once the parent has started.
  */
 unsigned int	 proc_max_relays(unsigned int configured, unsigned int dflt,
 		    const char *who);

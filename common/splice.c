@@ -1,42 +1,60 @@
 /*
- * splice.c: the byte relay between two connected sockets, used by the
- * relay processes of proxyd and privproxyd once a stream is handed over.
+ * splice.c: the byte relay between two connected sockets, used by
+ * proxyd's listeners and privproxyd's connectors once a stream is
+ * handed over.
  *
- * Each direction is a small state machine: read the source into a pipe
- * (or, in read/write mode, a buffer), write the pipe to the destination,
- * repeat.  The source is read only while the pipe is empty and the
- * destination is waited for only while it holds bytes, so a full
- * destination stops the reading (back-pressure) and no event is ever
- * armed without work behind it.  splice(2) with SPLICE_F_NONBLOCK
- * cannot tell "pipe full" from "source empty", which is one more reason
- * never to read into a pipe that still holds bytes.
+ * Each direction reads its source into a process-wide buffer of
+ * SPLICE_BUFSZ bytes and writes what it read to the destination at
+ * once: a short request or answer costs one read(2) and one send(2),
+ * and never touches a pipe.  Only a read that fills the buffer, a sign
+ * of bulk data, moves the direction to splice(2): source to pipe, pipe
+ * to destination, the pipe taken from a per-process pool for the round
+ * and given back as soon as it is empty again.  So a relay holds its two
+ * sockets and nothing else between bursts, and pipes exist only while
+ * bytes are in flight (as in haproxy).  A pipe is held across events
+ * only while the destination does not take all it holds; when every
+ * pipe of the pool (SPLICE_MAXPIPES, see splice_set_pool()) is busy, the
+ * direction reads into the buffer instead for that round.
  *
- * A direction whose first splice(2) is refused with EINVAL or ENOSYS
- * falls back to read(2)/send(2) through a buffer of SPLICE_BUFSZ bytes;
- * bytes already in the pipe are read out of it first, so none is lost.
- * The sockets must be non-blocking.  splice(2) into a socket whose peer
- * is gone raises SIGPIPE: the daemons ignore that signal.
+ * A read shorter than the buffer means the source is drained: the
+ * direction waits for its next event instead of reading again into an
+ * EAGAIN, and epoll, level-triggered, says when more came.  A write the
+ * destination does not take whole keeps the rest (in a heap buffer of
+ * that size, or in the pipe) and waits for the destination; the source
+ * is not read meanwhile (back-pressure), and no event is armed without
+ * work behind it.  A destination's write event is only made the first
+ * time it is needed.
  *
- * Idle time is measured from the last byte moved: one timer per relay,
- * armed for the idle time and, when it fires early, re-armed for what
- * is left, so moving bytes never touches the timer.
+ * A direction whose splice(2) is refused with EINVAL or ENOSYS goes on
+ * with read(2)/send(2); bytes already in the pipe are read out of it
+ * into a buffer first, so none is lost.  The sockets must be
+ * non-blocking.  splice(2) into a socket whose peer is gone raises
+ * SIGPIPE: the daemons ignore that signal.
+ *
+ * An end of file in one direction is passed on as shutdown(SHUT_WR) once
+ * every byte before it has been written (half-close); the relay ends
+ * when both directions are shut, on the first hard error, or when no
+ * byte moved for the idle time.  The second end of file is passed on
+ * by the close of splice_free(), which the done callback calls.  Idle
+ * time is measured from the last byte moved: one timer per relay, armed
+ * for the idle time and, when it fires early, re-armed for what is
+ * left, so moving bytes never touches the timer.
  *
  * A reset that arrives on a socket whose reading has already ended,
  * while nothing is being written to it, is only noticed by the idle
  * timeout (or TCP keepalive): no event is watched there.
  *
- * Pipes of finished relays are pooled for the next ones; a pipe is only
- * pooled when it is known to be empty (FIONREAD agrees), so no byte of
- * one connection can ever reach another.  Pipes keep the kernel's default
- * size (64 KiB): larger ones save system time on bulk transfers but
- * count against fs.pipe-user-pages-soft, past which every new pipe of
- * an unprivileged user gets only two pages.  The pool is per process:
- * a process that forks must not relay in both halves with pipes pooled
- * before the fork (the daemons fork their children before relaying).
+ * A pipe goes back to the pool only when every byte spliced into it has
+ * been spliced out (the counts say so), so no byte of one connection
+ * can ever reach another; a relay freed with bytes in a pipe closes that
+ * pipe.  Pipes keep the kernel's default size (64 KiB): larger ones save
+ * system time on bulk transfers but count against
+ * fs.pipe-user-pages-soft.  The pool is per process: a process that
+ * forks must not relay in both halves with pipes pooled before the fork
+ * (the daemons fork their children before relaying).
  */
 
 #include <sys/types.h>
-#include <sys/ioctl.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -52,17 +70,16 @@
 #include "compat.h"
 #include "splice.h"
 
-#define SPLICE_BUFSZ	(16 * 1024)	/* read/write mode buffer */
+#define SPLICE_BUFSZ	(16 * 1024)	/* a full read moves to splice(2) */
 #define SPLICE_CHUNK	(1024 * 1024)	/* splice(2) len; the pipe bounds it */
-#define SPLICE_ROUNDS	8		/* fill/flush rounds per callback */
-#define SPLICE_POOL	64		/* default pool size, in pipes */
+#define SPLICE_ROUNDS	8		/* reads per event, at most */
 
 #define DIR_EOF		0x01	/* source reached end of file */
 #define DIR_SHUT	0x02	/* destination shut down for writing */
 #define DIR_READING	0x04	/* d_rev is added */
 #define DIR_WRITING	0x08	/* d_wev is added */
-#define DIR_INOK	0x10	/* splice(2) from the source worked once */
-#define DIR_OUTOK	0x20	/* splice(2) to the destination worked once */
+#define DIR_SPLICE	0x10	/* a read filled the buffer: splice(2) */
+#define DIR_NOSPLICE	0x20	/* read/write only: asked, or refused */
 
 struct splice_pipe {
 	SLIST_ENTRY(splice_pipe)	 p_entry;
@@ -76,11 +93,10 @@ struct splice_dir {
 	int			 d_flags;
 	struct event		*d_rev;		/* source readable */
 	struct event		*d_wev;		/* destination writable */
-	struct splice_pipe	*d_pipe;	/* NULL once unused */
-	char			*d_buf;		/* read/write mode only */
-	size_t			 d_off;		/* next byte of d_buf to send */
+	struct splice_pipe	*d_pipe;	/* holds d_pending bytes */
+	uint8_t			*d_buf;		/* or d_buf does, from d_off */
+	size_t			 d_off;
 	size_t			 d_pending;	/* read, not yet written */
-	size_t			 d_drain;	/* left in d_pipe, fallback */
 	uint64_t		 d_bytes;	/* written to the destination */
 };
 
@@ -100,15 +116,18 @@ SLIST_HEAD(splice_pool, splice_pipe);
 
 static struct splice_pool	 splice_pool =
     SLIST_HEAD_INITIALIZER(splice_pool);
-static unsigned int		 splice_npool;
-static unsigned int		 splice_maxpool = SPLICE_POOL;
+static unsigned int		 splice_nidle;	/* pipes in the pool */
+static unsigned int		 splice_nopen;	/* pipes in all */
+static unsigned int		 splice_maxpipes = SPLICE_MAXPIPES;
+/* what a direction read and is writing: never held across events */
+static uint8_t			 splice_rbuf[SPLICE_BUFSZ];
 
 static struct splice_pipe *pipe_get(void);
 static void	 pipe_close(struct splice_pipe *);
 static void	 pipe_put(struct splice_pipe *);
-static int	 dir_fallback(struct splice_dir *);
-static ssize_t	 dir_in(struct splice_dir *);
-static ssize_t	 dir_out(struct splice_dir *);
+static int	 dir_unpipe(struct splice_dir *);
+static int	 dir_flush(struct splice_dir *);
+static int	 dir_keep(struct splice_dir *, const uint8_t *, size_t);
 static int	 dir_arm(struct splice_dir *);
 static void	 dir_pump(struct splice_dir *);
 static void	 dir_dispatch(int, short, void *);
@@ -116,6 +135,7 @@ static void	 splice_timeout(int, short, void *);
 static void	 splice_end(struct splice *, enum splice_end, int);
 static void	 splice_release(struct splice *);
 
+/* An empty pipe from the pool, a new one, or NULL if all are busy. */
 static struct splice_pipe *
 pipe_get(void)
 {
@@ -123,15 +143,17 @@ pipe_get(void)
 
 	if ((p = SLIST_FIRST(&splice_pool)) != NULL) {
 		SLIST_REMOVE_HEAD(&splice_pool, p_entry);
-		splice_npool--;
+		splice_nidle--;
 		return (p);
 	}
-	if ((p = malloc(sizeof(*p))) == NULL)
+	if (splice_nopen >= splice_maxpipes ||
+	    (p = malloc(sizeof(*p))) == NULL)
 		return (NULL);
 	if (pipe2(p->p_fd, O_NONBLOCK | O_CLOEXEC) == -1) {
 		free(p);
 		return (NULL);
 	}
+	splice_nopen++;
 	return (p);
 }
 
@@ -141,21 +163,19 @@ pipe_close(struct splice_pipe *p)
 	(void)close(p->p_fd[0]);
 	(void)close(p->p_fd[1]);
 	free(p);
+	splice_nopen--;
 }
 
-/* Pool a pipe the caller believes empty, after asking the kernel. */
+/* Back to the pool: the caller counted every byte out of it. */
 static void
 pipe_put(struct splice_pipe *p)
 {
-	int	 n;
-
-	if (splice_npool >= splice_maxpool ||
-	    ioctl(p->p_fd[0], FIONREAD, &n) == -1 || n != 0) {
+	if (splice_nopen > splice_maxpipes) {
 		pipe_close(p);
 		return;
 	}
 	SLIST_INSERT_HEAD(&splice_pool, p, p_entry);
-	splice_npool++;
+	splice_nidle++;
 }
 
 void
@@ -163,71 +183,99 @@ splice_set_pool(unsigned int max)
 {
 	struct splice_pipe	*p;
 
-	splice_maxpool = max;
-	while (splice_npool > splice_maxpool) {
-		p = SLIST_FIRST(&splice_pool);
+	splice_maxpipes = max;
+	while (splice_nopen > splice_maxpipes &&
+	    (p = SLIST_FIRST(&splice_pool)) != NULL) {
 		SLIST_REMOVE_HEAD(&splice_pool, p_entry);
-		splice_npool--;
+		splice_nidle--;
 		pipe_close(p);
 	}
 }
 
 /*
- * Switch a direction to read/write mode.  What the pipe still holds is
- * read out of it before anything more is read from the source.
+ * splice(2) refused the destination: take what the pipe holds into a
+ * buffer and go on with read/write.
  */
 static int
-dir_fallback(struct splice_dir *d)
+dir_unpipe(struct splice_dir *d)
 {
-	if ((d->d_buf = malloc(SPLICE_BUFSZ)) == NULL)
+	size_t	 got = 0;
+	ssize_t	 n;
+
+	if ((d->d_buf = malloc(d->d_pending)) == NULL)
 		return (-1);
-	d->d_drain = d->d_pending;
-	d->d_pending = 0;
-	d->d_off = 0;
-	if (d->d_drain == 0 && d->d_pipe != NULL) {
-		pipe_put(d->d_pipe);
-		d->d_pipe = NULL;
+	while (got < d->d_pending) {
+		n = read(d->d_pipe->p_fd[0], d->d_buf + got,
+		    d->d_pending - got);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			/* we hold the write end: these bytes are there */
+			errno = n == 0 ? EIO : errno;
+			return (-1);
+		}
+		got += (size_t)n;
 	}
+	pipe_put(d->d_pipe);
+	d->d_pipe = NULL;
+	d->d_off = 0;
+	d->d_flags |= DIR_NOSPLICE;
+	d->d_flags &= ~DIR_SPLICE;
 	return (0);
 }
 
-/* Fill the empty pipe or buffer: bytes read, 0 at end of file, or -1. */
-static ssize_t
-dir_in(struct splice_dir *d)
+/* Write what is held: 1 when all is out, 0 when some is left, -1. */
+static int
+dir_flush(struct splice_dir *d)
 {
 	ssize_t	 n;
 
-	if (d->d_buf == NULL)
-		return (splice(d->d_src, NULL, d->d_pipe->p_fd[1], NULL,
-		    SPLICE_CHUNK, SPLICE_F_MOVE | SPLICE_F_NONBLOCK));
-
-	d->d_off = 0;
-	if (d->d_drain == 0)
-		return (read(d->d_src, d->d_buf, SPLICE_BUFSZ));
-
-	n = read(d->d_pipe->p_fd[0], d->d_buf, MINIMUM(d->d_drain,
-	    SPLICE_BUFSZ));
-	if (n == 0) {
-		/* We hold the write end: a pipe with bytes cannot be empty. */
-		errno = EIO;
-		return (-1);
+	while (d->d_pending > 0) {
+		if (d->d_pipe != NULL)
+			n = splice(d->d_pipe->p_fd[0], NULL, d->d_dst, NULL,
+			    d->d_pending, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		else
+			n = send(d->d_dst, d->d_buf + d->d_off, d->d_pending,
+			    MSG_NOSIGNAL);
+		if (n == -1) {
+			if (errno == EAGAIN)
+				return (0);
+			if (errno == EINTR)
+				continue;
+			if ((errno == EINVAL || errno == ENOSYS) &&
+			    d->d_pipe != NULL) {
+				if (dir_unpipe(d) == -1)
+					return (-1);
+				continue;
+			}
+			return (-1);
+		}
+		d->d_pending -= (size_t)n;
+		d->d_off += (size_t)n;
+		d->d_bytes += (uint64_t)n;
+		if (d->d_pending > 0)
+			return (0);	/* the destination is full */
 	}
-	if (n > 0 && (d->d_drain -= n) == 0) {
+	if (d->d_pipe != NULL) {
 		pipe_put(d->d_pipe);
 		d->d_pipe = NULL;
 	}
-	return (n);
+	free(d->d_buf);
+	d->d_buf = NULL;
+	d->d_off = 0;
+	return (1);
 }
 
-/* Write what the pipe or buffer holds: bytes written or -1. */
-static ssize_t
-dir_out(struct splice_dir *d)
+/* The destination took only part of what was read: keep the rest. */
+static int
+dir_keep(struct splice_dir *d, const uint8_t *p, size_t n)
 {
-	if (d->d_buf == NULL)
-		return (splice(d->d_pipe->p_fd[0], NULL, d->d_dst, NULL,
-		    d->d_pending, SPLICE_F_MOVE | SPLICE_F_NONBLOCK));
-	return (send(d->d_dst, d->d_buf + d->d_off, d->d_pending,
-	    MSG_NOSIGNAL));
+	if ((d->d_buf = malloc(n)) == NULL)
+		return (-1);
+	memcpy(d->d_buf, p, n);
+	d->d_off = 0;
+	d->d_pending = n;
+	return (0);
 }
 
 /*
@@ -237,9 +285,10 @@ dir_out(struct splice_dir *d)
 static int
 dir_arm(struct splice_dir *d)
 {
-	int	 rd, wr;
+	struct splice	*sp = d->d_sp;
+	int		 rd, wr;
 
-	wr = d->d_pending > 0 || d->d_drain > 0;
+	wr = d->d_pending > 0;
 	rd = !wr && !(d->d_flags & DIR_EOF);
 
 	if (rd && !(d->d_flags & DIR_READING)) {
@@ -251,6 +300,9 @@ dir_arm(struct splice_dir *d)
 		d->d_flags &= ~DIR_READING;
 	}
 	if (wr && !(d->d_flags & DIR_WRITING)) {
+		if (d->d_wev == NULL && (d->d_wev = event_new(sp->sp_base,
+		    d->d_dst, EV_WRITE | EV_PERSIST, dir_dispatch, d)) == NULL)
+			return (-1);
 		if (event_add(d->d_wev, NULL) == -1)
 			return (-1);
 		d->d_flags |= DIR_WRITING;
@@ -262,76 +314,102 @@ dir_arm(struct splice_dir *d)
 }
 
 /*
- * Move bytes until the source is empty or the destination full, then
+ * Move bytes until the source is drained or the destination full, then
  * wait.  May end the relay, after which the relay must not be touched.
  */
 static void
 dir_pump(struct splice_dir *d)
 {
-	struct splice	*sp = d->d_sp;
-	ssize_t		 n;
-	int		 i, moved = 0;
+	struct splice		*sp = d->d_sp;
+	struct splice_pipe	*p;
+	ssize_t			 n, w;
+	int			 i, r, moved = 0;
 
-	for (i = 0; i < SPLICE_ROUNDS; i++) {
-		if (d->d_pending > 0) {
-			if ((n = dir_out(d)) == -1) {
-				if (errno == EAGAIN || errno == EINTR)
+	if (d->d_pending > 0) {
+		if ((r = dir_flush(d)) == -1)
+			goto fail;
+		moved = 1;
+		if (r == 0)
+			goto wait;
+	}
+	for (i = 0; i < SPLICE_ROUNDS && !(d->d_flags & DIR_EOF); i++) {
+		if ((d->d_flags & (DIR_SPLICE | DIR_NOSPLICE)) == DIR_SPLICE &&
+		    (p = pipe_get()) != NULL) {
+			n = splice(d->d_src, NULL, p->p_fd[1], NULL,
+			    SPLICE_CHUNK, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n <= 0) {
+				pipe_put(p);	/* nothing went in */
+				if (n == 0) {
+					d->d_flags |= DIR_EOF;
 					break;
-				if ((errno == EINVAL || errno == ENOSYS) &&
-				    d->d_buf == NULL &&
-				    !(d->d_flags & DIR_OUTOK)) {
-					if (dir_fallback(d) == -1)
-						goto fail;
+				}
+				if (errno == EAGAIN)
+					break;
+				if (errno == EINTR)
+					continue;
+				if (errno == EINVAL || errno == ENOSYS) {
+					d->d_flags |= DIR_NOSPLICE;
+					d->d_flags &= ~DIR_SPLICE;
 					continue;
 				}
 				goto fail;
 			}
-			if (d->d_buf == NULL)
-				d->d_flags |= DIR_OUTOK;
-			d->d_pending -= n;
-			d->d_off += n;
-			d->d_bytes += n;
 			moved = 1;
-			if (d->d_pending > 0)
-				break;		/* destination is full */
+			d->d_pipe = p;
+			d->d_pending = (size_t)n;
+			if ((r = dir_flush(d)) == -1)
+				goto fail;
+			if (r == 0 || n < SPLICE_BUFSZ)
+				break;	/* destination full, or source dry */
 			continue;
 		}
-		if ((d->d_flags & DIR_EOF) && d->d_drain == 0)
-			break;
-		if ((n = dir_in(d)) == -1) {
-			if (errno == EAGAIN || errno == EINTR)
+		n = read(d->d_src, splice_rbuf, sizeof(splice_rbuf));
+		if (n == -1) {
+			if (errno == EAGAIN)
 				break;
-			if ((errno == EINVAL || errno == ENOSYS) &&
-			    d->d_buf == NULL && !(d->d_flags & DIR_INOK)) {
-				if (dir_fallback(d) == -1)
-					goto fail;
+			if (errno == EINTR)
 				continue;
-			}
 			goto fail;
 		}
-		if (d->d_buf == NULL)
-			d->d_flags |= DIR_INOK;
 		if (n == 0) {
 			d->d_flags |= DIR_EOF;
 			break;
 		}
-		d->d_pending = n;
 		moved = 1;
+		w = send(d->d_dst, splice_rbuf, (size_t)n, MSG_NOSIGNAL);
+		if (w == -1) {
+			if (errno != EAGAIN && errno != EINTR)
+				goto fail;
+			w = 0;
+		}
+		d->d_bytes += (uint64_t)w;
+		if (w < n) {
+			if (dir_keep(d, splice_rbuf + w, (size_t)(n - w)) ==
+			    -1)
+				goto fail;
+			break;
+		}
+		if ((size_t)n < sizeof(splice_rbuf))
+			break;		/* drained: wait for the next event */
+		if (!(d->d_flags & DIR_NOSPLICE))
+			d->d_flags |= DIR_SPLICE;
 	}
 
+ wait:
 	if (moved && sp->sp_timer != NULL)
 		event_base_gettimeofday_cached(sp->sp_base, &sp->sp_last);
 
 	if ((d->d_flags & (DIR_EOF | DIR_SHUT)) == DIR_EOF &&
-	    d->d_pending == 0 && d->d_drain == 0) {
-		if (shutdown(d->d_dst, SHUT_WR) == -1 && errno != ENOTCONN)
+	    d->d_pending == 0) {
+		/*
+		 * The last direction to end leaves its shutdown to the
+		 * close in splice_free(): every byte of that socket was
+		 * read, so the close sends a FIN all the same.
+		 */
+		if (!(sp->sp_dir[!(d - sp->sp_dir)].d_flags & DIR_SHUT) &&
+		    shutdown(d->d_dst, SHUT_WR) == -1 && errno != ENOTCONN)
 			goto fail;
 		d->d_flags |= DIR_SHUT;
-		if (d->d_pipe != NULL) {
-			/* This direction is over: its pipe can serve others. */
-			pipe_put(d->d_pipe);
-			d->d_pipe = NULL;
-		}
 		if (sp->sp_dir[0].d_flags & sp->sp_dir[1].d_flags & DIR_SHUT) {
 			splice_end(sp, SPLICE_DONE, 0);
 			return;
@@ -395,8 +473,10 @@ splice_end(struct splice *sp, enum splice_end why, int error)
 	sp->sp_ended = 1;
 	for (i = 0; i < 2; i++) {
 		d = &sp->sp_dir[i];
-		(void)event_del(d->d_rev);
-		(void)event_del(d->d_wev);
+		if (d->d_flags & DIR_READING)
+			(void)event_del(d->d_rev);
+		if (d->d_flags & DIR_WRITING)
+			(void)event_del(d->d_wev);
 		d->d_flags &= ~(DIR_READING | DIR_WRITING);
 	}
 	if (sp->sp_timer != NULL)
@@ -409,7 +489,6 @@ static void
 splice_release(struct splice *sp)
 {
 	struct splice_dir	*d;
-	size_t			 inpipe;
 	int			 i;
 
 	for (i = 0; i < 2; i++) {
@@ -419,8 +498,8 @@ splice_release(struct splice *sp)
 		if (d->d_wev != NULL)
 			event_free(d->d_wev);
 		if (d->d_pipe != NULL) {
-			inpipe = d->d_buf == NULL ? d->d_pending : d->d_drain;
-			if (inpipe == 0)
+			/* bytes may be left in it: never pool it */
+			if (d->d_pending == 0)
 				pipe_put(d->d_pipe);
 			else
 				pipe_close(d->d_pipe);
@@ -459,14 +538,9 @@ splice_start(struct event_base *base, int a, int b,
 		d->d_sp = sp;
 		d->d_src = sp->sp_fd[i];
 		d->d_dst = sp->sp_fd[!i];
-		if (flags & SPLICE_F_NOSPLICE) {
-			if ((d->d_buf = malloc(SPLICE_BUFSZ)) == NULL)
-				goto fail;
-		} else if ((d->d_pipe = pipe_get()) == NULL)
-			goto fail;
+		if (flags & SPLICE_F_NOSPLICE)
+			d->d_flags |= DIR_NOSPLICE;
 		if ((d->d_rev = event_new(base, d->d_src, EV_READ | EV_PERSIST,
-		    dir_dispatch, d)) == NULL ||
-		    (d->d_wev = event_new(base, d->d_dst, EV_WRITE | EV_PERSIST,
 		    dir_dispatch, d)) == NULL)
 			goto fail;
 	}

@@ -2,10 +2,13 @@
  * splice.h: join two connected sockets and move the bytes between them
  * in both directions until both sides are done.
  *
- * On Linux the bytes go through splice(2) and a pipe per direction, so
- * the payload is never copied into user space; where splice(2) refuses
- * the descriptors, read(2)/write(2) through a fixed buffer is the
- * fallback.  An end of file in one direction is passed on as
+ * Short exchanges go through read(2) and send(2) and never touch a
+ * pipe; a direction whose read fills the buffer moves to splice(2),
+ * through a pipe of a per-process pool held only while bytes are in
+ * it, so bulk payload is not copied into user space.  Where splice(2)
+ * refuses the descriptors, read/write is the fallback.  A relay holds
+ * its two sockets and nothing else between bursts.  An end of file in
+ * one direction is passed on as
  * shutdown(SHUT_WR) on the other socket once every byte before it has
  * been written (half-close); the relay ends when both directions have
  * seen end of file, on the first hard error, or when no byte moved in
@@ -32,7 +35,11 @@ enum splice_end {
 
 #define SPLICE_F_NOSPLICE	0x01	/* use read/write even where splice works */
 
-/* Called once, when the relay ends; call splice_free() from it or later. */
+/*
+ * Called once, when the relay ends; call splice_free() from it (on
+ * SPLICE_DONE the close in splice_free() passes on the second end of
+ * file, so do not wait long).
+ */
 typedef void	(*splice_done_cb)(struct splice *, enum splice_end, int error,
 		    void *arg);
 
@@ -53,9 +60,11 @@ void		 splice_free(struct splice *);
 uint64_t	 splice_bytes(const struct splice *, int dir);
 
 /*
- * Pipes of finished relays are kept for reuse, up to this many per
- * process; 0 disables the pool.  The default is 64.
+ * The pipes a process opens, in flight or idle in its pool, are at most
+ * this many (two descriptors each); a relay that finds all of them busy
+ * reads into its buffer meanwhile.  0 means read/write only.
  */
+#define SPLICE_MAXPIPES	64
 void		 splice_set_pool(unsigned int max);
 
 #endif /* SPLICE_H */

@@ -41,8 +41,8 @@
 #define EPSD_HEARTBEAT		10	/* s: ping an idle link */
 #define EPSD_HEARTBEAT_MISS	3	/* silent heartbeats: dead */
 #define EPSD_HANDSHAKE		10	/* s to connect, shake hands */
-#define EPSD_BACKOFF_MIN	1	/* s before the first redial */
-#define EPSD_BACKOFF_MAX	30
+#define EPSD_BACKOFF_MIN	250	/* ms: first redial, jittered */
+#define EPSD_BACKOFF_MAX	30000	/* ms */
 #define EPSD_TIMEMAX		3600	/* heartbeat, timeout: max */
 
 #define EPSD_MAXLISTEN		16	/* listening addresses */
@@ -58,10 +58,10 @@
 #define EPSD_MSGMAX		(FRAME_MAXLEN - 1024)
 #define EPSD_TLSMAX		(FRAME_MAXLEN - 1024)
 #define EPSD_LINK_OUTMAX	(8 * 1024 * 1024)	/* queued/link */
-#define EPSD_HANDSHAKES_MAX	64	/* inbound links not yet up; when
-					   full the oldest is dropped */
-#define EPSD_HANDSHAKES_ADDR	8	/* of those, one host's share: past
-					   it, its oldest is dropped */
+#define EPSD_HANDSHAKES_MAX	64	/* inbound links not yet up, shared
+					   out per source (session.c) */
+#define EPSD_HANDSHAKES_ADDR	8	/* of those, what one source (IPv4
+					   address, IPv6 /64) may hold */
 #define EPSD_CLIENTS_MAX	64	/* local clients */
 #define EPSD_METHODS_MAX	1024	/* registered, all clients */
 #define EPSD_REGISTER_MAX	64	/* names in one eps.register */

@@ -39,6 +39,13 @@
 #include "epsd.h"
 #include "log.h"
 
+/*
+ * Calls under way to one peer: a peer that takes calls and never
+ * answers holds this many of its caller's EPSD_CALLS_ORIGIN until they
+ * time out, and calls to the other peers still go.
+ */
+#define EPSD_CALLS_DEST		256
+
 struct client {
 	TAILQ_ENTRY(client)	 entry;
 	uint32_t		 id;
@@ -61,6 +68,7 @@ struct rlink {
 	TAILQ_ENTRY(rlink)	 entry;
 	char			 op[RPC_NAMEMAX];
 	unsigned int		 ncalls;	/* placed, under way */
+	unsigned int		 ncalls_to;	/* placed over it */
 };
 TAILQ_HEAD(rlinks, rlink);
 
@@ -256,6 +264,8 @@ call_free(struct call *call)
 		call->from_client->ncalls--;
 	else
 		call->from_link->ncalls--;
+	if (call->to_link != NULL)
+		call->to_link->ncalls_to--;
 	free(call);
 }
 
@@ -264,10 +274,12 @@ static void
 call_done(const char *error, const msgpack_object *result, void *arg)
 {
 	struct call	*call = arg;
+	char		 vmethod[LOG_VISLEN(RPC_METHODMAX)];
 
 	if (error != NULL) {
 		if (strcmp(error, "timeout") == 0)
-			log_debug("call %s from %s timed out", call->method,
+			log_debug("call %s from %s timed out",
+			    log_vis(call->method, vmethod, sizeof(vmethod)),
 			    call->from_link != NULL ? call->from_link->op :
 			    "local client");
 		rpc_pack_error(&env.out.pk, call->origid, error);
@@ -447,11 +459,17 @@ forward(struct client *c, const struct rpc_msg *m, const char *op)
 		reply_error(c, NULL, m->msgid, err);
 		return;
 	}
+	if (l->ncalls_to >= EPSD_CALLS_DEST) {
+		(void)snprintf(err, sizeof(err), "too many calls to %s", op);
+		reply_error(c, NULL, m->msgid, err);
+		return;
+	}
 	if ((call = call_new(c, NULL, m)) == NULL) {
 		reply_error(c, NULL, m->msgid, "too many calls");
 		return;
 	}
 	call->to_link = l;
+	l->ncalls_to++;
 	rpc_pack_request(&env.out.pk, call->msgid, m->method, m->params,
 	    NULL);
 	if (env.out.sb.size > EPSD_MSGMAX) {
@@ -470,6 +488,7 @@ request(struct client *c, struct rlink *l, const struct rpc_msg *m)
 	struct epsd_peer	*p;
 	char			 op[RPC_NAMEMAX], name[RPC_NAMEMAX];
 	char			 err[RPC_NAMEMAX + 32];
+	char			 vmethod[LOG_VISLEN(RPC_METHODMAX)];
 	const char		*own = env.conf->operator;
 
 	if (rpc_split(m->method, op, sizeof(op), name, sizeof(name)) == -1) {
@@ -478,7 +497,8 @@ request(struct client *c, struct rlink *l, const struct rpc_msg *m)
 	}
 	if (l != NULL) {
 		if (strcmp(op, own) != 0) {
-			log_debug("call %s from %s not routed", m->method,
+			log_debug("call %s from %s not routed",
+			    log_vis(m->method, vmethod, sizeof(vmethod)),
 			    l->op);
 			reply_error(NULL, l, m->msgid, "not routed");
 			return;
@@ -486,7 +506,8 @@ request(struct client *c, struct rlink *l, const struct rpc_msg *m)
 		if ((p = config_peer(env.conf, l->op)) == NULL ||
 		    !config_allows(p, name)) {
 			log_limited(&peer_limit, "refused call %s from %s: "
-			    "method not allowed", m->method, l->op);
+			    "method not allowed", log_vis(m->method, vmethod,
+			    sizeof(vmethod)), l->op);
 			reply_error(NULL, l, m->msgid, "method not allowed");
 			return;
 		}
@@ -531,6 +552,7 @@ message(struct client *c, struct rlink *l, const void *buf, size_t len)
 	struct mp_doc	 d;
 	struct rpc_msg	 m;
 	const char	*why, *from = l != NULL ? l->op : "local client";
+	char		 vmethod[LOG_VISLEN(RPC_METHODMAX)];
 
 	if (mp_parse(&d, buf, len) == -1) {
 		log_limited(&peer_limit, "malformed message from %s", from);
@@ -550,7 +572,8 @@ message(struct client *c, struct rlink *l, const void *buf, size_t len)
 		response(c, l, &m);
 		break;
 	case RPC_NOTIFY:
-		log_debug("notification %s from %s dropped", m.method, from);
+		log_debug("notification %s from %s dropped",
+		    log_vis(m.method, vmethod, sizeof(vmethod)), from);
 		break;
 	}
 	mp_free(&d);

@@ -4,8 +4,10 @@
  * It holds the TLS key and every link to another epsd.  Links come in
  * on the listening sockets the parent passed down, or go out to the
  * peers configured with "connect to", which are kept up: a lost or
- * failed link is redialled after 1 s, doubling up to 30 s; the delay
- * starts again at 1 s once a link is up.
+ * failed link is redialled after a back-off of 250 ms, doubling up to
+ * 30 s, each delay drawn at random between half the back-off and all
+ * of it, so that the peers of an epsd that restarts do not all dial it
+ * at once; the back-off starts again at 250 ms once a link is up.
  *
  * A link goes through these states:
  *
@@ -25,6 +27,21 @@
  * An inbound link must come from a configured peer; an outbound one
  * must reach the operator it was dialled for (libtls checks the name
  * too).  Everything before UP must be done within EPSD_HANDSHAKE s.
+ *
+ * Inbound links not yet up hold one of EPSD_HANDSHAKES_MAX handshake
+ * slots, shared out per source (net_source_key(): an IPv4 address or an
+ * IPv6 /64), so that churn from one place cannot keep a real peer from
+ * finishing its handshake, which takes milliseconds.  Nobody is refused
+ * for want of room while someone holds more than a fair share:
+ * - a source that holds EPSD_HANDSHAKES_ADDR slots gives up its oldest
+ *   for its next connection;
+ * - when all slots are taken, the source holding the most gives up its
+ *   oldest, provided it holds more than its fair share, the slots
+ *   divided by the sources (with the newcomer), at least one; a source
+ *   within its share keeps its slots, however fast the others connect;
+ * - when every source is within its share, the oldest slot goes if it
+ *   was taken HS_GRACE s ago or more (it had its chance to finish), and
+ *   otherwise the newcomer is refused.
  *
  * One link per operator.  When a second link to the same operator comes
  * up, the new one wins if both go the same way (a restarted peer is not
@@ -54,6 +71,7 @@
 
 #define LINK_READSZ	16384
 #define LINK_READS	64	/* tls_read() calls in one go */
+#define HS_GRACE	2	/* s: a slot anyone may take, within shares */
 
 enum link_state {
 	LINK_CONNECT,
@@ -85,8 +103,21 @@ struct link {
 	char			 op[RPC_NAMEMAX];	/* or "" */
 	uint64_t		 rbytes;	/* TLS payload, read */
 	uint64_t		 wbytes;	/* ... written */
+	/* inbound, not up: the handshake slot */
+	struct hsource		*src;
+	TAILQ_ENTRY(link)	 srcentry;
+	uint64_t		 seq;		/* order of the slots */
 };
 TAILQ_HEAD(links, link);
+
+/* The handshake slots one source holds. */
+struct hsource {
+	RB_ENTRY(hsource)	 entry;
+	TAILQ_HEAD(, link)	 links;		/* oldest first */
+	int			 n;
+	char			 key[NET_SOURCELEN];
+};
+RB_HEAD(hsources, hsource);
 
 /* A configured peer. */
 struct peer {
@@ -116,6 +147,9 @@ static struct {
 	struct peers		 peers;
 	struct links		 links;
 	int			 handshakes;	/* inbound, not up */
+	struct hsources		 sources;	/* of those, by source */
+	int			 nsources;
+	uint64_t		 hseq;
 	struct tls		*server;
 	struct tls_config	*scfg;
 	struct tls_config	*ccfg;
@@ -143,6 +177,14 @@ static int	link_send(struct link *, uint16_t, const void *, size_t);
 static void	peer_dial(struct peer *);
 static void	peer_schedule(struct peer *);
 static void	to_router(uint16_t, const char *, const void *, size_t);
+
+static int
+hsource_cmp(struct hsource *a, struct hsource *b)
+{
+	return (strcmp(a->key, b->key));
+}
+
+RB_GENERATE_STATIC(hsources, hsource, entry, hsource_cmp)
 
 static time_t
 now(void)
@@ -211,6 +253,24 @@ link_new(int fd, int inbound, const char *addr)
 	return (l);
 }
 
+/* An inbound link is up or gone: its handshake slot is free. */
+static void
+hs_release(struct link *l)
+{
+	struct hsource	*s = l->src;
+
+	env.handshakes--;
+	if (s == NULL)
+		return;
+	TAILQ_REMOVE(&s->links, l, srcentry);
+	l->src = NULL;
+	if (--s->n == 0) {
+		RB_REMOVE(hsources, &env.sources, s);
+		env.nsources--;
+		free(s);
+	}
+}
+
 static void
 link_free(struct link *l)
 {
@@ -218,7 +278,7 @@ link_free(struct link *l)
 	session_stats.bytes_in += l->rbytes;
 	session_stats.bytes_out += l->wbytes;
 	if (l->inbound && l->state != LINK_UP)
-		env.handshakes--;
+		hs_release(l);
 	event_free(l->rev);
 	event_free(l->wev);
 	if (l->tls != NULL) {
@@ -243,14 +303,16 @@ static void
 link_close(struct link *l, int refusal, const char *fmt, ...)
 {
 	struct peer	*p = NULL;
-	char		 why[512];
+	char		 msg[512], why[LOG_VISLEN(512)];
 	va_list		 ap;
 
 	va_start(ap, fmt);
-	(void)vsnprintf(why, sizeof(why), fmt, ap);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* TLS errors and certificate names are the peer's text */
+	(void)log_vis(msg, why, sizeof(why));
 	if (refusal && l->inbound)
-		session_refused(why);
+		session_refused(msg);
 
 	if (l->op[0] != '\0')
 		p = peer_find(l->op);
@@ -474,7 +536,7 @@ link_up(struct link *l)
 		link_close(old, 0, "replaced by a new link");
 	}
 	if (l->inbound)
-		env.handshakes--;
+		hs_release(l);
 	if (p->dial == l)
 		p->dial = NULL;
 	l->state = LINK_UP;
@@ -645,36 +707,81 @@ listener_resume(evutil_socket_t fd, short ev, void *arg)
 	event_add(li->ev, NULL);
 }
 
+static struct hsource *
+hs_find(const char *key)
+{
+	struct hsource	 k;
+
+	(void)strlcpy(k.key, key, sizeof(k.key));
+	return (RB_FIND(hsources, &env.sources, &k));
+}
+
+/* Give l, an inbound link just made, its slot; -1 on ENOMEM. */
+static int
+hs_take(struct link *l, const char *key)
+{
+	struct hsource	*s;
+
+	if ((s = hs_find(key)) == NULL) {
+		if ((s = calloc(1, sizeof(*s))) == NULL)
+			return (-1);
+		(void)strlcpy(s->key, key, sizeof(s->key));
+		TAILQ_INIT(&s->links);
+		RB_INSERT(hsources, &env.sources, s);
+		env.nsources++;
+	}
+	TAILQ_INSERT_TAIL(&s->links, l, srcentry);
+	s->n++;
+	l->src = s;
+	l->seq = env.hseq++;
+	return (0);
+}
+
 /*
- * Count the half-open inbound links from the host of addr ("host:port"),
- * or from anywhere when addr is NULL; with drop, close the oldest of
- * them instead.
+ * Make room for a handshake from source key, by the rules at the top of
+ * this file: 0, or -1 when the newcomer is to be refused.
  */
 static int
-handshakes_from(const char *addr, int drop)
+hs_admit(const char *key)
 {
+	struct hsource	*mine, *s, *most = NULL, *oldest = NULL;
 	struct link	*l;
-	const char	*colon;
-	size_t		 hl = 0;
-	int		 n = 0;
+	int		 share;
 
-	if (addr != NULL) {
-		if ((colon = strrchr(addr, ':')) == NULL)
-			return (0);
-		hl = (size_t)(colon - addr) + 1;
+	mine = hs_find(key);
+	if (mine != NULL && mine->n >= EPSD_HANDSHAKES_ADDR) {
+		link_close(TAILQ_FIRST(&mine->links), 1, "dropped: too many "
+		    "handshakes under way from %s", key);
+		return (0);
 	}
-	TAILQ_FOREACH(l, &env.links, entry) {
-		if (!l->inbound || l->state == LINK_UP ||
-		    (addr != NULL && strncmp(l->addr, addr, hl) != 0))
-			continue;
-		if (drop) {
-			link_close(l, 1, "dropped: too many handshakes under "
-			    "way");
-			return (1);
-		}
-		n++;
+	if (env.handshakes < EPSD_HANDSHAKES_MAX)
+		return (0);
+	share = EPSD_HANDSHAKES_MAX / (env.nsources + (mine == NULL));
+	if (share < 1)
+		share = 1;
+	RB_FOREACH(s, hsources, &env.sources) {
+		if (most == NULL || s->n > most->n || (s->n == most->n &&
+		    TAILQ_FIRST(&s->links)->seq <
+		    TAILQ_FIRST(&most->links)->seq))
+			most = s;
+		if (oldest == NULL || TAILQ_FIRST(&s->links)->seq <
+		    TAILQ_FIRST(&oldest->links)->seq)
+			oldest = s;
 	}
-	return (n);
+	if (most == NULL)
+		return (-1);		/* slots held by links not counted */
+	if (most->n > share) {
+		link_close(TAILQ_FIRST(&most->links), 1, "dropped: too many "
+		    "handshakes under way from %s", most->key);
+		return (0);
+	}
+	l = TAILQ_FIRST(&oldest->links);
+	if (now() - l->started >= HS_GRACE) {
+		link_close(l, 1, "dropped: too many handshakes under way, "
+		    "this one for %d s", (int)(now() - l->started));
+		return (0);
+	}
+	return (-1);
 }
 
 static void
@@ -685,7 +792,7 @@ listener_accept(evutil_socket_t lfd, short ev, void *arg)
 	struct timeval		 tv = { 1, 0 };
 	struct link		*l;
 	socklen_t		 len;
-	char			 addr[NET_ADDRSTRLEN];
+	char			 addr[NET_ADDRSTRLEN], key[NET_SOURCELEN];
 	int			 fd, i;
 
 	for (i = 0; i < 16; i++) {
@@ -710,20 +817,29 @@ listener_accept(evutil_socket_t lfd, short ev, void *arg)
 			close(fd);
 			continue;
 		}
-		/*
-		 * Nobody is refused for want of room: the oldest half-open
-		 * link goes, that host's own when it has its share, so idle
-		 * connections cannot keep a real peer out (a real handshake
-		 * takes milliseconds).
-		 */
-		if (handshakes_from(addr, 0) >= EPSD_HANDSHAKES_ADDR)
-			(void)handshakes_from(addr, 1);
-		else if (env.handshakes >= EPSD_HANDSHAKES_MAX)
-			(void)handshakes_from(NULL, 1);
+		if (net_source_key((struct sockaddr *)&ss, key,
+		    sizeof(key)) == -1) {
+			log_limited(&refuse_limit, "refused link from %s: "
+			    "not an IP address", addr);
+			close(fd);
+			continue;
+		}
+		if (hs_admit(key) == -1) {
+			log_limited(&refuse_limit, "refused link from %s: "
+			    "every handshake slot taken, by sources within "
+			    "their share", addr);
+			close(fd);
+			continue;
+		}
 		net_tune(fd);
 		if ((l = link_new(fd, 1, addr)) == NULL) {
 			log_warn("%s", __func__);
 			close(fd);
+			continue;
+		}
+		if (hs_take(l, key) == -1) {
+			log_warn("%s", __func__);
+			link_free(l);
 			continue;
 		}
 		if (tls_accept_socket(env.server, &l->tls, fd) == -1) {
@@ -789,14 +905,17 @@ static void
 peer_schedule(struct peer *p)
 {
 	struct timeval	 tv;
+	unsigned int	 ms;
 
 	if (p->nconnect == 0 || p->link != NULL || p->dial != NULL ||
 	    evtimer_pending(p->redial, NULL))
 		return;
-	tv.tv_sec = p->backoff;
-	tv.tv_usec = 0;
+	/* jitter: between half the back-off and the whole of it */
+	ms = p->backoff / 2 + arc4random_uniform(p->backoff / 2 + 1);
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
 	evtimer_add(p->redial, &tv);
-	log_debug("redialling %s in %u s", p->name, p->backoff);
+	log_debug("redialling %s in %u ms", p->name, ms);
 	p->backoff = MINIMUM(p->backoff * 2, EPSD_BACKOFF_MAX);
 }
 
@@ -1215,6 +1334,7 @@ session_init(struct privsep *ps)
 		fatal("atexit");
 	TAILQ_INIT(&env.peers);
 	TAILQ_INIT(&env.links);
+	RB_INIT(&env.sources);
 	if ((env.tick = event_new(ps->base, -1, EV_PERSIST, peer_tick,
 	    NULL)) == NULL || event_add(env.tick, &tv) == -1)
 		fatalx("%s: timer", __func__);

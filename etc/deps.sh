@@ -13,16 +13,19 @@ prog=deps.sh
 
 pkgs=
 # build: compiler and C library headers, make, the grammar generator, and
-# the libraries (libevent, libtls from libretls, msgpack-c, libbsd)
+# the libraries (libevent, libtls from libretls, msgpack-c, libbsd,
+# libseccomp)
 pkgs="$pkgs gcc libc6-dev make pkg-config byacc"
-pkgs="$pkgs libevent-dev libtls-dev libmsgpack-dev libbsd-dev"
+pkgs="$pkgs libevent-dev libtls-dev libmsgpack-dev libbsd-dev libseccomp-dev"
 # demo: certificates, the client, pretty JSON, the system's CA bundle
 pkgs="$pkgs openssl curl jq ca-certificates"
 # tests: clang with its sanitizer and libFuzzer runtimes, the load
-# generators, mandoc -Tlint for the manual pages, ps(1), ss(8), and nc(1)
-# for raw, non-TLS bytes
+# generators, mandoc -Tlint for the manual pages, ps(1), ss(8), nc(1)
+# for raw, non-TLS bytes, python3 with msgpack for the test drivers
+# that play a hostile peer, and nginx as an internal server that takes
+# the PROXY protocol
 pkgs="$pkgs clang libclang-rt-14-dev wrk parallel mandoc procps iproute2"
-pkgs="$pkgs netcat-openbsd"
+pkgs="$pkgs netcat-openbsd python3 python3-msgpack nginx-light"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
 	echo "$prog: dpkg-query not found: install by hand:$pkgs" >&2

@@ -6,8 +6,8 @@
  * What the children get is the rows of the tables below (settings.h),
  * with the bounds of parse.y:
  *
- *	{ttl, to_connect, to_idle, max_conns,
- *	 publics: [{name, backchannel: ["addr:port", ...]}, ...],
+ *	{prefork, ttl, to_connect, to_idle, max_conns,
+ *	 publics: [{name, backchannel: ["addr:port", ...], pool}, ...],
  *	 domains: [{name, proxy, forward: ["addr:port", ...]}, ...]}
  */
 
@@ -25,6 +25,7 @@ static int	 valid_domain(const char *);
 static const struct setting public_settings[] = {
 	SETTING_STR("name", struct pp_public, name, rpc_valid_name),
 	SETTING_ADDRS("backchannel", struct pp_public, bc, nbc, 1),
+	SETTING_UINT("pool", struct pp_public, pool, 0, PP_POOL_MAX),
 	SETTINGS_END
 };
 
@@ -39,6 +40,9 @@ SETTINGS_TAILQ(pub, struct privproxyd_conf, publics, struct pp_public, entry)
 SETTINGS_TAILQ(dom, struct privproxyd_conf, domains, struct pp_domain, entry)
 
 const struct setting config_settings[] = {
+	/* the connectors share each pool out by it; the parent resolves 0 */
+	SETTING_UINT("prefork", struct privproxyd_conf, prefork, 1,
+	    PROC_INSTMAX),
 	SETTING_UINT("ttl", struct privproxyd_conf, ttl, 3, 86400),
 	SETTING_UINT("to_connect", struct privproxyd_conf, to_connect,
 	    1, 3600),

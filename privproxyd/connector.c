@@ -1,19 +1,47 @@
 /*
  * connector.c: the connector process of privproxyd (one per prefork).
  *
- * For each connection the eps process hands over it dials, at the same time,
- * the public operator's backchannel endpoint from the configuration and
- * the internal server of the domain.  On the backchannel it writes the
- * preamble (magic, version, token); to the internal server, if the
+ * Pooled backchannels.  For every public operator whose pool key the
+ * eps process passed on (IMSG_POOL_KEY, from the answer to our
+ * announce), the connector keeps its share of the "pool" of that public
+ * block open: pool / prefork, the first pool % prefork connectors one
+ * more.  A pooled backchannel is dialled to the operator's backchannel
+ * address from the configuration, writes the pool preamble (the key and
+ * the pool size) and waits for proxyd's answer; accepted, it stays idle
+ * until proxyd writes a go header for a client, which names the domain
+ * and the client's address.  The connector then connects to the
+ * internal server of that domain, writes the PROXY protocol header if
+ * the domain asks for it and the client's bytes that came with the
+ * header, splices the two sockets, and opens another pooled backchannel
+ * at once.  A go header for a name we do not serve closes the
+ * backchannel.  A pooled backchannel that fails to open, is refused or
+ * dies idle is replaced after a back-off, 1 s doubling up to 30 s, until
+ * one is accepted again; a refused key, or a backchannel closed before
+ * the answer, makes the eps process announce again (IMSG_POOL_STALE),
+ * which brings the current key, from a restarted proxyd for example.
+ * Pooled backchannels keep TCP keepalive every PP_POOL_KEEPIDLE seconds,
+ * which also keeps the state of firewalls and NAT on the way.
+ *
+ * Notified connections.  For each connection the eps process hands
+ * over (IMSG_CONNECT, after an "incoming" call) the connector dials, at
+ * the same time, the public operator's backchannel address and the
+ * internal server of the domain.  On the backchannel it writes the
+ * token preamble (magic, version, token); to the internal server, if the
  * domain asks for it, a PROXY protocol header with the client's and the
  * public proxy's addresses.  Once both are done the two sockets are
- * spliced.  Each address of a name is tried in turn; the whole set-up
- * is bounded by the connect timeout.
+ * spliced.
+ *
+ * Each address of a name is tried in turn; a set-up is bounded by the
+ * connect timeout.  A connection is never waited for with an event of
+ * its own once the relay starts: the relay's events are added before
+ * the set-up's on the same descriptors go.
  */
 
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <arpa/inet.h>
 
 #include <errno.h>
@@ -27,6 +55,17 @@
 #include "splice.h"
 
 #define PROXY_HDRMAX	232		/* longest v1 line is 107 bytes */
+#define GO_READ		(BC_POOL_ANSWER_LEN + BC_GO_MAX + 16384)
+#define EARLY_MAX	(64 * 1024)	/* client bytes held before relay */
+
+enum pc_state {
+	S_DIAL,		/* connecting; then the preamble */
+	S_ANSWER,	/* pooled: waiting for proxyd's answer */
+	S_IDLE,		/* pooled: waiting for a go header */
+	S_GO,		/* pooled: the rest of a go header */
+	S_CONNECT,	/* connecting to the internal server */
+	S_RELAY,
+};
 
 struct side {
 	int			 fd;
@@ -34,62 +73,123 @@ struct side {
 	const struct net_addr	*addrs;
 	int			 naddrs;
 	int			 next;		/* address to try next */
-	uint8_t			 out[PROXY_HDRMAX];
+	uint8_t			*out;		/* to write once connected */
 	size_t			 outlen;
 	size_t			 sent;
 	int			 ready;
 };
 
+struct ppool;
+
+/* What a set-up needs to say what failed; gone once relayed. */
+struct setup {
+	char			 domain[DNAME_MAX + 1];
+	char			 public[RPC_NAMEMAX];
+	char			 client[NET_ADDRSTRLEN];
+	char			 server[NET_ADDRSTRLEN];
+};
+
 struct pconn {
 	TAILQ_ENTRY(pconn)	 entry;
+	enum pc_state		 state;
+	struct ppool		*pool;		/* pooled backchannels */
 	struct side		 bc;		/* to the public proxy */
 	struct side		 in;		/* to the internal server */
 	struct event		*timer;
 	struct splice		*sp;
-	char			 domain[DNAME_MAX + 1];
-	char			 public[RPC_NAMEMAX];
-	char			 client[NET_ADDRSTRLEN];
+	struct setup		*su;
+	uint8_t			*hdr;		/* a go header so far */
+	size_t			 hdrlen;
+	int			 counted;	/* in npconns */
+	unsigned int		 keygen;	/* of the key it presented */
 	time_t			 started;
+	size_t			 early;		/* client bytes before relay */
 };
 TAILQ_HEAD(pconns, pconn);
+
+/* This connector's share of the pool towards one public operator. */
+struct ppool {
+	TAILQ_ENTRY(ppool)	 entry;
+	char			 name[RPC_NAMEMAX];
+	uint8_t			 key[EPS_POOL_KEYLEN];
+	int			 haskey;
+	unsigned int		 keygen;	/* keys had so far */
+	unsigned int		 total;		/* "pool" of the public */
+	unsigned int		 target;	/* our share of it */
+	unsigned int		 nidle;
+	unsigned int		 nopen;		/* being dialled, answered */
+	unsigned int		 fails;		/* in a row */
+	int			 ready;		/* was full once since a loss */
+	struct event		*retry;
+	struct pconns		 idle;
+};
+TAILQ_HEAD(ppools, ppool);
 
 static struct privsep		*ps;
 static struct privproxyd_conf	*conf;
 static struct pconns		 pconns = TAILQ_HEAD_INITIALIZER(pconns);
-static unsigned int		 npconns;
+static struct ppools		 ppools = TAILQ_HEAD_INITIALIZER(ppools);
+static unsigned int		 npconns;	/* set-ups and relays */
+static unsigned int		 npooled;	/* idle or opening */
 static struct log_limit		 fail_limit = LOG_LIMIT_INITIALIZER(10);
+static uint8_t			 rbuf[GO_READ];
 
-static void	side_write(evutil_socket_t, short, void *);
+static void	side_event(evutil_socket_t, short, void *);
+static void	pool_fill(struct ppool *);
+static void	pool_lost(struct pconn *, const char *, const char *, int);
+static void	go_parse(struct pconn *, const uint8_t *, size_t);
 
 static void
 pconn_free(struct pconn *c)
 {
-	TAILQ_REMOVE(&pconns, c, entry);
+	if (c->pool != NULL && (c->state == S_DIAL || c->state == S_ANSWER)) {
+		c->pool->nopen--;
+		npooled--;
+	}
+	if (c->pool != NULL && (c->state == S_IDLE || c->state == S_GO)) {
+		TAILQ_REMOVE(&c->pool->idle, c, entry);
+		c->pool->nidle--;
+		npooled--;
+	} else
+		TAILQ_REMOVE(&pconns, c, entry);
+	if (c->counted)
+		npconns--;
 	if (c->sp != NULL)
 		splice_free(c->sp);
-	else {
+	if (c->bc.ev != NULL)
+		event_free(c->bc.ev);
+	if (c->in.ev != NULL)
+		event_free(c->in.ev);
+	if (c->sp == NULL) {
 		if (c->bc.fd != -1)
 			close(c->bc.fd);
 		if (c->in.fd != -1)
 			close(c->in.fd);
 	}
-	if (c->bc.ev != NULL)
-		event_free(c->bc.ev);
-	if (c->in.ev != NULL)
-		event_free(c->in.ev);
 	if (c->timer != NULL)
 		event_free(c->timer);
-	explicit_bzero(c->bc.out, sizeof(c->bc.out));
+	if (c->bc.out != NULL) {
+		explicit_bzero(c->bc.out, c->bc.outlen);
+		free(c->bc.out);
+	}
+	free(c->in.out);
+	free(c->hdr);
+	free(c->su);
 	free(c);
-	npconns--;
 }
 
 static void
 pconn_fail(struct pconn *c, const char *what, const char *why)
 {
-	connector_failed(what);
-	log_limited(&fail_limit, "connection to %s for %s via %s failed: "
-	    "%s: %s", c->domain, c->client, c->public, what, why);
+	if (c->su != NULL)
+		connector_failed(what);
+	if (c->su != NULL)
+		log_limited(&fail_limit, "connection to %s for %s via %s "
+		    "failed: %s: %s", c->su->domain, c->su->client,
+		    c->su->public, what, why);
+	else if (c->pool != NULL)
+		log_limited(&fail_limit, "pooled backchannel to %s failed: "
+		    "%s: %s", c->pool->name, what, why);
 	pconn_free(c);
 }
 
@@ -97,9 +197,25 @@ static void
 pconn_timeout(evutil_socket_t fd, short ev, void *arg)
 {
 	struct pconn	*c = arg;
+	struct ppool	*p = c->pool;
 
+	if (p != NULL && (c->state == S_DIAL || c->state == S_ANSWER)) {
+		pool_lost(c, "backchannel", "timed out", 0);
+		return;
+	}
 	pconn_fail(c, !c->bc.ready ? "backchannel" : "internal server",
 	    "timed out");
+}
+
+static int
+pconn_timer(struct pconn *c)
+{
+	struct timeval	 tv = { conf->to_connect, 0 };
+
+	if (c->timer == NULL &&
+	    (c->timer = evtimer_new(ps->base, pconn_timeout, c)) == NULL)
+		return (-1);
+	return (evtimer_add(c->timer, &tv));
 }
 
 static void
@@ -107,16 +223,17 @@ pconn_done(struct splice *sp, enum splice_end end, int error, void *arg)
 {
 	struct pconn	*c = arg;
 
-	log_debug("%s for %s: %s, %llu bytes in, %llu out", c->domain,
-	    c->client, end == SPLICE_DONE ? "done" : end == SPLICE_IDLE ?
+	log_debug("relay done: %s, %llu bytes in, %llu out",
+	    end == SPLICE_DONE ? "both sides closed" : end == SPLICE_IDLE ?
 	    "idle timeout" : strerror(error),
-	    (unsigned long long)splice_bytes(sp, 0),
+	    (unsigned long long)(c->early + splice_bytes(sp, 0)),
 	    (unsigned long long)splice_bytes(sp, 1));
-	connector_stats.bytes_in += splice_bytes(sp, 0);
+	connector_stats.bytes_in += c->early + splice_bytes(sp, 0);
 	connector_stats.bytes_out += splice_bytes(sp, 1);
 	pconn_free(c);
 }
 
+/* Both sides are done with their set-up: relay. */
 static void
 pconn_ready(struct pconn *c)
 {
@@ -124,19 +241,39 @@ pconn_ready(struct pconn *c)
 
 	if (!c->bc.ready || !c->in.ready)
 		return;
-	evtimer_del(c->timer);
-	event_free(c->bc.ev);
-	event_free(c->in.ev);
-	c->bc.ev = c->in.ev = NULL;
 	c->sp = splice_start(ps->base, c->bc.fd, c->in.fd,
 	    conf->to_idle ? &idle : NULL, 0, pconn_done, c);
-	if (c->sp == NULL)
+	if (c->sp == NULL) {
 		pconn_fail(c, "splice", strerror(errno));
+		return;
+	}
+	c->state = S_RELAY;
+	if (c->timer != NULL) {
+		event_free(c->timer);
+		c->timer = NULL;
+	}
+	/* after splice_start: epoll keeps the descriptors as they are */
+	if (c->bc.ev != NULL) {
+		event_free(c->bc.ev);
+		c->bc.ev = NULL;
+	}
+	if (c->in.ev != NULL) {
+		event_free(c->in.ev);
+		c->in.ev = NULL;
+	}
+	free(c->in.out);
+	c->in.out = NULL;
+	free(c->bc.out);
+	c->bc.out = NULL;
 }
 
-/* Dial the next address of a side; -1 when none is left. */
+/*
+ * Dial the next address of a side; -1 when none is left.  The event
+ * watches for reading too where the relay will: when the connection
+ * completes the relay's read event then changes nothing.
+ */
 static int
-side_dial(struct pconn *c, struct side *s)
+side_dial(struct pconn *c, struct side *s, short what)
 {
 	int	 saved = 0;
 
@@ -158,44 +295,500 @@ side_dial(struct pconn *c, struct side *s)
 		return (-1);
 	}
 	s->sent = 0;
-	if ((s->ev = event_new(ps->base, s->fd, EV_WRITE, side_write, c)) ==
-	    NULL || event_add(s->ev, NULL) == -1)
+	if ((s->ev = event_new(ps->base, s->fd, what | EV_PERSIST,
+	    side_event, c)) == NULL || event_add(s->ev, NULL) == -1)
 		return (-1);
 	return (0);
 }
 
+/*
+ * A side is writable (connected) or, with nothing to write yet,
+ * readable.  No SO_ERROR: a failed connect shows in the first send.
+ */
 static void
-side_write(evutil_socket_t fd, short ev, void *arg)
+side_write(struct pconn *c, struct side *s)
 {
-	struct pconn	*c = arg;
-	struct side	*s = fd == c->bc.fd ? &c->bc : &c->in;
 	const char	*what = s == &c->bc ? "backchannel" : "internal server";
 	socklen_t	 sl = sizeof(int);
 	ssize_t		 n;
 	int		 err = 0;
 
-	if (s->sent == 0 && (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err,
-	    &sl) == -1 || err != 0)) {
-		if (side_dial(c, s) == -1)
-			pconn_fail(c, what, strerror(err ? err : errno));
-		return;
+	if (s->outlen == 0) {
+		/* nothing to send: only SO_ERROR says it connected */
+		if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &sl) == -1 ||
+		    err != 0)
+			goto redial;
 	}
 	while (s->sent < s->outlen) {
-		n = send(fd, s->out + s->sent, s->outlen - s->sent,
+		n = send(s->fd, s->out + s->sent, s->outlen - s->sent,
 		    MSG_NOSIGNAL);
 		if (n == -1) {
-			if (errno == EAGAIN || errno == EINTR) {
-				event_add(s->ev, NULL);
+			if (errno == EAGAIN || errno == EINTR)
 				return;
-			}
-			pconn_fail(c, what, strerror(errno));
+			err = errno;
+			if (s->sent == 0)
+				goto redial;
+			if (c->pool != NULL && s == &c->bc)
+				pool_lost(c, what, strerror(err), 0);
+			else
+				pconn_fail(c, what, strerror(err));
 			return;
 		}
 		s->sent += (size_t)n;
 	}
-	if (s->outlen == 0)
-		s->sent = 1;	/* connected; nothing to send */
 	s->ready = 1;
+	return;
+
+ redial:
+	if (c->pool != NULL && s == &c->bc) {
+		/* a pooled backchannel is not redialled: it is replaced */
+		pool_lost(c, what, strerror(err), 0);
+		return;
+	}
+	if (side_dial(c, s, c->state == S_CONNECT ? EV_READ | EV_WRITE :
+	    EV_WRITE) == -1)
+		pconn_fail(c, what, strerror(err ? err : errno));
+}
+
+/*
+ * Pools.
+ */
+
+static struct ppool *
+ppool_find(const char *name)
+{
+	struct ppool	*p;
+
+	TAILQ_FOREACH(p, &ppools, entry)
+		if (strcmp(p->name, name) == 0)
+			return (p);
+	return (NULL);
+}
+
+static void
+pool_retry(evutil_socket_t fd, short ev, void *arg)
+{
+	pool_fill(arg);
+}
+
+/*
+ * Something went wrong with a pooled backchannel: try again later.  A
+ * round of tries that fails counts once, and is logged once.
+ */
+static void
+pool_failed(struct ppool *p, int stale, const char *what, const char *why)
+{
+	struct mp_out	 m;
+	struct timeval	 tv = { 1, 0 };
+
+	p->ready = 0;
+	if (!evtimer_pending(p->retry, NULL)) {
+		p->fails++;
+		tv.tv_sec = p->fails > 5 ? PP_POOL_BACKOFF :
+		    MINIMUM(1 << (p->fails - 1), PP_POOL_BACKOFF);
+		evtimer_add(p->retry, &tv);
+		log_limited(&fail_limit, "pooled backchannel to %s failed: "
+		    "%s: %s; trying again in %llds", p->name, what, why,
+		    (long long)tv.tv_sec);
+	} else
+		log_debug("pooled backchannel to %s failed: %s: %s", p->name,
+		    what, why);
+	if (!stale)
+		return;
+	mp_out_init(&m);
+	msgpack_pack_map(&m.pk, 1);
+	mp_pack_kstr(&m.pk, "public", p->name);
+	(void)proc_send_mp(ps, PROC_EPS, 0, IMSG_POOL_STALE, 0, -1, &m);
+	mp_out_free(&m);
+}
+
+/* A pooled backchannel that failed goes; another comes later. */
+static void
+pool_lost(struct pconn *c, const char *what, const char *why, int stale)
+{
+	struct ppool	*p = c->pool;
+	int		 old = c->keygen != p->keygen;
+
+	pconn_free(c);
+	if (old) {
+		/* it had the key before the current one: no failure */
+		pool_fill(p);
+		return;
+	}
+	pool_failed(p, stale, what, why);
+}
+
+/* Tune a pooled backchannel: keepalive often enough for NAT. */
+static void
+pool_tune(int fd)
+{
+	int	 idle = PP_POOL_KEEPIDLE;
+
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+}
+
+static void
+pool_open(struct ppool *p)
+{
+	struct pp_public	*pub;
+	struct pconn		*c;
+	uint8_t			*pre;
+
+	if ((pub = config_public(conf, p->name)) == NULL)
+		return;
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (pre = malloc(BC_PREAMBLE_LEN)) == NULL) {
+		free(c);
+		log_warn("%s", __func__);
+		return;
+	}
+	c->bc.fd = c->in.fd = -1;
+	c->pool = p;
+	c->state = S_DIAL;
+	TAILQ_INSERT_TAIL(&pconns, c, entry);
+	p->nopen++;
+	npooled++;
+	memcpy(pre, BC_MAGIC, BC_MAGIC_LEN);
+	pre[BC_MAGIC_LEN] = BC_VERSION;
+	pre[BC_MAGIC_LEN + 1] = BC_KIND_POOL;
+	pre[BC_MAGIC_LEN + 2] = (uint8_t)(p->total >> 8);
+	pre[BC_MAGIC_LEN + 3] = (uint8_t)p->total;
+	memcpy(pre + BC_MAGIC_LEN + 4, p->key, EPS_POOL_KEYLEN);
+	c->keygen = p->keygen;
+	c->bc.out = pre;
+	c->bc.outlen = BC_PREAMBLE_LEN;
+	c->bc.addrs = pub->bc;
+	c->bc.naddrs = pub->nbc;
+	if (pconn_timer(c) == -1) {
+		pconn_fail(c, "timer", strerror(errno));
+		return;
+	}
+	if (side_dial(c, &c->bc, EV_WRITE) == -1) {
+		pool_lost(c, "backchannel", strerror(errno), 0);
+		return;
+	}
+	pool_tune(c->bc.fd);
+}
+
+/* Open pooled backchannels up to our share, unless backing off. */
+static void
+pool_fill(struct ppool *p)
+{
+	if (!p->haskey || evtimer_pending(p->retry, NULL))
+		return;
+	while (p->nidle + p->nopen < p->target && npooled < PP_MAX_POOLED)
+		pool_open(p);
+}
+
+/* The preamble is out: wait for the answer, reading. */
+static void
+pool_sent(struct pconn *c)
+{
+	c->state = S_ANSWER;
+	free(c->bc.out);
+	c->bc.out = NULL;
+	c->bc.outlen = 0;
+	event_free(c->bc.ev);
+	if ((c->bc.ev = event_new(ps->base, c->bc.fd, EV_READ | EV_PERSIST,
+	    side_event, c)) == NULL || event_add(c->bc.ev, NULL) == -1) {
+		pconn_fail(c, "backchannel", "out of memory");
+		return;
+	}
+}
+
+/* proxyd's answer, and maybe a go header right behind it. */
+static void
+pool_answer(struct pconn *c, const uint8_t *b, size_t n)
+{
+	struct ppool	*p = c->pool;
+	int		 status;
+
+	if (n < BC_POOL_ANSWER_LEN) {
+		/* four bytes in one segment: anything else is a bad peer */
+		pool_lost(c, "backchannel", "short answer", 0);
+		return;
+	}
+	if (memcmp(b, "EPS", 3) != 0 || b[3] != BC_POOL_OK) {
+		status = memcmp(b, "EPS", 3) == 0 ? b[3] : -1;
+		pool_lost(c, "backchannel", status == BC_POOL_FULL ?
+		    "pool full at the public proxy" : status ==
+		    BC_POOL_REFUSED ? "pool key refused" : "bad answer",
+		    status == BC_POOL_REFUSED);
+		return;
+	}
+	p->nopen--;
+	evtimer_del(c->timer);
+	TAILQ_REMOVE(&pconns, c, entry);
+	TAILQ_INSERT_TAIL(&p->idle, c, entry);
+	p->nidle++;
+	c->state = S_IDLE;
+	p->fails = 0;
+	if (p->nidle > p->target) {
+		/* the share shrank meanwhile */
+		pconn_free(c);
+		return;
+	}
+	if (!p->ready && p->nidle >= p->target) {
+		p->ready = 1;
+		log_info("pool of %u backchannel%s to %s ready", p->nidle,
+		    p->nidle == 1 ? "" : "s", p->name);
+	}
+	if (n > BC_POOL_ANSWER_LEN)
+		go_parse(c, b + BC_POOL_ANSWER_LEN, n - BC_POOL_ANSWER_LEN);
+}
+
+/* The internal server is connected and has what came before: relay. */
+static void
+go_connected(struct pconn *c)
+{
+	c->in.ready = 1;
+	pconn_ready(c);
+}
+
+/* A pooled backchannel gets a client: it leaves the pool. */
+static int
+go_start(struct pconn *c)
+{
+	struct ppool	*p = c->pool;
+
+	TAILQ_REMOVE(&p->idle, c, entry);
+	p->nidle--;
+	npooled--;
+	TAILQ_INSERT_TAIL(&pconns, c, entry);
+	c->pool = NULL;
+	c->state = S_GO;
+	if ((c->su = calloc(1, sizeof(*c->su))) == NULL) {
+		pool_fill(p);
+		pconn_fail(c, "backchannel", "out of memory");
+		return (-1);
+	}
+	(void)strlcpy(c->su->public, p->name, sizeof(c->su->public));
+	(void)strlcpy(c->su->domain, "(go header)", sizeof(c->su->domain));
+	(void)strlcpy(c->su->client, "?", sizeof(c->su->client));
+	/* another takes its place at once */
+	pool_fill(p);
+	if (pconn_timer(c) == -1) {
+		pconn_fail(c, "timer", strerror(errno));
+		return (-1);
+	}
+	return (0);
+}
+
+/* The length of a whole go header, 0 if more is needed, -1 if bad. */
+static ssize_t
+go_hdrlen(const uint8_t *b, size_t n)
+{
+	if (n < BC_GO_HDRLEN)
+		return (0);
+	if (memcmp(b, BC_GO_MAGIC, 4) != 0 || b[4] != BC_VERSION ||
+	    b[5] == 0 || b[5] > DNAME_MAX || b[6] == 0 ||
+	    b[6] >= NET_ADDRSTRLEN || b[7] == 0 || b[7] >= NET_ADDRSTRLEN)
+		return (-1);
+	if (n < (size_t)BC_GO_HDRLEN + b[5] + b[6] + b[7])
+		return (0);
+	return (BC_GO_HDRLEN + b[5] + b[6] + b[7]);
+}
+
+/*
+ * Bytes of a go header and of the client behind it.  Once the header is
+ * all there: connect to the internal server of its domain and keep the
+ * PROXY header, if the domain wants one, and the client's bytes for it.
+ */
+static void
+go_parse(struct pconn *c, const uint8_t *b, size_t n)
+{
+	struct pp_domain	*dom;
+	struct setup		*su;
+	uint8_t			 ph[PROXY_HDRMAX], *nb;
+	char			 name[DNAME_MAX + 1];
+	size_t			 nl, cl, left, plen = 0;
+	ssize_t			 hl;
+	int			 r;
+
+	if (c->state == S_IDLE && go_start(c) == -1)
+		return;
+	su = c->su;
+	if (c->hdr != NULL) {
+		if (c->hdrlen + n > BC_GO_MAX + GO_READ) {
+			pconn_fail(c, "backchannel", "go header too long");
+			return;
+		}
+		if ((nb = realloc(c->hdr, c->hdrlen + n)) == NULL) {
+			pconn_fail(c, "backchannel", "out of memory");
+			return;
+		}
+		memcpy(nb + c->hdrlen, b, n);
+		c->hdr = nb;
+		c->hdrlen += n;
+		b = c->hdr;
+		n = c->hdrlen;
+	}
+	if ((hl = go_hdrlen(b, n)) == -1) {
+		pconn_fail(c, "backchannel", "bad go header");
+		return;
+	}
+	if (hl == 0) {
+		/* in pieces: gather them */
+		if (c->hdr == NULL) {
+			if ((c->hdr = malloc(n)) == NULL) {
+				pconn_fail(c, "backchannel", "out of memory");
+				return;
+			}
+			memcpy(c->hdr, b, n);
+			c->hdrlen = n;
+		}
+		return;
+	}
+	nl = b[5];
+	cl = b[6];
+	memcpy(name, b + BC_GO_HDRLEN, nl);
+	name[nl] = '\0';
+	memcpy(su->client, b + BC_GO_HDRLEN + nl, cl);
+	su->client[cl] = '\0';
+	memcpy(su->server, b + BC_GO_HDRLEN + nl + cl, b[7]);
+	su->server[b[7]] = '\0';
+	if (dname_lower(su->domain, name, sizeof(su->domain), 0) == -1) {
+		(void)strlcpy(su->domain, "(invalid)", sizeof(su->domain));
+		pconn_fail(c, "go header", "not a valid name");
+		return;
+	}
+	if ((dom = config_domain(conf, su->domain)) == NULL) {
+		pconn_fail(c, "go header", "domain not served");
+		return;
+	}
+	if (dom->proxy != PROXY_NONE) {
+		if ((r = proxy_header(dom->proxy, su->client, su->server, ph,
+		    sizeof(ph))) == -1) {
+			pconn_fail(c, "PROXY header", "cannot build");
+			return;
+		}
+		plen = (size_t)r;
+	}
+	left = n - (size_t)hl;
+	if ((c->in.out = malloc(plen + left + 1)) == NULL) {
+		pconn_fail(c, "internal server", "out of memory");
+		return;
+	}
+	memcpy(c->in.out, ph, plen);
+	memcpy(c->in.out + plen, b + hl, left);
+	c->in.outlen = plen + left;
+	c->early = left;
+	free(c->hdr);
+	c->hdr = NULL;
+	c->hdrlen = 0;
+	if (npconns >= conf->max_conns) {
+		connector_failed("limit");
+		log_limited(&fail_limit, "refused connection: limit of %u "
+		    "reached", conf->max_conns);
+		pconn_free(c);
+		return;
+	}
+	npconns++;
+	c->counted = 1;
+	connector_stats.accepted++;
+	connector_stats.pool_hits++;
+	c->started = proc_now();
+	c->bc.ready = 1;
+	c->state = S_CONNECT;
+	c->in.addrs = dom->fwd;
+	c->in.naddrs = dom->nfwd;
+	log_debug("pooled backchannel from %s: %s for %s", su->public,
+	    su->domain, su->client);
+	if (pconn_timer(c) == -1) {
+		pconn_fail(c, "timer", strerror(errno));
+		return;
+	}
+	if (side_dial(c, &c->in, EV_READ | EV_WRITE) == -1)
+		pconn_fail(c, "internal server", strerror(errno));
+}
+
+/* Client bytes that came after the go header, before the relay. */
+static void
+go_early(struct pconn *c)
+{
+	uint8_t	*nb;
+	ssize_t	 n;
+
+	if (c->in.outlen >= EARLY_MAX) {
+		/* enough: wait for the internal server */
+		event_del(c->bc.ev);
+		return;
+	}
+	if ((nb = realloc(c->in.out, EARLY_MAX)) == NULL) {
+		pconn_fail(c, "internal server", "out of memory");
+		return;
+	}
+	c->in.out = nb;
+	n = read(c->bc.fd, nb + c->in.outlen, EARLY_MAX - c->in.outlen);
+	/* a client that says something before its server answered */
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		pconn_fail(c, "backchannel", n == 0 ? "closed" :
+		    strerror(errno));
+		return;
+	}
+	c->in.outlen += (size_t)n;
+	c->early += (size_t)n;
+}
+
+/* The backchannel of a pooled connection is readable. */
+static void
+pool_read(struct pconn *c)
+{
+	ssize_t		 n;
+	int		 st = c->state;
+
+	if (st == S_CONNECT) {
+		go_early(c);
+		return;
+	}
+	n = read(c->bc.fd, rbuf, sizeof(rbuf));
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		if (st == S_ANSWER)
+			pool_lost(c, "backchannel", n == 0 ? "closed before "
+			    "its answer" : strerror(errno), 1);
+		else if (st == S_IDLE)
+			pool_lost(c, "idle backchannel", n == 0 ? "closed" :
+			    strerror(errno), 0);
+		else
+			pconn_fail(c, "backchannel", n == 0 ? "closed" :
+			    strerror(errno));
+		return;
+	}
+	if (st == S_ANSWER)
+		pool_answer(c, rbuf, (size_t)n);
+	else
+		go_parse(c, rbuf, (size_t)n);
+}
+
+static void
+side_event(evutil_socket_t fd, short what, void *arg)
+{
+	struct pconn	*c = arg;
+	struct side	*s = fd == c->bc.fd ? &c->bc : &c->in;
+
+	if (s == &c->bc && c->state != S_DIAL) {
+		pool_read(c);
+		return;
+	}
+	if (s->ready)
+		return;
+	side_write(c, s);
+	if (!s->ready)
+		return;
+	if (c->state == S_DIAL && c->pool != NULL) {
+		pool_sent(c);
+		return;
+	}
+	if (c->state == S_CONNECT) {
+		go_connected(c);
+		return;
+	}
+	/* a notified connection: this side waits for the other */
+	event_del(s->ev);
 	pconn_ready(c);
 }
 
@@ -271,6 +864,7 @@ proxy_header(enum proxy_proto v, const char *client, const char *server,
 	return (16 + alen);
 }
 
+/* A notified connection: dial the backchannel and the internal server. */
 static void
 connect_new(struct frame *f)
 {
@@ -278,9 +872,8 @@ connect_new(struct frame *f)
 	struct pconn		*c;
 	struct pp_public	*pub;
 	struct pp_domain	*dom;
-	struct timeval		 tv = { conf->to_connect, 0 };
-	char			 server[NET_ADDRSTRLEN];
-	uint8_t			*pre;
+	struct setup		*su;
+	uint8_t			*pre, ph[PROXY_HDRMAX];
 	int			 n;
 
 	if (npconns >= conf->max_conns) {
@@ -289,31 +882,39 @@ connect_new(struct frame *f)
 		    "reached", conf->max_conns);
 		return;
 	}
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->su = su = calloc(1, sizeof(*su))) == NULL ||
+	    (c->bc.out = pre = calloc(1, BC_PREAMBLE_LEN)) == NULL) {
+		if (c != NULL)
+			free(c->su);
+		free(c);
 		log_warn("%s", __func__);
 		return;
 	}
 	c->bc.fd = c->in.fd = -1;
+	c->state = S_DIAL;
 	TAILQ_INSERT_TAIL(&pconns, c, entry);
 	npconns++;
+	c->counted = 1;
 	connector_stats.accepted++;
 	c->started = proc_now();
-	pre = c->bc.out;
 	if (mp_parse(&d, f->data, f->len) == -1 ||
-	    mp_map_str(d.root, "public", c->public, sizeof(c->public)) == -1 ||
-	    mp_map_str(d.root, "domain", c->domain, sizeof(c->domain)) == -1 ||
+	    mp_map_str(d.root, "public", su->public, sizeof(su->public)) ==
+	    -1 || mp_map_str(d.root, "domain", su->domain,
+	    sizeof(su->domain)) == -1 ||
 	    mp_map_bin(d.root, "token", pre + BC_MAGIC_LEN + 4,
 	    EPS_TOKEN_LEN) == -1 ||
-	    mp_map_str(d.root, "client", c->client, sizeof(c->client)) == -1 ||
-	    mp_map_str(d.root, "server", server, sizeof(server)) == -1) {
+	    mp_map_str(d.root, "client", su->client, sizeof(su->client)) ==
+	    -1 || mp_map_str(d.root, "server", su->server,
+	    sizeof(su->server)) == -1) {
 		log_warnx("%s: bad message from eps", __func__);
 		mp_free(&d);
 		pconn_free(c);
 		return;
 	}
 	mp_free(&d);
-	if ((pub = config_public(conf, c->public)) == NULL ||
-	    (dom = config_domain(conf, c->domain)) == NULL) {
+	if ((pub = config_public(conf, su->public)) == NULL ||
+	    (dom = config_domain(conf, su->domain)) == NULL) {
 		pconn_fail(c, "configuration", "unknown public or domain");
 		return;
 	}
@@ -325,39 +926,129 @@ connect_new(struct frame *f)
 	c->in.addrs = dom->fwd;
 	c->in.naddrs = dom->nfwd;
 	if (dom->proxy != PROXY_NONE) {
-		if ((n = proxy_header(dom->proxy, c->client, server,
-		    c->in.out, sizeof(c->in.out))) == -1) {
+		if ((n = proxy_header(dom->proxy, su->client, su->server,
+		    ph, sizeof(ph))) == -1) {
 			pconn_fail(c, "PROXY header", "cannot build");
 			return;
 		}
+		if ((c->in.out = malloc((size_t)n)) == NULL) {
+			pconn_fail(c, "PROXY header", "out of memory");
+			return;
+		}
+		memcpy(c->in.out, ph, (size_t)n);
 		c->in.outlen = (size_t)n;
 	}
-	if ((c->timer = evtimer_new(ps->base, pconn_timeout, c)) == NULL ||
-	    evtimer_add(c->timer, &tv) == -1) {
+	if (pconn_timer(c) == -1) {
 		pconn_fail(c, "timer", strerror(errno));
 		return;
 	}
-	if (side_dial(c, &c->bc) == -1) {
+	if (side_dial(c, &c->bc, EV_WRITE) == -1) {
 		pconn_fail(c, "backchannel", strerror(errno));
 		return;
 	}
-	if (side_dial(c, &c->in) == -1)
+	if (side_dial(c, &c->in, EV_WRITE) == -1)
 		pconn_fail(c, "internal server", strerror(errno));
+}
+
+/* A pool key from the eps process: the pool can (re)fill. */
+static void
+pool_key(struct frame *f)
+{
+	struct mp_doc	 d;
+	struct ppool	*p;
+	char		 name[RPC_NAMEMAX];
+	uint8_t		 key[EPS_POOL_KEYLEN];
+
+	if (mp_parse(&d, f->data, f->len) == -1 ||
+	    mp_map_str(d.root, "public", name, sizeof(name)) == -1 ||
+	    mp_map_bin(d.root, "key", key, sizeof(key)) == -1) {
+		log_warnx("%s: bad message from eps", __func__);
+		mp_free(&d);
+		return;
+	}
+	mp_free(&d);
+	if ((p = ppool_find(name)) == NULL) {
+		explicit_bzero(key, sizeof(key));
+		return;
+	}
+	if (!p->haskey || timingsafe_bcmp(p->key, key, sizeof(key)) != 0) {
+		memcpy(p->key, key, sizeof(p->key));
+		p->haskey = 1;
+		p->keygen++;
+		/* a new key: what failed may work now */
+		p->fails = 0;
+		evtimer_del(p->retry);
+	}
+	explicit_bzero(key, sizeof(key));
+	pool_fill(p);
+}
+
+/* Pools in line with the configuration: shares, publics gone or new. */
+static void
+pools_sync(void)
+{
+	struct pp_public	*pub;
+	struct ppool		*p, *t;
+	struct pconn		*c;
+	unsigned int		 n, inst = (unsigned int)ps->instance;
+
+	TAILQ_FOREACH_SAFE(p, &ppools, entry, t) {
+		pub = config_public(conf, p->name);
+		p->total = pub != NULL ? pub->pool : 0;
+		n = (unsigned int)conf->prefork;
+		p->target = p->total / n + (inst < p->total % n ? 1 : 0);
+		while (p->nidle > p->target) {
+			c = TAILQ_FIRST(&p->idle);
+			pconn_free(c);
+		}
+		if (pub != NULL || p->nopen > 0)
+			continue;
+		TAILQ_REMOVE(&ppools, p, entry);
+		evtimer_del(p->retry);
+		event_free(p->retry);
+		explicit_bzero(p, sizeof(*p));
+		free(p);
+	}
+	TAILQ_FOREACH(pub, &conf->publics, entry) {
+		if (ppool_find(pub->name) != NULL)
+			continue;
+		if ((p = calloc(1, sizeof(*p))) == NULL ||
+		    (p->retry = evtimer_new(ps->base, pool_retry, p)) == NULL)
+			fatal("%s", __func__);
+		(void)strlcpy(p->name, pub->name, sizeof(p->name));
+		TAILQ_INIT(&p->idle);
+		TAILQ_INSERT_TAIL(&ppools, p, entry);
+		n = (unsigned int)conf->prefork;
+		p->total = pub->pool;
+		p->target = p->total / n + (inst < p->total % n ? 1 : 0);
+	}
+	TAILQ_FOREACH(p, &ppools, entry)
+		pool_fill(p);
 }
 
 int
 connector_config(struct privsep *p, void *nconf, char *why, size_t whylen)
 {
-	struct pconn	*c, *t;
+	struct pconn		*c, *t;
+	struct ppool		*pp;
 
 	if (nconf == NULL)
 		return (-1);
 	/* connections being set up point into the old configuration */
-	TAILQ_FOREACH_SAFE(c, &pconns, entry, t)
-		if (c->sp == NULL)
+	TAILQ_FOREACH_SAFE(c, &pconns, entry, t) {
+		if (c->sp != NULL || c->state == S_ANSWER)
+			continue;
+		if (c->pool != NULL)
+			pconn_free(c);		/* a new one will come */
+		else
 			pconn_fail(c, "set-up", "configuration reloaded");
+	}
 	config_free(conf);
 	conf = nconf;
+	pools_sync();
+	TAILQ_FOREACH(pp, &ppools, entry)
+		if (pp->nopen == 0 && pp->target == 0)
+			pp->ready = 0;
 	return (0);
 }
 
@@ -371,6 +1062,11 @@ connector_dispatch(struct privsep *p, struct proc_chan *from,
 			break;
 		connect_new(f);
 		return;
+	case IMSG_POOL_KEY:
+		if (from->id != PROC_EPS || conf == NULL)
+			break;
+		pool_key(f);
+		return;
 	}
 	log_warnx("%s: unexpected message %u from %s", __func__, f->hdr.type,
 	    proc_title(p, from->id));
@@ -383,7 +1079,8 @@ connector_init(struct privsep *p)
 }
 
 /*
- * Operations: the numbers and the connections of this connector.
+ * Operations: the numbers, the connections and the pools of this
+ * connector.
  */
 
 struct connector_stats	 connector_stats;
@@ -395,6 +1092,7 @@ static const struct {
 } failures[] = {
 	{ "limit", "limit" },
 	{ "backchannel", "backchannel" },
+	{ "go header", "backchannel" },
 	{ "internal server", "internal_server" },
 	{ "configuration", "configuration" },
 	{ "set-up", "reload" },
@@ -418,32 +1116,49 @@ connector_metrics(struct privsep *p, struct metrics *m)
 {
 	struct metric_label	 l;
 	struct pconn		*c;
+	struct ppool		*pp;
 	uint64_t		 in = connector_stats.bytes_in;
 	uint64_t		 out = connector_stats.bytes_out;
-	size_t			 i;
+	uint64_t		 failed[nitems(failures)];
+	unsigned int		 idle = 0;
+	size_t			 i, k;
 
 	TAILQ_FOREACH(c, &pconns, entry)
 		if (c->sp != NULL) {
-			in += splice_bytes(c->sp, 0);
+			in += c->early + splice_bytes(c->sp, 0);
 			out += splice_bytes(c->sp, 1);
 		}
+	TAILQ_FOREACH(pp, &ppools, entry)
+		idle += pp->nidle;
 	(void)metrics_declare(m, "privproxyd_connections_accepted_total",
-	    METRIC_COUNTER, "Connections a public proxy asked for and a "
-	    "connector took on.");
+	    METRIC_COUNTER, "Clients a connector took on: notified by a "
+	    "public proxy, or sent over a pooled backchannel.");
 	(void)metrics_add(m, "privproxyd_connections_accepted_total", NULL, 0,
 	    (double)connector_stats.accepted);
 	(void)metrics_declare(m, "privproxyd_connections_active",
-	    METRIC_GAUGE, "Connections being set up or relayed.");
+	    METRIC_GAUGE, "Client connections being set up or relayed.");
 	(void)metrics_add(m, "privproxyd_connections_active", NULL, 0,
 	    npconns);
 	(void)metrics_declare(m, "privproxyd_connections_refused_total",
-	    METRIC_COUNTER, "Connections refused or failed before their "
-	    "relay, by reason.");
-	l.name = "reason";
+	    METRIC_COUNTER, "Client connections refused or failed before "
+	    "their relay, by reason.");
+	memset(failed, 0, sizeof(failed));
 	for (i = 0; i < nitems(failures) && i < CONNECTOR_FAILURES; i++) {
+		for (k = 0; strcmp(failures[k].label, failures[i].label) != 0;
+		    k++)
+			;
+		failed[k] += connector_stats.failed[i];
+	}
+	l.name = "reason";
+	for (i = 0; i < nitems(failures); i++) {
+		for (k = 0; strcmp(failures[k].label, failures[i].label) != 0;
+		    k++)
+			;
+		if (k != i)
+			continue;
 		l.value = failures[i].label;
 		(void)metrics_add(m, "privproxyd_connections_refused_total",
-		    &l, 1, (double)connector_stats.failed[i]);
+		    &l, 1, (double)failed[i]);
 	}
 	(void)metrics_declare(m, "privproxyd_bytes_total", METRIC_COUNTER,
 	    "Bytes relayed: in from the clients (their ClientHello "
@@ -453,52 +1168,85 @@ connector_metrics(struct privsep *p, struct metrics *m)
 	(void)metrics_add(m, "privproxyd_bytes_total", &l, 1, (double)in);
 	l.value = "out";
 	(void)metrics_add(m, "privproxyd_bytes_total", &l, 1, (double)out);
-	/* the pool: none yet */
 	(void)metrics_declare(m, "privproxyd_pool_size", METRIC_GAUGE,
-	    "Pooled backchannels open, idle, to the public proxies.");
-	(void)metrics_add(m, "privproxyd_pool_size", NULL, 0, 0);
+	    "Pooled backchannels open and idle, to the public proxies.");
+	(void)metrics_add(m, "privproxyd_pool_size", NULL, 0, idle);
 	(void)metrics_declare(m, "privproxyd_pool_hits_total", METRIC_COUNTER,
 	    "Clients that came over a pooled backchannel.");
-	(void)metrics_add(m, "privproxyd_pool_hits_total", NULL, 0, 0);
+	(void)metrics_add(m, "privproxyd_pool_hits_total", NULL, 0,
+	    (double)connector_stats.pool_hits);
 	(void)metrics_declare(m, "privproxyd_pool_misses_total",
 	    METRIC_COUNTER, "Clients that came through a notification.");
-	(void)metrics_add(m, "privproxyd_pool_misses_total", NULL, 0, 0);
+	(void)metrics_add(m, "privproxyd_pool_misses_total", NULL, 0,
+	    (double)(connector_stats.accepted - connector_stats.pool_hits));
 }
 
-int
-connector_control(struct privsep *p, uint32_t ref, const char *cmd, int argc,
-    char **argv, char *why, size_t whylen)
+static int
+connector_connections(struct privsep *p, uint32_t ref)
 {
 	struct proc_rows	 rows;
 	msgpack_packer		*pk;
 	struct pconn		*c;
 	time_t			 now = proc_now();
 
-	if (strcmp(cmd, "show pools") == 0)
-		return (0);		/* no pool yet: no rows */
-	if (strcmp(cmd, "show connections") != 0) {
+	proc_rows_init(&rows, p, ref);
+	TAILQ_FOREACH(c, &pconns, entry) {
+		if (!c->counted || c->su == NULL)
+			continue;	/* a pooled one, no client yet */
+		pk = proc_rows_add(&rows);
+		msgpack_pack_map(pk, 7);
+		mp_pack_kstr(pk, "client", c->su->client);
+		mp_pack_kstr(pk, "name", c->su->domain);
+		mp_pack_kstr(pk, "public", c->su->public);
+		mp_pack_kstr(pk, "state", c->sp != NULL ? "relay" :
+		    "connect");
+		mp_pack_kuint(pk, "age", (uint64_t)(now - c->started));
+		mp_pack_kuint(pk, "bytes_in", c->early + (c->sp != NULL ?
+		    splice_bytes(c->sp, 0) : 0));
+		mp_pack_kuint(pk, "bytes_out", c->sp != NULL ?
+		    splice_bytes(c->sp, 1) : 0);
+	}
+	return (proc_rows_end(&rows));
+}
+
+static int
+connector_pools(struct privsep *p, uint32_t ref)
+{
+	struct proc_rows	 rows;
+	msgpack_packer		*pk;
+	struct ppool		*pp;
+
+	proc_rows_init(&rows, p, ref);
+	TAILQ_FOREACH(pp, &ppools, entry) {
+		pk = proc_rows_add(&rows);
+		msgpack_pack_map(pk, 7);
+		mp_pack_kstr(pk, "public", pp->name);
+		mp_pack_kuint(pk, "connector", (uint64_t)p->instance);
+		mp_pack_kuint(pk, "idle", pp->nidle);
+		mp_pack_kuint(pk, "opening", pp->nopen);
+		mp_pack_kuint(pk, "target", pp->target);
+		mp_pack_kuint(pk, "pool", pp->total);
+		mp_pack_kbool(pk, "key", pp->haskey);
+	}
+	return (proc_rows_end(&rows));
+}
+
+int
+connector_control(struct privsep *p, uint32_t ref, const char *cmd, int argc,
+    char **argv, char *why, size_t whylen)
+{
+	int	 rv;
+
+	if (strcmp(cmd, "show connections") == 0)
+		rv = connector_connections(p, ref);
+	else if (strcmp(cmd, "show pools") == 0)
+		rv = connector_pools(p, ref);
+	else {
 		(void)snprintf(why, whylen, "%s: not a connector command",
 		    cmd);
 		return (-1);
 	}
-	proc_rows_init(&rows, p, ref);
-	TAILQ_FOREACH(c, &pconns, entry) {
-		pk = proc_rows_add(&rows);
-		msgpack_pack_map(pk, 7);
-		mp_pack_kstr(pk, "client", c->client);
-		mp_pack_kstr(pk, "name", c->domain);
-		mp_pack_kstr(pk, "public", c->public);
-		mp_pack_kstr(pk, "state", c->sp != NULL ? "relay" :
-		    "connect");
-		mp_pack_kuint(pk, "age", (uint64_t)(now - c->started));
-		mp_pack_kuint(pk, "bytes_in", c->sp != NULL ?
-		    splice_bytes(c->sp, 0) : 0);
-		mp_pack_kuint(pk, "bytes_out", c->sp != NULL ?
-		    splice_bytes(c->sp, 1) : 0);
-	}
-	if (proc_rows_end(&rows) == -1) {
+	if (rv == -1)
 		(void)strlcpy(why, "the parent did not take the list", whylen);
-		return (-1);
-	}
-	return (0);
+	return (rv);
 }

@@ -7,10 +7,17 @@
  * serves the "incoming" method: the caller must be one of the public
  * operators of the configuration and the domain one we serve; the
  * connection is then handed to a connector, round robin.
+ *
+ * The answer to an announce carries the public operator's pool key,
+ * which goes to every connector (IMSG_POOL_KEY), and to a connector
+ * that starts.  A connector whose key was refused (IMSG_POOL_STALE)
+ * makes us announce to that operator again, at most every
+ * PP_REFRESH_WAIT seconds: a public proxy that restarted has a new key.
  */
 
 #include <errno.h>
 #include <stdio.h>
+#include <time.h>
 
 #include <event2/event.h>
 
@@ -28,6 +35,9 @@ struct pubstate {
 	int			 announced;	/* last announce worked */
 	unsigned int		 refused;	/* names refused last time */
 	unsigned int		 ttl;		/* as the public side took it */
+	time_t			 last;		/* last announce sent */
+	int			 haskey;
+	uint8_t			 key[EPS_POOL_KEYLEN];	/* its pool key */
 };
 TAILQ_HEAD(pubstates, pubstate);
 
@@ -43,6 +53,7 @@ static struct log_limit		 refused_limit = LOG_LIMIT_INITIALIZER(10);
 static const char *const methods[] = { EPS_INCOMING, NULL };
 
 static void	announce(struct pubstate *);
+static void	key_take(struct pubstate *, const msgpack_object *);
 
 /*
  * Renew every third of the ttl, or of the shorter one the public side
@@ -78,6 +89,8 @@ announce_reply(const char *error, const msgpack_object *result, void *arg)
 	struct pubstate		*p = arg;
 	const msgpack_object	*acc, *ref, *r;
 	char			 name[DNAME_MAX + 1], why[128];
+	char			 vname[LOG_VISLEN(DNAME_MAX)];
+	char			 verr[LOG_VISLEN(200)];
 	uint64_t		 ttl, nref;
 	uint32_t		 i;
 
@@ -90,10 +103,11 @@ announce_reply(const char *error, const msgpack_object *result, void *arg)
 		return;
 	}
 	if (error != NULL) {
+		log_vis(error, verr, sizeof(verr));
 		if (p->announced || p->backoff == 1)
-			log_warnx("announce to %s failed: %s", p->name, error);
+			log_warnx("announce to %s failed: %s", p->name, verr);
 		else
-			log_debug("announce to %s failed: %s", p->name, error);
+			log_debug("announce to %s failed: %s", p->name, verr);
 		p->announced = 0;
 		schedule(p, MINIMUM((unsigned int)p->backoff,
 		    renew_interval(p)));
@@ -123,16 +137,52 @@ announce_reply(const char *error, const msgpack_object *result, void *arg)
 			    mp_get_str(&r->via.array.ptr[1], why,
 			    sizeof(why)) == -1)
 				continue;
-			log_warnx("%s refused %s: %s", p->name, name, why);
+			log_warnx("%s refused %s: %s", p->name,
+			    log_vis(name, vname, sizeof(vname)),
+			    log_vis(why, verr, sizeof(verr)));
 		}
 	} else
 		log_debug("renewed %u domains with %s", acc->via.array.size,
 		    p->name);
 	if (mp_map_uint(result, "ttl", UINT32_MAX, &ttl) == 0)
 		p->ttl = (unsigned int)ttl;
+	key_take(p, result);
 	p->announced = 1;
 	p->refused = (unsigned int)nref;
 	schedule(p, renew_interval(p));
+}
+
+/* Tell one connector (or all, -1) the pool key of a public operator. */
+static void
+key_send(struct pubstate *p, int instance)
+{
+	struct mp_out	 m;
+
+	if (!p->haskey)
+		return;
+	mp_out_init(&m);
+	msgpack_pack_map(&m.pk, 2);
+	mp_pack_kstr(&m.pk, "public", p->name);
+	mp_pack_kbin(&m.pk, "key", p->key, sizeof(p->key));
+	(void)proc_send_mp(ps, PROC_CONNECTOR, instance, IMSG_POOL_KEY, 0, -1,
+	    &m);
+	explicit_bzero(m.sb.data, m.sb.size);
+	mp_out_free(&m);
+}
+
+static void
+key_take(struct pubstate *p, const msgpack_object *result)
+{
+	uint8_t	 key[EPS_POOL_KEYLEN];
+
+	if (mp_map_bin(result, "pool", key, sizeof(key)) == -1)
+		return;		/* the public side keeps no pool for us */
+	if (!p->haskey || timingsafe_bcmp(p->key, key, sizeof(key)) != 0) {
+		memcpy(p->key, key, sizeof(p->key));
+		p->haskey = 1;
+		key_send(p, -1);
+	}
+	explicit_bzero(key, sizeof(key));
 }
 
 static void
@@ -158,6 +208,7 @@ announce(struct pubstate *p)
 	if (p->inflight || !epsclient_connected(eps))
 		return;
 	evtimer_del(p->timer);
+	p->last = time(NULL);
 	(void)snprintf(method, sizeof(method), "%s.%s", p->name,
 	    EPS_ANNOUNCE);
 	mp_out_init(&m);
@@ -346,13 +397,54 @@ eps_config(struct privsep *p, void *nconf, char *why, size_t whylen)
 	return (0);
 }
 
+/* A connector's pooled backchannel was refused: fetch a new key. */
+static void
+key_stale(struct frame *f)
+{
+	struct pubstate	*p;
+	struct mp_doc	 d;
+	char		 name[RPC_NAMEMAX];
+	time_t		 now = time(NULL);
+
+	if (mp_parse(&d, f->data, f->len) == -1 ||
+	    mp_map_str(d.root, "public", name, sizeof(name)) == -1) {
+		log_warnx("%s: bad message from connector", __func__);
+		mp_free(&d);
+		return;
+	}
+	mp_free(&d);
+	if ((p = pub_find(name)) == NULL || p->inflight)
+		return;
+	if (now - p->last >= PP_REFRESH_WAIT)
+		announce(p);
+	else
+		schedule(p, PP_REFRESH_WAIT);
+}
+
 void
 eps_dispatch(struct privsep *p, struct proc_chan *from, struct frame *f)
 {
 	if (epsclient_dispatch(eps, from, f))
 		return;
+	if (f->hdr.type == IMSG_POOL_STALE && from->id == PROC_CONNECTOR &&
+	    conf != NULL) {
+		key_stale(f);
+		return;
+	}
 	log_warnx("%s: unexpected message %u from %s", __func__, f->hdr.type,
 	    proc_title(p, from->id));
+}
+
+void
+eps_chan_event(struct privsep *p, struct proc_chan *peer, int up)
+{
+	struct pubstate	*pub;
+
+	/* a (re)started connector learns the keys we have */
+	if (!up || peer->id != PROC_CONNECTOR)
+		return;
+	TAILQ_FOREACH(pub, &pubs, entry)
+		key_send(pub, peer->instance);
 }
 
 static void

@@ -33,7 +33,7 @@ typedef struct lex_yystype YYSTYPE;
 %}
 
 %token	ANNOUNCE BACKCHANNEL CHROOT CONNECT CONNECTIONS DOMAIN EPS FORWARD
-%token	IDLE INCLUDE MAX PORT PREFORK PROTOCOL PROXY PUBLIC SOCKET TIMEOUT
+%token	IDLE INCLUDE MAX POOL PORT PREFORK PROTOCOL PROXY PUBLIC SOCKET TIMEOUT
 %token	TO TTL USER ERROR
 %token	CONTROL GROUP LISTEN METRICS ON
 %token	<v.string>	STRING
@@ -143,6 +143,7 @@ public		: PUBLIC STRING			{
 				fatal("calloc");
 			(void)lex_copy(&lx, $2, curpub->name,
 			    sizeof(curpub->name), "operator name");
+			curpub->pool = PP_POOL;
 			$2 = NULL;	/* still on the stack: %destructor */
 			TAILQ_INSERT_TAIL(&conf->publics, curpub, entry);
 		} optnl '{' optnl pubbody '}'	{
@@ -162,6 +163,10 @@ publine		: BACKCHANNEL STRING PORT port	{
 			    &curpub->nbc, PP_MAXADDR);
 			free($2);
 			free($4);
+		}
+		| POOL NUMBER			{
+			(void)lex_uint(&lx, $2, 0, PP_POOL_MAX, "pool",
+			    &curpub->pool);
 		}
 		;
 
@@ -236,6 +241,7 @@ static const struct lex_keyword keywords[] = {
 	{ "max",		MAX },
 	{ "metrics",		METRICS },
 	{ "on",			ON },
+	{ "pool",		POOL },
 	{ "port",		PORT },
 	{ "prefork",		PREFORK },
 	{ "protocol",		PROTOCOL },
@@ -268,6 +274,7 @@ struct privproxyd_conf *
 parse_config(const char *file, char **macros, int nmacros)
 {
 	struct pp_domain	*dom;
+	long			 ncpu;
 	int			 errors, ndom = 0;
 
 	if ((conf = config_new()) == NULL)
@@ -300,8 +307,10 @@ parse_config(const char *file, char **macros, int nmacros)
 		if (!userset && lex_default_user(conf->user, file) == -1)
 			errors++;
 	}
-	if (conf->prefork == 0)
-		conf->prefork = 1;
+	if (conf->prefork == 0) {
+		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		conf->prefork = ncpu < 1 ? 1 : (int)MINIMUM(ncpu, 16);
+	}
 	if (errors) {
 		config_free(conf);
 		return (NULL);

@@ -26,7 +26,7 @@ static const struct proc_type procs[] = {
 	{ .title = "eps", .id = PROC_EPS, .talks_to = 1U << PROC_CONNECTOR,
 	  .init = eps_init, .config = eps_config,
 	  .dispatch = eps_dispatch, .shutdown = eps_shutdown,
-	  .metrics = eps_metrics },
+	  .chan_event = eps_chan_event, .metrics = eps_metrics },
 	{ .title = "connector", .id = PROC_CONNECTOR,
 	  .talks_to = 1U << PROC_EPS, .init = connector_init,
 	  .config = connector_config, .dispatch = connector_dispatch,

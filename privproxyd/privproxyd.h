@@ -3,17 +3,24 @@
  *
  * privproxyd listens on no TCP port.  It announces the domains it
  * serves to every public operator its configuration names, through its
- * epsd, and renews them before they expire.  When a public proxy tells
- * it of a waiting connection ("incoming", with a one-time token), it
- * dials that operator's backchannel endpoint from its own configuration
- * (never an address taken from the message), writes the preamble with
- * the token, connects to the internal server of the domain, optionally
- * sends a PROXY protocol header with the client's address, and splices
- * the two sockets.  TLS is never terminated.
+ * epsd, and renews them before they expire.  The answer carries a pool
+ * key: with it each connector keeps its share of "pool" idle pooled
+ * backchannels open to that operator's proxyd, and a client of one of
+ * our names arrives on one of them with a go header naming the domain.
+ * Without a pooled backchannel at hand, the public proxy tells us of a
+ * waiting connection ("incoming", with a one-time token); we then dial
+ * that operator's backchannel endpoint from our own configuration
+ * (never an address taken from the message) and write the preamble with
+ * the token.  Either way the connector connects to the internal server
+ * of the domain, optionally sends a PROXY protocol header with the
+ * client's address, and splices the two sockets.  TLS is never
+ * terminated.
  *
  *	parent		configuration, the epsd connection; supervision
- *	eps		the epsd client: announcements out, incoming in
- *	connector	(prefork) backchannel and internal connections
+ *	eps		the epsd client: announcements out (and the pool
+ *			keys they bring back), incoming in
+ *	connector	(prefork) pooled backchannels, backchannel and
+ *			internal connections
  */
 
 #ifndef PRIVPROXYD_H
@@ -38,6 +45,13 @@
 #define PP_TO_CONNECT		10	/* s for both connections */
 #define PP_TO_IDLE		300	/* s without a byte either way */
 #define PP_MAX_CONNS		10000	/* per connector, descriptors allowing */
+#define PP_POOL			32	/* pooled backchannels per public */
+#define PP_POOL_MAX		4096	/* "pool" at most */
+#define PP_MAX_POOLED		512	/* idle pooled backchannels, per
+					   connector, all publics together */
+#define PP_POOL_KEEPIDLE	60	/* s: TCP keepalive of pooled ones */
+#define PP_POOL_BACKOFF		30	/* s between tries at most */
+#define PP_REFRESH_WAIT		2	/* s between key refreshes at least */
 
 enum privproxyd_proc {
 	PROC_CONNECTOR = 1,
@@ -56,6 +70,9 @@ enum imsg_type {
 	   eps process's epsd connection: IMSG_EPS_CONNECT, _FD (epsclient.h) */
 	IMSG_CONNECT = IMSG_DAEMON,		/* eps->connector {public, domain, token,
 				   client, server} */
+	IMSG_POOL_KEY,		/* eps->connector {public, key: bin 32} */
+	IMSG_POOL_STALE,	/* connector->eps {public}: the key was
+				   refused, announce again for a new one */
 };
 
 struct pp_public {
@@ -63,6 +80,7 @@ struct pp_public {
 	char			 name[RPC_NAMEMAX];
 	struct net_addr		 bc[PP_MAXADDR];
 	int			 nbc;
+	unsigned int		 pool;
 };
 TAILQ_HEAD(pp_publics, pp_public);
 
@@ -106,6 +124,7 @@ int	 eps_config(struct privsep *, void *, char *, size_t);
 void	 eps_shutdown(struct privsep *);
 void	 eps_dispatch(struct privsep *, struct proc_chan *,
 	    struct frame *);
+void	 eps_chan_event(struct privsep *, struct proc_chan *, int);
 
 /* config.c */
 /* void *: proc.c makes and frees them for a round (proc_daemon) */
@@ -127,7 +146,8 @@ struct privproxyd_conf *parse_config(const char *, char **, int);
 struct connector_stats {
 	uint64_t	 accepted;
 	uint64_t	 failed[CONNECTOR_FAILURES];
-	uint64_t	 bytes_in;	/* relays that ended */
+	uint64_t	 pool_hits;	/* of accepted: over a pooled one */
+	uint64_t	 bytes_in;	/* relays that ended, ClientHello in */
 	uint64_t	 bytes_out;
 };
 extern struct connector_stats connector_stats;

@@ -8,8 +8,12 @@
  * each setting's key in the map, its bounds, which are those of
  * parse.y, and its field:
  *
- *	{endpoint, to_handshake, ..., max_ttl,
- *	 operators: [{name: str, allow: [pattern, ...]}, ...]}
+ *	{endpoint, prefork, to_handshake, ..., max_ttl,
+ *	 operators: [{name: str, max_pool, max_calls, max_tokens,
+ *	 max_announce, allow: [pattern, ...]}, ...]}
+ *
+ * The top level's op_max_* are the parser's: each operator's own limits
+ * are filled in from them before the map is made.
  */
 
 #include <errno.h>
@@ -25,6 +29,13 @@ static int	 valid_pattern(const char *);
 
 static const struct setting op_settings[] = {
 	SETTING_STR("name", struct proxyd_operator, name, rpc_valid_name),
+	SETTING_UINT("max_pool", struct proxyd_operator, max_pool, 0, 65535),
+	SETTING_UINT("max_calls", struct proxyd_operator, max_calls,
+	    1, EPS_CALLS_MAX),
+	SETTING_UINT("max_tokens", struct proxyd_operator, max_tokens,
+	    1, 1000000),
+	SETTING_UINT("max_announce", struct proxyd_operator, max_announce,
+	    1, 1000000),
 	SETTING_STRS("allow", struct proxyd_operator, allow, nallow, 0,
 	    DNAME_MAX + 1, valid_pattern),
 	SETTINGS_END
@@ -34,6 +45,8 @@ SETTINGS_TAILQ(op, struct proxyd_conf, operators, struct proxyd_operator, entry)
 
 const struct setting config_settings[] = {
 	SETTING_STR("endpoint", struct proxyd_conf, endpoint, NULL),
+	/* the listeners share out pooled backchannels by it */
+	SETTING_UINT("prefork", struct proxyd_conf, prefork, 1, PROC_INSTMAX),
 	SETTING_UINT("to_handshake", struct proxyd_conf, to_handshake,
 	    1, 3600),
 	SETTING_UINT("to_token", struct proxyd_conf, to_token, 1, 3600),
@@ -69,6 +82,9 @@ config_new(void)
 	c->max_tokens = PROXYD_MAX_TOKENS;
 	c->max_announce = PROXYD_MAX_ANNOUNCE;
 	c->max_ttl = PROXYD_MAX_TTL;
+	c->op_max_calls = PROXYD_OP_CALLS;
+	c->op_max_tokens = PROXYD_OP_TOKENS;
+	c->op_max_announce = PROXYD_OP_ANNOUNCE;
 	proc_ctlconf_init(&c->ctl);
 	TAILQ_INIT(&c->operators);
 	return (c);

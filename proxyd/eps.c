@@ -10,7 +10,11 @@
  * The eps process also keeps a shadow of the names the matcher accepted, with
  * their expiry, and replays it to a matcher that was restarted, so a
  * crash of the matcher does not make every name unknown until the next
- * renewal.
+ * renewal.  IMSG_REPLAY_DONE ends the replay: the matcher then pushes
+ * its table to the listeners.
+ *
+ * The answer to an announce carries the caller's pool key; it goes back
+ * to the caller as the matcher made it, and nowhere else.
  */
 
 #include <errno.h>
@@ -24,10 +28,19 @@
 #include "log.h"
 #include "proxyd.h"
 
+/* the incoming calls in flight to one operator */
+struct opcalls {
+	TAILQ_ENTRY(opcalls)	 entry;
+	char			 op[RPC_NAMEMAX];
+	unsigned int		 n;
+};
+TAILQ_HEAD(opcallss, opcalls);
+
 struct incoming {
 	uint8_t		 token[EPS_TOKEN_LEN];
 	char		 op[RPC_NAMEMAX];
 	char		 domain[DNAME_MAX + 1];
+	struct opcalls	*calls;		/* counted in */
 };
 
 /* an announce under way in the matcher: whose it is */
@@ -54,6 +67,7 @@ RB_GENERATE_STATIC(shadows, shadow, node, shadow_cmp)
 static struct pendings		 pendings = TAILQ_HEAD_INITIALIZER(pendings);
 static unsigned int		 npendings;
 static struct shadows		 shadows = RB_INITIALIZER(&shadows);
+static struct opcallss		 opcalls = TAILQ_HEAD_INITIALIZER(opcalls);
 static unsigned int		 nshadows;
 static struct event		*purge_ev;
 static struct privsep		*ps;
@@ -62,6 +76,35 @@ static struct epsclient		*eps;
 static struct log_limit		 fail_limit = LOG_LIMIT_INITIALIZER(10);
 
 static const char *const methods[] = { EPS_ANNOUNCE, EPS_WITHDRAW, NULL };
+
+/* The count of op's calls; NULL only when memory is short. */
+static struct opcalls *
+opcalls_get(const char *op)
+{
+	struct opcalls	*oc;
+
+	TAILQ_FOREACH(oc, &opcalls, entry)
+		if (strcmp(oc->op, op) == 0)
+			return (oc);
+	if ((oc = calloc(1, sizeof(*oc))) == NULL)
+		return (NULL);
+	(void)strlcpy(oc->op, op, sizeof(oc->op));
+	TAILQ_INSERT_TAIL(&opcalls, oc, entry);
+	return (oc);
+}
+
+/* A call is over; the count of an operator no longer configured goes. */
+static void
+opcalls_put(struct opcalls *oc)
+{
+	if (oc->n > 0)
+		oc->n--;
+	if (oc->n == 0 && (conf == NULL || config_operator(conf,
+	    oc->op) == NULL)) {
+		TAILQ_REMOVE(&opcalls, oc, entry);
+		free(oc);
+	}
+}
 
 static int
 shadow_cmp(struct shadow *a, struct shadow *b)
@@ -181,6 +224,8 @@ shadow_replay(void)
 		    &m);
 	}
 	mp_out_free(&m);
+	(void)proc_send_mp(ps, PROC_MATCHER, 0, IMSG_REPLAY_DONE, 0, -1,
+	    NULL);
 }
 
 static struct pending *
@@ -316,12 +361,18 @@ static void
 incoming_reply(const char *error, const msgpack_object *result, void *arg)
 {
 	struct incoming	*in = arg;
+	char		 verr[LOG_VISLEN(200)];
+	char		 vreason[200];		/* what the matcher takes */
 
 	if (error != NULL) {
+		/* the private side's text, logged again by the listener */
 		log_limited(&fail_limit, "incoming %s to %s failed: %s",
-		    in->domain, in->op, error);
-		incoming_fail(in->token, error);
+		    in->domain, in->op, log_vis(error, verr, sizeof(verr)));
+		incoming_fail(in->token, log_vis(error, vreason,
+		    sizeof(vreason)));
 	}
+	if (in->calls != NULL)
+		opcalls_put(in->calls);
 	explicit_bzero(in, sizeof(*in));
 	free(in);
 }
@@ -329,11 +380,13 @@ incoming_reply(const char *error, const msgpack_object *result, void *arg)
 static void
 incoming(struct frame *f)
 {
-	struct mp_doc	 d;
-	struct mp_out	 m;
-	struct incoming	*in;
-	char		 method[RPC_METHODMAX];
-	char		 client[NET_ADDRSTRLEN], server[NET_ADDRSTRLEN];
+	struct mp_doc		 d;
+	struct mp_out		 m;
+	struct incoming		*in;
+	struct proxyd_operator	*op;
+	char			 method[RPC_METHODMAX];
+	char			 client[NET_ADDRSTRLEN];
+	char			 server[NET_ADDRSTRLEN];
 
 	if ((in = calloc(1, sizeof(*in))) == NULL) {
 		log_warn("%s", __func__);
@@ -351,6 +404,25 @@ incoming(struct frame *f)
 		return;
 	}
 	mp_free(&d);
+	/*
+	 * A private site that takes calls and never answers holds its
+	 * slots until they time out: its own, not everyone's.
+	 */
+	if ((op = config_operator(conf, in->op)) == NULL) {
+		incoming_reply("operator not configured", NULL, in);
+		return;
+	}
+	if ((in->calls = opcalls_get(in->op)) == NULL) {
+		incoming_reply("out of memory", NULL, in);
+		return;
+	}
+	if (in->calls->n >= op->max_calls) {
+		in->calls = NULL;	/* not counted */
+		incoming_reply("too many calls in flight to the operator",
+		    NULL, in);
+		return;
+	}
+	in->calls->n++;
 	(void)snprintf(method, sizeof(method), "%s.%s", in->op,
 	    EPS_INCOMING);
 	mp_out_init(&m);

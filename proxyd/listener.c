@@ -2,28 +2,66 @@
  * listener.c: the listener process of proxyd (one per prefork).
  *
  * It owns the public and backchannel sockets of its instance, every
- * client connection accepted on them and the token of each client that
- * waits for its private proxy.  A client goes through these states:
+ * client connection accepted on them, its share of the pooled
+ * backchannels and the token of each client that waits for its private
+ * proxy.  A client goes through these states:
  *
  *	HELLO	reading the ClientHello, under the handshake timeout
- *	ROUTE	the matcher is looking up the SNI name
+ *	ROUTE	no pooled backchannel: the matcher issues a token and
+ *		calls the private operator
  *	WAIT	a token was issued; waiting for the backchannel, under the
  *		token timeout
- *	SEND	writing the bytes read so far to the backchannel
+ *	SEND	writing the bytes read so far (after the go header, on a
+ *		pooled backchannel) to the backchannel
  *	RELAY	spliced to the backchannel until both sides are done
  *
- * A backchannel connection sends a preamble (magic, version, token).
- * When the token belongs to a client of this listener, the two are
- * joined here; otherwise the socket goes to the matcher, which knows
- * which listener issued the token and hands it on.  Tokens are found by
- * their first eight bytes and then compared whole in constant time.
+ * The fast path asks no other process anything.  The matcher pushes its
+ * route table (name or pattern -> operator) and the operators' pool keys
+ * to every listener (IMSG_ROUTES); the SNI name is looked up here, and
+ * a client whose operator has an idle pooled backchannel in this
+ * listener is joined to it at once: go header and ClientHello in one
+ * write, then the relay.  A name without a route is refused here.  Only
+ * a client whose operator has no idle pooled backchannel here goes to
+ * the matcher (IMSG_ROUTE), which keeps the token table.
+ *
+ * A backchannel connection sends a preamble (common/eps.h).  A token
+ * preamble whose token belongs to a client of this listener is joined
+ * here; otherwise the socket goes to the matcher, which knows which
+ * listener issued the token and hands it on.  Tokens are found by their
+ * first eight bytes and then compared whole in constant time.  A pool
+ * preamble carries an operator's pool key, compared in constant time
+ * with each operator's current key and, for PROXYD_POOL_GRACE seconds
+ * after a new one came, its previous one.  The backchannel then belongs
+ * to that operator and only ever carries a client of a name the route
+ * table gives to that operator.
+ *
+ * Pooled backchannels are spread over the listeners: each keeps up to
+ * its share of the pool size the private proxy asked for (the preamble
+ * says it) and passes one more to the next listener (IMSG_POOL_PASS),
+ * which does the same; the last one round keeps it while the operator
+ * has fewer than "max pool" divided by prefork here, else it answers
+ * BC_POOL_FULL.  An idle pooled backchannel that becomes readable was
+ * closed by its private proxy (or broke the protocol) and is closed.
+ *
+ * System calls on the fast path: the listening sockets carry
+ * TCP_DEFER_ACCEPT, TCP_NODELAY and SO_KEEPALIVE, which accepted sockets
+ * inherit, so a client is accepted with its ClientHello already there
+ * and read at once, without waiting for an event; the address it
+ * connected to is the listening socket's, asked once, except on a
+ * wildcard address.  The relay's events are added before the set-up's
+ * events on the same descriptors go, so libevent changes nothing in
+ * epoll there.
  */
 
 #include <sys/socket.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <time.h>
 
 #include <event2/event.h>
 
@@ -33,7 +71,9 @@
 #include "proxyd.h"
 #include "splice.h"
 
-#define HELLO_BUF0	2048	/* first ClientHello buffer */
+#define HELLO_BUF0	2048	/* first heap buffer for a ClientHello */
+#define ACCEPT_BATCH	1	/* accepts per event: epoll says if more */
+#define DEFER_ACCEPT	1	/* s the kernel waits for a first byte */
 
 enum conn_state {
 	C_HELLO,
@@ -43,6 +83,21 @@ enum conn_state {
 	C_RELAY,
 };
 
+union sockaddr_any {
+	struct sockaddr		 sa;
+	struct sockaddr_in	 sin;
+	struct sockaddr_in6	 sin6;
+};
+
+struct lsock {
+	TAILQ_ENTRY(lsock)	 entry;
+	int			 fd;
+	int			 backchannel;
+	int			 wildcard;	/* each socket has its own */
+	union sockaddr_any	 addr;
+	struct event		*ev;
+};
+
 struct conn {
 	RB_ENTRY(conn)		 idnode;
 	RB_ENTRY(conn)		 toknode;
@@ -50,19 +105,28 @@ struct conn {
 	enum conn_state		 state;
 	int			 fd;
 	int			 bcfd;
-	struct event		*ev;		/* read, then bc write */
+	struct event		*ev;		/* client in, then bc out */
+	struct event		*bcev;		/* the bc's set-up event */
 	struct event		*timer;
-	uint8_t			*buf;		/* bytes read from the client */
+	/*
+	 * Bytes read from the client, from buf + BC_GO_MAX on, so that a go
+	 * header fits in front; bytes from off to len go to the backchannel.
+	 * NULL while the first read is in the process-wide buffer.
+	 */
+	uint8_t			*buf;
+	size_t			 off;
 	size_t			 len;
 	size_t			 cap;
-	size_t			 sent;		/* of buf, to the backchannel */
 	uint64_t		 tokkey;
 	uint8_t			 token[EPS_TOKEN_LEN];
 	struct splice		*sp;
-	char			 name[DNAME_MAX + 1];
-	char			 client[NET_ADDRSTRLEN];
-	char			 server[NET_ADDRSTRLEN];
+	const struct lsock	*ls;
+	char			*name;		/* until the relay starts */
+	struct ch_parser	*hello;		/* a hello still coming */
+	union sockaddr_any	 peer;
+	union sockaddr_any	 local;		/* wildcard sockets only */
 	time_t			 started;
+	size_t			 hellolen;	/* the client's, before relay */
 };
 
 struct bconn {
@@ -72,44 +136,86 @@ struct bconn {
 	struct event		*timer;
 	uint8_t			 pre[BC_PREAMBLE_LEN];
 	size_t			 have;
-	char			 addr[NET_ADDRSTRLEN];
+	union sockaddr_any	 peer;
 };
 
-struct lsock {
-	TAILQ_ENTRY(lsock)	 entry;
+/* An operator: its pool key and its idle pooled backchannels here. */
+struct lpool {
+	RB_ENTRY(lpool)		 node;
+	char			 name[RPC_NAMEMAX];
+	uint8_t			 key[EPS_POOL_KEYLEN];
+	uint8_t			 oldkey[EPS_POOL_KEYLEN];
+	int			 haskey;
+	time_t			 old_until;	/* oldkey is good until */
+	uint32_t		 keygen;	/* table that gave the key */
+	unsigned int		 want;		/* pool size asked for */
+	unsigned int		 nidle;
+	unsigned int		 nroutes;
+	TAILQ_HEAD(, pbc)	 idle;
+};
+
+/* An idle pooled backchannel. */
+struct pbc {
+	TAILQ_ENTRY(pbc)	 entry;
+	struct lpool		*pool;
 	int			 fd;
-	int			 backchannel;
 	struct event		*ev;
+};
+
+/* A name or pattern and the operator that announced it. */
+struct lroute {
+	RB_ENTRY(lroute)	 node;
+	const char		*name;		/* follows the struct */
+	struct lpool		*pool;
+	uint32_t		 gen;
 };
 
 RB_HEAD(conn_ids, conn);
 RB_HEAD(conn_toks, conn);
+RB_HEAD(lpools, lpool);
+RB_HEAD(lroutes, lroute);
 TAILQ_HEAD(bconns, bconn);
 TAILQ_HEAD(lsocks, lsock);
 
 static int	conn_idcmp(struct conn *, struct conn *);
 static int	conn_tokcmp(struct conn *, struct conn *);
+static int	lpool_cmp(struct lpool *, struct lpool *);
+static int	lroute_cmp(struct lroute *, struct lroute *);
 RB_GENERATE_STATIC(conn_ids, conn, idnode, conn_idcmp)
 RB_GENERATE_STATIC(conn_toks, conn, toknode, conn_tokcmp)
+RB_GENERATE_STATIC(lpools, lpool, node, lpool_cmp)
+RB_GENERATE_STATIC(lroutes, lroute, node, lroute_cmp)
 
 static struct privsep		*ps;
 static struct proxyd_conf	*conf;
 static struct conn_ids		 conns = RB_INITIALIZER(&conns);
 static struct conn_toks		 tokens = RB_INITIALIZER(&tokens);
+static struct lpools		 lpools = RB_INITIALIZER(&lpools);
+static struct lroutes		 lroutes = RB_INITIALIZER(&lroutes);
 static struct bconns		 bconns = TAILQ_HEAD_INITIALIZER(bconns);
 static struct lsocks		 lsocks = TAILQ_HEAD_INITIALIZER(lsocks);
 static uint32_t			 nextid;
 static unsigned int		 nconns;
-static unsigned int		 nbconns;
+static unsigned int		 nbconns;	/* waiting for a preamble */
+static unsigned int		 npooled;	/* idle pooled backchannels */
+static unsigned int		 nlroutes;
+static uint32_t			 routes_gen;	/* of the last full table */
 static struct event		*pause_ev;
 static int			 paused;	/* out of descriptors */
+static int			 routed;	/* has a table, or waited */
+static struct event		*routed_ev;
 static struct log_limit		 refused_limit = LOG_LIMIT_INITIALIZER(10);
+/* the first bytes of a client, with room for a go header in front */
+static uint8_t			 rbuf[BC_GO_MAX + CH_MAXLEN];
 
 static void	conn_close(struct conn *, int alert, const char *why);
 static void	conn_read(evutil_socket_t, short, void *);
 static void	conn_timeout(evutil_socket_t, short, void *);
-static void	conn_join(struct conn *, int bcfd);
+static void	conn_join(struct conn *, int bcfd, struct event *bcev);
 static void	bconn_free(struct bconn *, int closefd);
+static void	bconn_drop(struct bconn *);
+static void	pool_keep(struct lpool *, int fd, unsigned int want,
+		    unsigned int hops, struct event *ev);
 
 static int
 conn_idcmp(struct conn *a, struct conn *b)
@@ -121,6 +227,18 @@ static int
 conn_tokcmp(struct conn *a, struct conn *b)
 {
 	return (a->tokkey < b->tokkey ? -1 : a->tokkey > b->tokkey);
+}
+
+static int
+lpool_cmp(struct lpool *a, struct lpool *b)
+{
+	return (strcmp(a->name, b->name));
+}
+
+static int
+lroute_cmp(struct lroute *a, struct lroute *b)
+{
+	return (strcmp(a->name, b->name));
 }
 
 static uint64_t
@@ -144,12 +262,28 @@ token_find(const uint8_t *tok)
 	return (c);
 }
 
-static void
-timer_set(struct event *ev, unsigned int sec)
+static const char *
+peerstr(const union sockaddr_any *a, char *buf)
+{
+	return (net_ntop(&a->sa, buf, NET_ADDRSTRLEN));
+}
+
+static const char *
+conn_server(const struct conn *c, char *buf)
+{
+	return (peerstr(c->ls->wildcard ? &c->local : &c->ls->addr, buf));
+}
+
+/* Arm the connection's timer, made when first needed. */
+static int
+conn_timer(struct conn *c, unsigned int sec)
 {
 	struct timeval	 tv = { sec, 0 };
 
-	evtimer_add(ev, &tv);
+	if (c->timer == NULL &&
+	    (c->timer = evtimer_new(ps->base, conn_timeout, c)) == NULL)
+		return (-1);
+	return (evtimer_add(c->timer, &tv));
 }
 
 static void
@@ -164,13 +298,13 @@ send_alert(int fd, int alert)
 }
 
 static void
-token_done(struct conn *c, int used)
+token_done(const uint8_t *token, int used)
 {
 	struct mp_out	 m;
 
 	mp_out_init(&m);
 	msgpack_pack_map(&m.pk, 2);
-	mp_pack_kbin(&m.pk, "token", c->token, EPS_TOKEN_LEN);
+	mp_pack_kbin(&m.pk, "token", token, EPS_TOKEN_LEN);
 	mp_pack_kbool(&m.pk, "used", used);
 	(void)proc_send_mp(ps, PROC_MATCHER, 0, IMSG_TOKEN_DONE, 0, -1, &m);
 	mp_out_free(&m);
@@ -181,22 +315,26 @@ conn_free(struct conn *c)
 {
 	if (c->state == C_WAIT) {
 		RB_REMOVE(conn_toks, &tokens, c);
-		token_done(c, 0);
+		token_done(c->token, 0);
 	}
 	RB_REMOVE(conn_ids, &conns, c);
 	if (c->sp != NULL)
 		splice_free(c->sp);		/* closes fd and bcfd */
-	else {
+	if (c->ev != NULL)
+		event_free(c->ev);
+	if (c->bcev != NULL)
+		event_free(c->bcev);
+	if (c->timer != NULL)
+		event_free(c->timer);
+	if (c->sp == NULL) {
 		if (c->fd != -1)
 			close(c->fd);
 		if (c->bcfd != -1)
 			close(c->bcfd);
 	}
-	if (c->ev != NULL)
-		event_free(c->ev);
-	if (c->timer != NULL)
-		event_free(c->timer);
 	free(c->buf);
+	free(c->name);
+	free(c->hello);
 	explicit_bzero(c->token, sizeof(c->token));
 	free(c);
 	nconns--;
@@ -206,89 +344,415 @@ conn_free(struct conn *c)
 static void
 conn_close(struct conn *c, int alert, const char *why)
 {
+	char	 a[NET_ADDRSTRLEN];
+
 	if (why != NULL)
 		listener_refused(why);
 	if (why != NULL)
 		log_limited(&refused_limit, "refused client %s: %s",
-		    c->client, why);
+		    peerstr(&c->peer, a), why);
 	if (c->fd != -1 && c->sp == NULL)
 		send_alert(c->fd, alert);
 	conn_free(c);
 }
 
 static void
+conn_splice_done(struct splice *sp, enum splice_end end, int error,
+    void *arg)
+{
+	struct conn	*c = arg;
+	char		 a[NET_ADDRSTRLEN];
+
+	if (log_getverbose() > 0) {
+		if (end == SPLICE_ERROR)
+			log_debug("client %s: relay error: %s",
+			    peerstr(&c->peer, a), strerror(error));
+		else
+			log_debug("client %s: %s, %llu bytes in, %llu out",
+			    peerstr(&c->peer, a), end == SPLICE_IDLE ?
+			    "idle timeout" : "done",
+			    (unsigned long long)(c->hellolen +
+			    splice_bytes(sp, 0)),
+			    (unsigned long long)splice_bytes(sp, 1));
+	}
+	listener_stats.bytes_in += c->hellolen + splice_bytes(sp, 0);
+	listener_stats.bytes_out += splice_bytes(sp, 1);
+	conn_free(c);
+}
+
+/*
+ * Both sockets are ready: relay.  The relay's events go in before the
+ * set-up's on the same descriptors go out, so epoll is left as it is.
+ */
+static void
+conn_start_relay(struct conn *c)
+{
+	struct timeval	 idle = { conf->to_idle, 0 };
+	char		 a[NET_ADDRSTRLEN];
+
+	c->sp = splice_start(ps->base, c->fd, c->bcfd,
+	    conf->to_idle ? &idle : NULL, 0, conn_splice_done, c);
+	if (c->sp == NULL) {
+		log_limited(&refused_limit, "client %s: cannot relay: %s",
+		    peerstr(&c->peer, a), strerror(errno));
+		conn_free(c);
+		return;
+	}
+	c->state = C_RELAY;
+	if (c->ev != NULL) {
+		event_free(c->ev);
+		c->ev = NULL;
+	}
+	if (c->bcev != NULL) {
+		event_free(c->bcev);
+		c->bcev = NULL;
+	}
+	if (c->timer != NULL) {
+		event_free(c->timer);
+		c->timer = NULL;
+	}
+	free(c->buf);
+	c->buf = NULL;
+}
+
+/* Keep what is still to be sent in the connection's own buffer. */
+static int
+conn_keep(struct conn *c, const uint8_t *p, size_t n)
+{
+	uint8_t	*nb;
+
+	if (c->buf != NULL && p >= c->buf && p < c->buf + c->cap) {
+		c->off = (size_t)(p - c->buf);
+		return (0);
+	}
+	if ((nb = malloc(BC_GO_MAX + n)) == NULL)
+		return (-1);
+	memcpy(nb + BC_GO_MAX, p, n);
+	free(c->buf);
+	c->buf = nb;
+	c->cap = BC_GO_MAX + n;
+	c->off = BC_GO_MAX;
+	c->len = BC_GO_MAX + n;
+	return (0);
+}
+
+/* Write what is left to the backchannel, then relay. */
+static void
+conn_send(evutil_socket_t fd, short ev, void *arg)
+{
+	struct conn	*c = arg;
+	ssize_t		 n;
+	char		 a[NET_ADDRSTRLEN];
+
+	while (c->off < c->len) {
+		n = send(c->bcfd, c->buf + c->off, c->len - c->off,
+		    MSG_NOSIGNAL);
+		if (n == -1) {
+			if (errno == EAGAIN || errno == EINTR) {
+				if (c->ev == NULL && (c->ev = event_new(
+				    ps->base, c->bcfd, EV_WRITE | EV_PERSIST,
+				    conn_send, c)) == NULL)
+					break;
+				if (event_add(c->ev, NULL) == -1)
+					break;
+				return;
+			}
+			log_debug("client %s: backchannel write: %s",
+			    peerstr(&c->peer, a), strerror(errno));
+			conn_close(c, TLS_ALERT_INTERNAL_ERROR, NULL);
+			return;
+		}
+		c->off += (size_t)n;
+	}
+	if (c->off < c->len) {
+		conn_close(c, TLS_ALERT_INTERNAL_ERROR, "out of memory");
+		return;
+	}
+	conn_start_relay(c);
+}
+
+/*
+ * The first write to a backchannel: p holds n bytes to send, with room
+ * for a go header in front when hdr.  -1 if the backchannel is dead (the
+ * caller may try another), else 0: sent, or the rest is kept and sent
+ * later, or the client was closed.
+ */
+static int
+conn_first_write(struct conn *c, uint8_t *p, size_t n, int bcfd,
+    struct event *bcev)
+{
+	ssize_t	 w;
+
+	w = send(bcfd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (w == -1 && errno != EAGAIN && errno != EINTR)
+		return (-1);
+	if (w == -1)
+		w = 0;
+	c->bcfd = bcfd;
+	c->bcev = bcev;
+	if ((size_t)w == n) {
+		conn_start_relay(c);
+		return (0);
+	}
+	c->state = C_SEND;
+	if (c->ev != NULL) {
+		event_free(c->ev);
+		c->ev = NULL;
+	}
+	if (conn_keep(c, p + w, n - (size_t)w) == -1 ||
+	    conn_timer(c, conf->to_preamble) == -1) {
+		conn_close(c, TLS_ALERT_INTERNAL_ERROR, "out of memory");
+		return (0);
+	}
+	conn_send(bcfd, EV_WRITE, c);
+	return (0);
+}
+
+static void
+pbc_free(struct pbc *b, int closefd)
+{
+	TAILQ_REMOVE(&b->pool->idle, b, entry);
+	b->pool->nidle--;
+	npooled--;
+	if (b->ev != NULL)
+		event_free(b->ev);
+	if (closefd)
+		close(b->fd);
+	free(b);
+}
+
+/* The go header in front of the client's bytes at p. */
+static size_t
+go_header(struct conn *c, uint8_t *p)
+{
+	char	 cl[NET_ADDRSTRLEN], sv[NET_ADDRSTRLEN];
+	size_t	 nl, cll, svl, hl;
+	uint8_t	*h;
+
+	peerstr(&c->peer, cl);
+	conn_server(c, sv);
+	nl = strlen(c->name);
+	cll = strlen(cl);
+	svl = strlen(sv);
+	hl = BC_GO_HDRLEN + nl + cll + svl;
+	h = p - hl;
+	memcpy(h, BC_GO_MAGIC, 4);
+	h[4] = BC_VERSION;
+	h[5] = (uint8_t)nl;
+	h[6] = (uint8_t)cll;
+	h[7] = (uint8_t)svl;
+	memcpy(h + BC_GO_HDRLEN, c->name, nl);
+	memcpy(h + BC_GO_HDRLEN + nl, cl, cll);
+	memcpy(h + BC_GO_HDRLEN + nl + cll, sv, svl);
+	return (hl);
+}
+
+static struct lroute *
+route_get(const char *name)
+{
+	struct lroute	 key;
+
+	key.name = name;
+	return (RB_FIND(lroutes, &lroutes, &key));
+}
+
+/* The exact name, then "*.suffix" from the most specific on. */
+static struct lroute *
+route_find(const char *name)
+{
+	struct lroute	*r;
+	char		 pat[DNAME_MAX + 3], cur[DNAME_MAX + 3];
+
+	if ((r = route_get(name)) != NULL)
+		return (r);
+	(void)strlcpy(cur, name, sizeof(cur));
+	while (dname_parent(cur, pat, sizeof(pat)) == 0) {
+		if ((r = route_get(pat)) != NULL)
+			return (r);
+		(void)strlcpy(cur, pat, sizeof(cur));
+	}
+	return (NULL);
+}
+
+/* No pooled backchannel: the matcher issues a token. */
+static void
 conn_route(struct conn *c)
 {
 	struct mp_out	 m;
+	char		 cl[NET_ADDRSTRLEN], sv[NET_ADDRSTRLEN];
 	int		 r;
 
 	c->state = C_ROUTE;
-	event_del(c->ev);
+	if (c->ev != NULL)
+		event_del(c->ev);
+	/* the lookup counts against the handshake timeout */
+	if (c->timer == NULL && conn_timer(c, conf->to_handshake) == -1) {
+		conn_close(c, TLS_ALERT_INTERNAL_ERROR, "out of memory");
+		return;
+	}
 	mp_out_init(&m);
 	msgpack_pack_map(&m.pk, 3);
 	mp_pack_kstr(&m.pk, "name", c->name);
-	mp_pack_kstr(&m.pk, "client", c->client);
-	mp_pack_kstr(&m.pk, "server", c->server);
+	mp_pack_kstr(&m.pk, "client", peerstr(&c->peer, cl));
+	mp_pack_kstr(&m.pk, "server", conn_server(c, sv));
 	r = proc_send_mp(ps, PROC_MATCHER, 0, IMSG_ROUTE, c->id, -1, &m);
 	mp_out_free(&m);
 	if (r == -1)
 		conn_close(c, TLS_ALERT_INTERNAL_ERROR, "matcher unavailable");
 }
 
+/*
+ * A whole ClientHello for name: p holds the n bytes read so far, with
+ * room for a go header in front.  A pooled backchannel of the name's
+ * operator if there is one, else the notification path.
+ */
 static void
-conn_read(evutil_socket_t fd, short ev, void *arg)
+conn_routed(struct conn *c, uint8_t *p, size_t n)
 {
-	struct conn		*c = arg;
+	struct lroute	*r;
+	struct pbc	*b;
+	struct event	*bcev;
+	char		 why[DNAME_MAX + 32];
+	size_t		 hl;
+	int		 fd;
+
+	c->hellolen = n;
+	if ((r = route_find(c->name)) == NULL) {
+		(void)snprintf(why, sizeof(why), "no announcement for %s",
+		    c->name);
+		conn_close(c, TLS_ALERT_UNRECOGNIZED_NAME, why);
+		return;
+	}
+	while ((b = TAILQ_FIRST(&r->pool->idle)) != NULL) {
+		hl = go_header(c, p);
+		fd = b->fd;
+		bcev = b->ev;
+		b->ev = NULL;
+		pbc_free(b, 0);
+		if (log_getverbose() > 0)
+			log_debug("client %s: %s on a pooled backchannel of %s",
+			    peerstr(&c->peer, why), c->name, r->pool->name);
+		if (conn_first_write(c, p - hl, hl + n, fd, bcev) == 0) {
+			listener_stats.pool_hits++;
+			return;
+		}
+		/* it died idle, unnoticed so far: the next one */
+		log_debug("pooled backchannel of %s: %s", r->pool->name,
+		    strerror(errno));
+		event_free(bcev);
+		close(fd);
+	}
+	if (conn_keep(c, p, n) == -1) {
+		conn_close(c, TLS_ALERT_INTERNAL_ERROR, "out of memory");
+		return;
+	}
+	if (r->pool->want > 0)
+		listener_stats.pool_misses++;
+	if (log_getverbose() > 0)
+		log_debug("client %s: %s: no pooled backchannel of %s here, "
+		    "notifying", peerstr(&c->peer, why), c->name,
+		    r->pool->name);
+	conn_route(c);
+}
+
+/* Read the ClientHello: into rbuf first, into the heap if it is long. */
+static void
+conn_hello(struct conn *c)
+{
+	static struct ch_parser	 first;		/* a hello in one read */
+	struct ch_parser	*hp;
 	struct ch_info		 info;
 	enum ch_status		 st;
-	uint8_t			*nb;
-	size_t			 ncap;
+	uint8_t			*p, *nb;
+	size_t			 have, ncap;
 	ssize_t			 n;
-	char			 why[128];
+	char			 why[192], a[NET_ADDRSTRLEN], vname[128];
 
-	if (c->len == c->cap) {
-		ncap = MINIMUM(c->cap * 2, CH_MAXLEN);
-		if (ncap <= c->cap) {
-			conn_close(c, TLS_ALERT_HANDSHAKE_FAILURE,
-			    "ClientHello too long");
-			return;
+	if (c->buf == NULL) {
+		p = rbuf + BC_GO_MAX;
+		n = read(c->fd, p, CH_MAXLEN);
+		have = 0;
+		hp = &first;
+		ch_init(hp, CH_MAXLEN);
+	} else {
+		hp = c->hello;
+		if (c->len == c->cap) {
+			ncap = MINIMUM(BC_GO_MAX + (c->cap - BC_GO_MAX) * 2,
+			    BC_GO_MAX + CH_MAXLEN);
+			if (ncap <= c->cap) {
+				conn_close(c, TLS_ALERT_HANDSHAKE_FAILURE,
+				    "ClientHello too long");
+				return;
+			}
+			if ((nb = realloc(c->buf, ncap)) == NULL) {
+				conn_close(c, TLS_ALERT_INTERNAL_ERROR,
+				    "out of memory");
+				return;
+			}
+			c->buf = nb;
+			c->cap = ncap;
 		}
-		if ((nb = realloc(c->buf, ncap)) == NULL) {
-			conn_close(c, TLS_ALERT_INTERNAL_ERROR, "out of memory");
-			return;
-		}
-		c->buf = nb;
-		c->cap = ncap;
+		p = c->buf + BC_GO_MAX;
+		have = c->len - BC_GO_MAX;
+		n = read(c->fd, c->buf + c->len, c->cap - c->len);
 	}
-	n = read(c->fd, c->buf + c->len, c->cap - c->len);
 	if (n == -1) {
 		if (errno == EAGAIN || errno == EINTR)
-			return;
-		log_debug("client %s: read: %s", c->client, strerror(errno));
+			goto wait;
+		log_debug("client %s: read: %s", peerstr(&c->peer, a),
+		    strerror(errno));
 		conn_free(c);
 		return;
 	}
 	if (n == 0) {
 		log_debug("client %s: closed before its ClientHello",
-		    c->client);
+		    peerstr(&c->peer, a));
 		conn_free(c);
 		return;
 	}
-	c->len += (size_t)n;
-	st = ch_parse(c->buf, c->len, CH_MAXLEN, &info);
+	/* only the new bytes: the parser picks up where it stopped */
+	st = ch_feed(hp, p + have, (size_t)n, &info);
+	have += (size_t)n;
+	if (c->buf != NULL)
+		c->len += (size_t)n;
 	switch (st) {
 	case CH_MORE:
-		return;
+		if (c->buf == NULL) {
+			ncap = BC_GO_MAX + MINIMUM(MAXIMUM(HELLO_BUF0,
+			    2 * have), CH_MAXLEN);
+			if ((c->buf = malloc(ncap)) == NULL ||
+			    (c->hello = malloc(sizeof(*c->hello))) == NULL) {
+				conn_close(c, TLS_ALERT_INTERNAL_ERROR,
+				    "out of memory");
+				return;
+			}
+			memcpy(c->hello, hp, sizeof(*c->hello));
+			memcpy(c->buf + BC_GO_MAX, p, have);
+			c->cap = ncap;
+			c->len = BC_GO_MAX + have;
+		}
+		goto wait;
 	case CH_OK:
-		(void)strlcpy(c->name, info.sni, sizeof(c->name));
-		conn_route(c);
+		free(c->hello);
+		c->hello = NULL;
+		if ((c->name = strdup(info.sni)) == NULL) {
+			conn_close(c, TLS_ALERT_INTERNAL_ERROR,
+			    "out of memory");
+			return;
+		}
+		conn_routed(c, p, have);
 		return;
 	case CH_ERR_NOTTLS:
 		conn_close(c, 0, "not a TLS ClientHello");
 		return;
 	case CH_ERR_NOSNI:
-	case CH_ERR_BADNAME:
 		conn_close(c, TLS_ALERT_UNRECOGNIZED_NAME, ch_strerror(st));
+		return;
+	case CH_ERR_BADNAME:
+		/* the name as sent, escaped: a client chose its bytes */
+		(void)snprintf(why, sizeof(why), "%s \"%s\"", ch_strerror(st),
+		    log_vis(info.badname, vname, sizeof(vname)));
+		conn_close(c, TLS_ALERT_UNRECOGNIZED_NAME, why);
 		return;
 	case CH_ERR_VERSION:
 		conn_close(c, TLS_ALERT_PROTOCOL_VERSION, ch_strerror(st));
@@ -302,6 +766,24 @@ conn_read(evutil_socket_t fd, short ev, void *arg)
 		conn_close(c, TLS_ALERT_DECODE_ERROR, why);
 		return;
 	}
+
+ wait:
+	if (c->ev == NULL) {
+		if ((c->ev = event_new(ps->base, c->fd, EV_READ | EV_PERSIST,
+		    conn_read, c)) == NULL || event_add(c->ev, NULL) == -1 ||
+		    (c->timer == NULL && conn_timer(c, conf->to_handshake) ==
+		    -1)) {
+			conn_close(c, TLS_ALERT_INTERNAL_ERROR,
+			    "out of memory");
+			return;
+		}
+	}
+}
+
+static void
+conn_read(evutil_socket_t fd, short ev, void *arg)
+{
+	conn_hello(arg);
 }
 
 static void
@@ -331,97 +813,26 @@ conn_timeout(evutil_socket_t fd, short ev, void *arg)
 	}
 }
 
+/* A token backchannel for a client waiting in this listener. */
 static void
-conn_splice_done(struct splice *sp, enum splice_end end, int error,
-    void *arg)
-{
-	struct conn	*c = arg;
-
-	if (end == SPLICE_ERROR)
-		log_debug("client %s (%s): relay error: %s", c->client,
-		    c->name, strerror(error));
-	else
-		log_debug("client %s (%s): %s, %llu bytes in, %llu out",
-		    c->client, c->name, end == SPLICE_IDLE ? "idle timeout" :
-		    "done", (unsigned long long)(c->len + splice_bytes(sp, 0)),
-		    (unsigned long long)splice_bytes(sp, 1));
-	listener_stats.bytes_in += c->len + splice_bytes(sp, 0);
-	listener_stats.bytes_out += splice_bytes(sp, 1);
-	conn_free(c);
-}
-
-static void
-conn_start_relay(struct conn *c)
-{
-	struct timeval	 idle = { conf->to_idle, 0 };
-
-	evtimer_del(c->timer);
-	if (c->ev != NULL) {
-		event_free(c->ev);
-		c->ev = NULL;
-	}
-	free(c->buf);
-	c->buf = NULL;
-	c->sp = splice_start(ps->base, c->fd, c->bcfd,
-	    conf->to_idle ? &idle : NULL, 0, conn_splice_done, c);
-	if (c->sp == NULL) {
-		log_limited(&refused_limit, "client %s: cannot relay: %s",
-		    c->client, strerror(errno));
-		conn_free(c);
-		return;
-	}
-	c->state = C_RELAY;
-}
-
-/* Write what the client sent so far to the backchannel, then relay. */
-static void
-conn_send(evutil_socket_t fd, short ev, void *arg)
-{
-	struct conn	*c = arg;
-	ssize_t		 n;
-
-	while (c->sent < c->len) {
-		n = send(c->bcfd, c->buf + c->sent, c->len - c->sent,
-		    MSG_NOSIGNAL);
-		if (n == -1) {
-			if (errno == EAGAIN || errno == EINTR) {
-				event_add(c->ev, NULL);
-				return;
-			}
-			log_debug("client %s: backchannel write: %s",
-			    c->client, strerror(errno));
-			conn_close(c, TLS_ALERT_INTERNAL_ERROR, NULL);
-			return;
-		}
-		c->sent += (size_t)n;
-	}
-	conn_start_relay(c);
-}
-
-static void
-conn_join(struct conn *c, int bcfd)
+conn_join(struct conn *c, int bcfd, struct event *bcev)
 {
 	RB_REMOVE(conn_toks, &tokens, c);
-	token_done(c, 1);
+	token_done(c->token, 1);
 	c->state = C_SEND;
-	c->bcfd = bcfd;
-	net_tune(bcfd);
-	event_free(c->ev);
-	if ((c->ev = event_new(ps->base, bcfd, EV_WRITE, conn_send, c)) ==
-	    NULL) {
-		conn_close(c, TLS_ALERT_INTERNAL_ERROR, "out of memory");
-		return;
+	if (conn_first_write(c, c->buf + c->off, c->len - c->off, bcfd,
+	    bcev) == -1) {
+		c->bcfd = bcfd;
+		c->bcev = bcev;
+		conn_close(c, TLS_ALERT_INTERNAL_ERROR, NULL);
 	}
-	timer_set(c->timer, conf->to_preamble);
-	conn_send(bcfd, EV_WRITE, c);
 }
 
 static void
-conn_new(int fd, const struct sockaddr_storage *ss)
+conn_new(int fd, const union sockaddr_any *ss, const struct lsock *l)
 {
-	struct sockaddr_storage	 local;
-	socklen_t		 sl = sizeof(local);
-	struct conn		*c;
+	struct conn	*c;
+	socklen_t	 sl = sizeof(c->local);
 
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		close(fd);
@@ -429,6 +840,8 @@ conn_new(int fd, const struct sockaddr_storage *ss)
 	}
 	c->fd = fd;
 	c->bcfd = -1;
+	c->ls = l;
+	c->peer = *ss;
 	do {
 		c->id = ++nextid;
 	} while (c->id == 0 || RB_FIND(conn_ids, &conns, c) != NULL);
@@ -436,21 +849,226 @@ conn_new(int fd, const struct sockaddr_storage *ss)
 	nconns++;
 	listener_stats.accepted++;
 	c->started = proc_now();
-	net_ntop((const struct sockaddr *)ss, c->client, sizeof(c->client));
-	if (getsockname(fd, (struct sockaddr *)&local, &sl) == 0)
-		net_ntop((struct sockaddr *)&local, c->server,
-		    sizeof(c->server));
-	net_tune(fd);
-	c->cap = HELLO_BUF0;
-	c->ev = event_new(ps->base, fd, EV_READ | EV_PERSIST, conn_read, c);
-	c->timer = evtimer_new(ps->base, conn_timeout, c);
-	if ((c->buf = malloc(c->cap)) == NULL || c->ev == NULL ||
-	    c->timer == NULL || event_add(c->ev, NULL) == -1) {
-		conn_free(c);
+	if (l->wildcard && getsockname(fd, &c->local.sa, &sl) == -1)
+		memset(&c->local, 0, sizeof(c->local));
+	conn_hello(c);
+}
+
+/*
+ * Pools.
+ */
+
+static struct lpool *
+lpool_get(const char *name, int create)
+{
+	struct lpool	 key, *p;
+
+	if (strlcpy(key.name, name, sizeof(key.name)) >= sizeof(key.name))
+		return (NULL);
+	if ((p = RB_FIND(lpools, &lpools, &key)) != NULL || !create)
+		return (p);
+	if (!rpc_valid_name(name) || (p = calloc(1, sizeof(*p))) == NULL)
+		return (NULL);
+	(void)strlcpy(p->name, name, sizeof(p->name));
+	TAILQ_INIT(&p->idle);
+	RB_INSERT(lpools, &lpools, p);
+	return (p);
+}
+
+/* The most idle pooled backchannels of an operator in this listener. */
+static unsigned int
+lpool_max(const struct lpool *p)
+{
+	struct proxyd_operator	*op;
+	unsigned int		 max;
+
+	if (conf == NULL || (op = config_operator(conf, p->name)) == NULL)
+		return (0);
+	max = op->max_pool;
+	return ((max + (unsigned int)conf->prefork - 1) /
+	    (unsigned int)conf->prefork);
+}
+
+static void
+lpool_trim(struct lpool *p)
+{
+	unsigned int	 max = lpool_max(p);
+
+	while (p->nidle > max)
+		pbc_free(TAILQ_FIRST(&p->idle), 1);
+	if (p->nidle == 0 && p->nroutes == 0 && !p->haskey) {
+		RB_REMOVE(lpools, &lpools, p);
+		explicit_bzero(p, sizeof(*p));
+		free(p);
+	}
+}
+
+static void
+lpool_setkey(struct lpool *p, const uint8_t *key, uint32_t gen)
+{
+	p->keygen = gen;
+	if (p->haskey && timingsafe_bcmp(p->key, key, sizeof(p->key)) == 0)
+		return;
+	if (p->haskey) {
+		memcpy(p->oldkey, p->key, sizeof(p->oldkey));
+		p->old_until = time(NULL) + PROXYD_POOL_GRACE;
+	}
+	memcpy(p->key, key, sizeof(p->key));
+	p->haskey = 1;
+}
+
+/* The operator whose current or recent key this is, in constant time. */
+static struct lpool *
+lpool_bykey(const uint8_t *key)
+{
+	struct lpool	*p, *found = NULL;
+	time_t		 now = time(NULL);
+	int		 cur, old;
+
+	RB_FOREACH(p, lpools, &lpools) {
+		cur = p->haskey &&
+		    timingsafe_bcmp(p->key, key, EPS_POOL_KEYLEN) == 0;
+		old = p->old_until > now &&
+		    timingsafe_bcmp(p->oldkey, key, EPS_POOL_KEYLEN) == 0;
+		if (cur | old)
+			found = p;
+	}
+	return (found);
+}
+
+static void
+pool_answer(int fd, int status)
+{
+	uint8_t	 a[BC_POOL_ANSWER_LEN] = { 'E', 'P', 'S', 0 };
+
+	a[3] = (uint8_t)status;
+	(void)send(fd, a, sizeof(a), MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+/* An idle pooled backchannel is readable: closed, or out of protocol. */
+static void
+pbc_read(evutil_socket_t fd, short ev, void *arg)
+{
+	struct pbc	*b = arg;
+	uint8_t		 x[64];
+	ssize_t		 n;
+
+	n = recv(fd, x, sizeof(x), MSG_DONTWAIT);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n > 0)
+		log_limited(&refused_limit, "pooled backchannel of %s sent "
+		    "bytes while idle: closed", b->pool->name);
+	else
+		log_debug("pooled backchannel of %s closed", b->pool->name);
+	pbc_free(b, 1);
+}
+
+/* Pass a pooled backchannel on to the next listener; 0 if done. */
+static int
+pool_pass(struct lpool *p, int fd, unsigned int want, unsigned int hops)
+{
+	struct mp_out	 m;
+	int		 next, r;
+
+	next = (ps->instance + 1) % conf->prefork;
+	if (next == ps->instance ||
+	    ps->chans[PROC_LISTENER][next].chan == NULL)
+		return (-1);
+	mp_out_init(&m);
+	msgpack_pack_map(&m.pk, 3);
+	mp_pack_kstr(&m.pk, "op", p->name);
+	mp_pack_kuint(&m.pk, "want", want);
+	mp_pack_kuint(&m.pk, "hops", hops + 1);
+	r = proc_send_mp(ps, PROC_LISTENER, next, IMSG_POOL_PASS, 0, fd, &m);
+	mp_out_free(&m);
+	if (r == -1)
+		log_debug("pooled backchannel of %s lost on its way to "
+		    "listener %d", p->name, next);
+	return (0);		/* passed on, or closed by proc_send */
+}
+
+/*
+ * An authenticated pooled backchannel of p: keep it here, pass it on,
+ * or answer that the pool is full.  ev is an event already watching fd
+ * for reading, or NULL; it is freed.
+ */
+static void
+pool_keep(struct lpool *p, int fd, unsigned int want, unsigned int hops,
+    struct event *ev)
+{
+	struct pbc	*b;
+	unsigned int	 share, max = lpool_max(p);
+
+	if (want == 0)
+		want = 1;
+	p->want = want;
+	share = (want + (unsigned int)conf->prefork - 1) /
+	    (unsigned int)conf->prefork;
+	if (p->nidle >= max || npooled >= PROXYD_MAX_POOLED) {
+		log_debug("pooled backchannel of %s: pool full here",
+		    p->name);
+		goto full;
+	}
+	if (p->nidle >= share && hops + 1 < (unsigned int)conf->prefork &&
+	    pool_pass(p, fd, want, hops) == 0)
+		goto done;
+	if ((b = calloc(1, sizeof(*b))) == NULL)
+		goto full;
+	b->pool = p;
+	b->fd = fd;
+	if ((b->ev = event_new(ps->base, fd, EV_READ | EV_PERSIST, pbc_read,
+	    b)) == NULL || event_add(b->ev, NULL) == -1) {
+		if (b->ev != NULL)
+			event_free(b->ev);
+		free(b);
+		goto full;
+	}
+	TAILQ_INSERT_TAIL(&p->idle, b, entry);
+	p->nidle++;
+	npooled++;
+	pool_answer(fd, BC_POOL_OK);
+	goto done;
+ full:
+	pool_answer(fd, BC_POOL_FULL);
+	close(fd);
+ done:
+	if (ev != NULL)
+		event_free(ev);
+}
+
+/* A pooled backchannel a sibling listener had more than its share of. */
+static void
+pool_passed(struct frame *f)
+{
+	struct mp_doc	 d;
+	struct lpool	*p;
+	char		 op[RPC_NAMEMAX];
+	uint64_t	 want, hops;
+
+	if (f->fd == -1 || mp_parse(&d, f->data, f->len) == -1) {
+		log_warnx("%s: bad message", __func__);
 		return;
 	}
-	timer_set(c->timer, conf->to_handshake);
+	if (mp_map_str(d.root, "op", op, sizeof(op)) == -1 ||
+	    mp_map_uint(d.root, "want", UINT16_MAX, &want) == -1 ||
+	    mp_map_uint(d.root, "hops", PROC_INSTMAX, &hops) == -1) {
+		log_warnx("%s: bad message", __func__);
+		mp_free(&d);
+		return;
+	}
+	mp_free(&d);
+	if ((p = lpool_get(op, 0)) == NULL) {
+		pool_answer(f->fd, BC_POOL_FULL);
+		return;		/* the frame's fd is closed after us */
+	}
+	pool_keep(p, f->fd, (unsigned int)want, (unsigned int)hops, NULL);
+	f->fd = -1;
 }
+
+/*
+ * Backchannels: the preamble.
+ */
 
 static void
 bconn_free(struct bconn *b, int closefd)
@@ -468,12 +1086,24 @@ bconn_free(struct bconn *b, int closefd)
 }
 
 static void
+bconn_drop(struct bconn *b)
+{
+	char	 a[NET_ADDRSTRLEN];
+
+	log_limited(&refused_limit, "refused backchannel from %s: %u "
+	    "waiting for their preamble, this one the longest",
+	    peerstr(&b->peer, a), PROXYD_MAX_PENDING);
+	bconn_free(b, 1);
+}
+
+static void
 bconn_timeout(evutil_socket_t fd, short ev, void *arg)
 {
 	struct bconn	*b = arg;
+	char		 a[NET_ADDRSTRLEN];
 
 	log_limited(&refused_limit, "refused backchannel from %s: no "
-	    "preamble in time", b->addr);
+	    "preamble in time", peerstr(&b->peer, a));
 	bconn_free(b, 1);
 }
 
@@ -481,85 +1111,137 @@ static void
 bconn_handoff(struct bconn *b, const uint8_t *tok)
 {
 	struct mp_out	 m;
+	char		 a[NET_ADDRSTRLEN];
 
 	mp_out_init(&m);
 	msgpack_pack_map(&m.pk, 2);
 	mp_pack_kbin(&m.pk, "token", tok, EPS_TOKEN_LEN);
-	mp_pack_kstr(&m.pk, "addr", b->addr);
+	mp_pack_kstr(&m.pk, "addr", peerstr(&b->peer, a));
 	if (proc_send_mp(ps, PROC_MATCHER, 0, IMSG_BC_HANDOFF, 0, b->fd,
 	    &m) == -1)
 		log_limited(&refused_limit, "refused backchannel from %s: "
-		    "matcher unavailable", b->addr);
+		    "matcher unavailable", a);
 	mp_out_free(&m);
 	b->fd = -1;		/* passed on, or closed by proc_send */
 	bconn_free(b, 0);
 }
 
+/* The whole preamble is there. */
 static void
-bconn_read(evutil_socket_t fd, short ev, void *arg)
+bconn_preamble(struct bconn *b)
 {
-	struct bconn	*b = arg;
 	struct conn	*c;
+	struct lpool	*p;
+	struct event	*ev;
 	const uint8_t	*tok;
-	ssize_t		 n;
+	char		 a[NET_ADDRSTRLEN];
+	unsigned int	 want;
+	int		 fd;
 
-	n = read(b->fd, b->pre + b->have, sizeof(b->pre) - b->have);
-	if (n == -1) {
-		if (errno == EAGAIN || errno == EINTR)
-			return;
-		bconn_free(b, 1);
-		return;
-	}
-	if (n == 0) {
-		log_limited(&refused_limit, "refused backchannel from %s: "
-		    "closed before its preamble", b->addr);
-		bconn_free(b, 1);
-		return;
-	}
-	b->have += (size_t)n;
-	if (b->have < sizeof(b->pre))
-		return;
 	if (memcmp(b->pre, BC_MAGIC, BC_MAGIC_LEN) != 0 ||
 	    b->pre[BC_MAGIC_LEN] != BC_VERSION ||
-	    b->pre[BC_MAGIC_LEN + 1] != 0 || b->pre[BC_MAGIC_LEN + 2] != 0 ||
-	    b->pre[BC_MAGIC_LEN + 3] != 0) {
+	    (b->pre[BC_MAGIC_LEN + 1] == BC_KIND_TOKEN &&
+	    (b->pre[BC_MAGIC_LEN + 2] != 0 ||
+	    b->pre[BC_MAGIC_LEN + 3] != 0)) ||
+	    b->pre[BC_MAGIC_LEN + 1] > BC_KIND_POOL) {
 		log_limited(&refused_limit, "refused backchannel from %s: "
-		    "bad preamble", b->addr);
+		    "bad preamble", peerstr(&b->peer, a));
 		bconn_free(b, 1);
 		return;
 	}
 	tok = b->pre + BC_MAGIC_LEN + 4;
-	if ((c = token_find(tok)) != NULL && c->state == C_WAIT) {
-		conn_join(c, b->fd);
+	fd = b->fd;
+	ev = b->ev;
+	if (b->pre[BC_MAGIC_LEN + 1] == BC_KIND_POOL) {
+		want = (unsigned int)b->pre[BC_MAGIC_LEN + 2] << 8 |
+		    b->pre[BC_MAGIC_LEN + 3];
+		if ((p = lpool_bykey(tok)) == NULL) {
+			log_limited(&refused_limit, "refused backchannel from "
+			    "%s: unknown or outdated pool key",
+			    peerstr(&b->peer, a));
+			pool_answer(fd, BC_POOL_REFUSED);
+			bconn_free(b, 1);
+			return;
+		}
 		b->fd = -1;
+		b->ev = NULL;
 		bconn_free(b, 0);
+		pool_keep(p, fd, want, 0, ev);
+		return;
+	}
+	if ((c = token_find(tok)) != NULL && c->state == C_WAIT) {
+		b->fd = -1;
+		b->ev = NULL;
+		bconn_free(b, 0);
+		conn_join(c, fd, ev);
 		return;
 	}
 	bconn_handoff(b, tok);
 }
 
+/* Read what there is of the preamble; 1 if more must come. */
+static int
+bconn_more(struct bconn *b)
+{
+	char		 a[NET_ADDRSTRLEN];
+	ssize_t		 n;
+
+	n = read(b->fd, b->pre + b->have, sizeof(b->pre) - b->have);
+	if (n == -1) {
+		if (errno == EAGAIN || errno == EINTR)
+			return (1);
+		bconn_free(b, 1);
+		return (0);
+	}
+	if (n == 0) {
+		log_limited(&refused_limit, "refused backchannel from %s: "
+		    "closed before its preamble", peerstr(&b->peer, a));
+		bconn_free(b, 1);
+		return (0);
+	}
+	b->have += (size_t)n;
+	if (b->have < sizeof(b->pre))
+		return (1);
+	bconn_preamble(b);
+	return (0);
+}
+
 static void
-bconn_new(int fd, const struct sockaddr_storage *ss)
+bconn_read(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)bconn_more(arg);
+}
+
+static void
+bconn_new(int fd, const union sockaddr_any *ss)
 {
 	struct bconn	*b;
+	struct timeval	 tv;
 
 	if ((b = calloc(1, sizeof(*b))) == NULL) {
 		close(fd);
 		return;
 	}
 	b->fd = fd;
+	b->peer = *ss;
 	TAILQ_INSERT_TAIL(&bconns, b, entry);
 	nbconns++;
 	listener_stats.bc_accepted++;
-	net_ntop((const struct sockaddr *)ss, b->addr, sizeof(b->addr));
+	/* TCP_DEFER_ACCEPT: the preamble is most likely there already */
+	if (!bconn_more(b))
+		return;
+	tv.tv_sec = conf->to_preamble;
+	tv.tv_usec = 0;
 	b->ev = event_new(ps->base, fd, EV_READ | EV_PERSIST, bconn_read, b);
 	b->timer = evtimer_new(ps->base, bconn_timeout, b);
-	if (b->ev == NULL || b->timer == NULL || event_add(b->ev, NULL) == -1) {
+	if (b->ev == NULL || b->timer == NULL ||
+	    event_add(b->ev, NULL) == -1 || evtimer_add(b->timer, &tv) == -1)
 		bconn_free(b, 1);
-		return;
-	}
-	timer_set(b->timer, conf->to_preamble);
 }
+
+/*
+ * Listening sockets.
+ */
 
 static void
 accept_pause(int on)
@@ -570,9 +1252,25 @@ accept_pause(int on)
 	TAILQ_FOREACH(l, &lsocks, entry) {
 		if (on)
 			event_del(l->ev);
-		else
+		else if (routed && conf != NULL)
 			event_add(l->ev, NULL);
 	}
+}
+
+/*
+ * A new listener takes no connection before it has the matcher's route
+ * table, or has waited PROXYD_SYNC_WAIT seconds for it: the kernel holds
+ * the connections meanwhile.
+ */
+static void
+accept_routed(evutil_socket_t fd, short ev, void *arg)
+{
+	if (routed)
+		return;
+	routed = 1;
+	evtimer_del(routed_ev);
+	if (!paused)
+		accept_pause(0);
 }
 
 static void
@@ -585,15 +1283,14 @@ static void
 lsock_accept(evutil_socket_t lfd, short ev, void *arg)
 {
 	struct lsock		*l = arg;
-	struct sockaddr_storage	 ss;
+	union sockaddr_any	 ss;
 	struct timeval		 tv = { 1, 0 };
 	socklen_t		 sl;
 	int			 fd, i;
 
-	for (i = 0; i < 64; i++) {
+	for (i = 0; i < ACCEPT_BATCH; i++) {
 		sl = sizeof(ss);
-		fd = accept4(l->fd, (struct sockaddr *)&ss, &sl,
-		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		fd = accept4(l->fd, &ss.sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
 			if (errno == EMFILE || errno == ENFILE ||
 			    errno == ENOBUFS || errno == ENOMEM) {
@@ -605,12 +1302,13 @@ lsock_accept(evutil_socket_t lfd, short ev, void *arg)
 			return;
 		}
 		if (l->backchannel) {
-			if (nbconns >= conf->max_conns) {
-				log_limited(&refused_limit, "refused "
-				    "backchannel: limit of %u reached",
-				    conf->max_conns);
-				close(fd);
-				continue;
+			/*
+			 * A private proxy sends its preamble at once, so it
+			 * is there when we accept: only slow or silent ones
+			 * wait.  The oldest of them makes room.
+			 */
+			if (nbconns >= PROXYD_MAX_PENDING) {
+				bconn_drop(TAILQ_FIRST(&bconns));
 			}
 			bconn_new(fd, &ss);
 		} else {
@@ -622,7 +1320,7 @@ lsock_accept(evutil_socket_t lfd, short ev, void *arg)
 				close(fd);
 				continue;
 			}
-			conn_new(fd, &ss);
+			conn_new(fd, &ss, l);
 		}
 	}
 }
@@ -632,7 +1330,9 @@ lsock_add(struct frame *f)
 {
 	struct lsock	*l;
 	struct mp_doc	 d;
+	socklen_t	 sl;
 	char		 kind[16];
+	int		 on = 1, defer = DEFER_ACCEPT;
 
 	if (f->fd == -1 || mp_parse(&d, f->data, f->len) == -1) {
 		log_warnx("%s: bad listen message", __func__);
@@ -651,11 +1351,27 @@ lsock_add(struct frame *f)
 	f->fd = -1;
 	l->backchannel = strcmp(kind, "backchannel") == 0;
 	(void)net_nonblock(l->fd);
+	/* accepted sockets inherit these: no system call per connection */
+	(void)setsockopt(l->fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+	(void)setsockopt(l->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	(void)setsockopt(l->fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer,
+	    sizeof(defer));
+	sl = sizeof(l->addr);
+	if (getsockname(l->fd, &l->addr.sa, &sl) == -1 ||
+	    (l->addr.sa.sa_family == AF_INET &&
+	    l->addr.sin.sin_addr.s_addr == htonl(INADDR_ANY)) ||
+	    (l->addr.sa.sa_family == AF_INET6 &&
+	    IN6_IS_ADDR_UNSPECIFIED(&l->addr.sin6.sin6_addr)))
+		l->wildcard = 1;
 	if ((l->ev = event_new(ps->base, l->fd, EV_READ | EV_PERSIST,
 	    lsock_accept, l)) == NULL)
 		fatal("%s: event_new", __func__);
 	TAILQ_INSERT_TAIL(&lsocks, l, entry);
 }
+
+/*
+ * Messages.
+ */
 
 static void
 route_reply(struct frame *f)
@@ -681,10 +1397,7 @@ route_reply(struct frame *f)
 		}
 		if (c == NULL || c->state != C_ROUTE) {
 			/* the client left meanwhile: give the token back */
-			struct conn	 tmp;
-
-			memcpy(tmp.token, tok, sizeof(tok));
-			token_done(&tmp, 0);
+			token_done(tok, 0);
 			goto done;
 		}
 		memcpy(c->token, tok, sizeof(tok));
@@ -695,7 +1408,9 @@ route_reply(struct frame *f)
 			goto done;
 		}
 		c->state = C_WAIT;
-		timer_set(c->timer, conf->to_token);
+		if (conn_timer(c, conf->to_token) == -1)
+			conn_close(c, TLS_ALERT_INTERNAL_ERROR,
+			    "out of memory");
 	} else if (c != NULL) {
 		if (mp_map_str(d.root, "reason", reason, sizeof(reason)) ==
 		    -1 || mp_map_uint(d.root, "alert", 255, &alert) == -1) {
@@ -737,22 +1452,158 @@ handoff_in(struct frame *f)
 		return;
 	}
 	explicit_bzero(tok, sizeof(tok));
-	conn_join(c, f->fd);
+	conn_join(c, f->fd, NULL);
 	f->fd = -1;
+}
+
+static void
+route_del(struct lroute *r)
+{
+	RB_REMOVE(lroutes, &lroutes, r);
+	r->pool->nroutes--;
+	nlroutes--;
+	free(r);
+}
+
+/* name is announced by op now, or by nobody for "". */
+static int
+route_set(const char *name, const char *op)
+{
+	struct lroute	*r;
+	struct lpool	*p;
+	size_t		 len;
+	char		 lname[DNAME_MAX + 1];
+
+	if (dname_lower(lname, name, sizeof(lname), 1) == -1 ||
+	    strcmp(lname, name) != 0)
+		return (-1);
+	r = route_get(name);
+	if (op[0] == '\0') {
+		if (r != NULL)
+			route_del(r);
+		return (0);
+	}
+	if ((p = lpool_get(op, 1)) == NULL)
+		return (-1);
+	if (r != NULL) {
+		r->pool->nroutes--;
+		r->pool = p;
+		p->nroutes++;
+		r->gen = routes_gen;
+		return (0);
+	}
+	if (nlroutes >= 2 * conf->max_announce)
+		return (-1);
+	len = strlen(name);
+	if ((r = calloc(1, sizeof(*r) + len + 1)) == NULL)
+		return (-1);
+	memcpy((char *)(r + 1), name, len + 1);
+	r->name = (const char *)(r + 1);
+	r->pool = p;
+	r->gen = routes_gen;
+	p->nroutes++;
+	RB_INSERT(lroutes, &lroutes, r);
+	nlroutes++;
+	return (0);
+}
+
+/* The end of a full table: what it did not name is gone. */
+static void
+routes_end(void)
+{
+	struct lroute	*r, *rn;
+	struct lpool	*p, *pn;
+
+	RB_FOREACH_SAFE(r, lroutes, &lroutes, rn)
+		if (r->gen != routes_gen)
+			route_del(r);
+	RB_FOREACH_SAFE(p, lpools, &lpools, pn) {
+		if (p->keygen != routes_gen && p->haskey) {
+			p->haskey = 0;
+			p->old_until = 0;
+			explicit_bzero(p->key, sizeof(p->key));
+			explicit_bzero(p->oldkey, sizeof(p->oldkey));
+		}
+		lpool_trim(p);
+	}
+}
+
+static void
+routes_in(struct frame *f)
+{
+	struct mp_doc		 d;
+	const msgpack_object	*keys, *set, *o;
+	struct lpool		*p;
+	char			 name[DNAME_MAX + 1], op[RPC_NAMEMAX];
+	uint8_t			 key[EPS_POOL_KEYLEN];
+	uint32_t		 i;
+	int			 begin, end, bad = 0;
+
+	if (mp_parse(&d, f->data, f->len) == -1 ||
+	    mp_map_bool(d.root, "begin", &begin) == -1 ||
+	    mp_map_bool(d.root, "end", &end) == -1 ||
+	    (keys = mp_map_array(d.root, "keys", PROXYD_ROUTES_CHUNK)) ==
+	    NULL || (set = mp_map_array(d.root, "set",
+	    PROXYD_ROUTES_CHUNK)) == NULL) {
+		log_warnx("%s: bad message from matcher", __func__);
+		mp_free(&d);
+		return;
+	}
+	if (begin)
+		routes_gen++;
+	for (i = 0; i < keys->via.array.size; i++) {
+		o = &keys->via.array.ptr[i];
+		if (o->type != MSGPACK_OBJECT_ARRAY ||
+		    o->via.array.size != 2 ||
+		    mp_get_str(&o->via.array.ptr[0], op, sizeof(op)) == -1 ||
+		    mp_get_bin(&o->via.array.ptr[1], key, sizeof(key)) ==
+		    -1 || (p = lpool_get(op, 1)) == NULL) {
+			bad++;
+			continue;
+		}
+		lpool_setkey(p, key, routes_gen);
+	}
+	explicit_bzero(key, sizeof(key));
+	for (i = 0; i < set->via.array.size; i++) {
+		o = &set->via.array.ptr[i];
+		if (o->type != MSGPACK_OBJECT_ARRAY ||
+		    o->via.array.size != 2 ||
+		    mp_get_str(&o->via.array.ptr[0], name, sizeof(name)) ==
+		    -1 || mp_get_str(&o->via.array.ptr[1], op, sizeof(op)) ==
+		    -1 || route_set(name, op) == -1)
+			bad++;
+	}
+	mp_free(&d);
+	if (bad)
+		log_warnx("%s: %d bad entries from matcher", __func__, bad);
+	if (end) {
+		routes_end();
+		accept_routed(-1, 0, NULL);
+	}
 }
 
 int
 listener_config(struct privsep *p, void *nconf, char *why, size_t whylen)
 {
-	struct lsock	*l;
+	struct lsock		*l;
+	struct lpool		*lp, *t;
+	struct timeval		 tv;
 
 	if (nconf == NULL)
 		return (-1);
 	config_free(conf);
 	conf = nconf;
+	/* "max pool" may have shrunk, an operator may be gone */
+	RB_FOREACH_SAFE(lp, lpools, &lpools, t)
+		lpool_trim(lp);
 	TAILQ_FOREACH(l, &lsocks, entry)
-		if (!paused && !event_pending(l->ev, EV_READ, NULL))
+		if (!paused && routed && !event_pending(l->ev, EV_READ, NULL))
 			event_add(l->ev, NULL);
+	if (!routed && !evtimer_pending(routed_ev, NULL)) {
+		tv.tv_sec = PROXYD_SYNC_WAIT;
+		tv.tv_usec = 0;
+		evtimer_add(routed_ev, &tv);
+	}
 	return (0);
 }
 
@@ -775,6 +1626,16 @@ listener_dispatch(struct privsep *p, struct proc_chan *from, struct frame *f)
 			break;
 		handoff_in(f);
 		return;
+	case IMSG_ROUTES:
+		if (from->id != PROC_MATCHER || conf == NULL)
+			break;
+		routes_in(f);
+		return;
+	case IMSG_POOL_PASS:
+		if (from->id != PROC_LISTENER || conf == NULL)
+			break;
+		pool_passed(f);
+		return;
 	}
 	log_warnx("%s: unexpected message %u from %s", __func__, f->hdr.type,
 	    proc_title(p, from->id));
@@ -787,7 +1648,11 @@ listener_chan_event(struct privsep *p, struct proc_chan *peer, int up)
 
 	if (up || peer->id != PROC_MATCHER)
 		return;
-	/* clients waiting for a route will not get one */
+	/*
+	 * Clients waiting for a route will not get one.  The route table
+	 * and the pools stay: the next matcher sends its table when it has
+	 * one.
+	 */
 	RB_FOREACH_SAFE(c, conn_ids, &conns, t)
 		if (c->state == C_ROUTE)
 			conn_close(c, TLS_ALERT_INTERNAL_ERROR,
@@ -798,12 +1663,14 @@ void
 listener_init(struct privsep *p)
 {
 	ps = p;
-	if ((pause_ev = evtimer_new(ps->base, accept_resume, NULL)) == NULL)
+	if ((pause_ev = evtimer_new(ps->base, accept_resume, NULL)) == NULL ||
+	    (routed_ev = evtimer_new(ps->base, accept_routed, NULL)) == NULL)
 		fatal("%s", __func__);
 }
 
 /*
- * Operations: the numbers and the connections of this listener.
+ * Operations: the numbers, the connections and the pools of this
+ * listener.
  */
 
 struct listener_stats	 listener_stats;
@@ -872,7 +1739,7 @@ listener_metrics(struct privsep *p, struct metrics *m)
 
 	RB_FOREACH(c, conn_ids, &conns)
 		if (c->sp != NULL) {
-			in += c->len + splice_bytes(c->sp, 0);
+			in += c->hellolen + splice_bytes(c->sp, 0);
 			out += splice_bytes(c->sp, 1);
 		}
 	(void)metrics_declare(m, "proxyd_connections_accepted_total",
@@ -887,12 +1754,11 @@ listener_metrics(struct privsep *p, struct metrics *m)
 	    METRIC_COUNTER, "Client connections refused, by reason.");
 	/* each label once, with the sum of its prefixes */
 	memset(refused, 0, sizeof(refused));
-	for (i = 0; i < nitems(refusals); i++) {
+	for (i = 0; i < nitems(refusals) && i < LISTENER_REFUSALS; i++) {
 		for (k = 0; strcmp(refusals[k].label, refusals[i].label) != 0;
 		    k++)
 			;
-		if (i < LISTENER_REFUSALS)
-			refused[k] += listener_stats.refused[i];
+		refused[k] += listener_stats.refused[i];
 	}
 	l.name = "reason";
 	for (i = 0; i < nitems(refusals); i++) {
@@ -914,60 +1780,93 @@ listener_metrics(struct privsep *p, struct metrics *m)
 	l.value = "out";
 	(void)metrics_add(m, "proxyd_bytes_total", &l, 1, (double)out);
 	(void)metrics_declare(m, "proxyd_backchannels_accepted_total",
-	    METRIC_COUNTER, "Backchannel connections accepted.");
+	    METRIC_COUNTER, "Backchannel connections accepted, pooled ones "
+	    "included.");
 	(void)metrics_add(m, "proxyd_backchannels_accepted_total", NULL, 0,
 	    (double)listener_stats.bc_accepted);
 	(void)metrics_declare(m, "proxyd_backchannels_waiting", METRIC_GAUGE,
 	    "Backchannels that have not sent their preamble yet.");
 	(void)metrics_add(m, "proxyd_backchannels_waiting", NULL, 0, nbconns);
-	/* the pool: none yet */
 	(void)metrics_declare(m, "proxyd_pool_size", METRIC_GAUGE,
 	    "Pooled backchannels idle, ready for a client.");
-	(void)metrics_add(m, "proxyd_pool_size", NULL, 0, 0);
+	(void)metrics_add(m, "proxyd_pool_size", NULL, 0, npooled);
 	(void)metrics_declare(m, "proxyd_pool_hits_total", METRIC_COUNTER,
 	    "Clients joined to a pooled backchannel.");
-	(void)metrics_add(m, "proxyd_pool_hits_total", NULL, 0, 0);
+	(void)metrics_add(m, "proxyd_pool_hits_total", NULL, 0,
+	    (double)listener_stats.pool_hits);
 	(void)metrics_declare(m, "proxyd_pool_misses_total", METRIC_COUNTER,
-	    "Clients for whom no pooled backchannel was idle.");
-	(void)metrics_add(m, "proxyd_pool_misses_total", NULL, 0, 0);
+	    "Clients of an operator with a pool for whom no pooled "
+	    "backchannel was idle here: they took the notification path.");
+	(void)metrics_add(m, "proxyd_pool_misses_total", NULL, 0,
+	    (double)listener_stats.pool_misses);
+}
+
+static int
+listener_connections(struct privsep *p, uint32_t ref)
+{
+	struct proc_rows	 rows;
+	msgpack_packer		*pk;
+	struct conn		*c;
+	time_t			 now = proc_now();
+	char			 a[NET_ADDRSTRLEN];
+
+	proc_rows_init(&rows, p, ref);
+	RB_FOREACH(c, conn_ids, &conns) {
+		pk = proc_rows_add(&rows);
+		msgpack_pack_map(pk, 6);
+		mp_pack_kstr(pk, "client", peerstr(&c->peer, a));
+		mp_pack_str(pk, "name");
+		if (c->name != NULL)
+			mp_pack_str(pk, c->name);
+		else
+			msgpack_pack_nil(pk);
+		mp_pack_kstr(pk, "state", conn_state_name(c->state));
+		mp_pack_kuint(pk, "age", (uint64_t)(now - c->started));
+		mp_pack_kuint(pk, "bytes_in", c->hellolen + (c->sp != NULL ?
+		    splice_bytes(c->sp, 0) : 0));
+		mp_pack_kuint(pk, "bytes_out", c->sp != NULL ?
+		    splice_bytes(c->sp, 1) : 0);
+	}
+	return (proc_rows_end(&rows));
+}
+
+static int
+listener_pools(struct privsep *p, uint32_t ref)
+{
+	struct proc_rows	 rows;
+	msgpack_packer		*pk;
+	struct lpool		*lp;
+
+	proc_rows_init(&rows, p, ref);
+	RB_FOREACH(lp, lpools, &lpools) {
+		pk = proc_rows_add(&rows);
+		msgpack_pack_map(pk, 6);
+		mp_pack_kstr(pk, "operator", lp->name);
+		mp_pack_kuint(pk, "listener", (uint64_t)p->instance);
+		mp_pack_kuint(pk, "idle", lp->nidle);
+		mp_pack_kuint(pk, "max", lpool_max(lp));
+		mp_pack_kuint(pk, "routes", lp->nroutes);
+		mp_pack_kbool(pk, "key", lp->haskey);
+	}
+	return (proc_rows_end(&rows));
 }
 
 int
 listener_control(struct privsep *p, uint32_t ref, const char *cmd, int argc,
     char **argv, char *why, size_t whylen)
 {
-	struct proc_rows	 rows;
-	msgpack_packer		*pk;
-	struct conn		*c;
-	time_t			 now = proc_now();
+	int	 rv;
 
-	if (strcmp(cmd, "show pools") == 0)
-		return (0);		/* no pool yet: no rows */
-	if (strcmp(cmd, "show connections") != 0) {
+	if (strcmp(cmd, "show connections") == 0)
+		rv = listener_connections(p, ref);
+	else if (strcmp(cmd, "show pools") == 0)
+		rv = listener_pools(p, ref);
+	else {
 		(void)snprintf(why, whylen, "%s: not a listener command",
 		    cmd);
 		return (-1);
 	}
-	proc_rows_init(&rows, p, ref);
-	RB_FOREACH(c, conn_ids, &conns) {
-		pk = proc_rows_add(&rows);
-		msgpack_pack_map(pk, 6);
-		mp_pack_kstr(pk, "client", c->client);
-		mp_pack_str(pk, "name");
-		if (c->name[0] != '\0')
-			mp_pack_str(pk, c->name);
-		else
-			msgpack_pack_nil(pk);
-		mp_pack_kstr(pk, "state", conn_state_name(c->state));
-		mp_pack_kuint(pk, "age", (uint64_t)(now - c->started));
-		mp_pack_kuint(pk, "bytes_in", c->len + (c->sp != NULL ?
-		    splice_bytes(c->sp, 0) : 0));
-		mp_pack_kuint(pk, "bytes_out", c->sp != NULL ?
-		    splice_bytes(c->sp, 1) : 0);
-	}
-	if (proc_rows_end(&rows) == -1) {
+	if (rv == -1)
 		(void)strlcpy(why, "the parent did not take the list", whylen);
-		return (-1);
-	}
-	return (0);
+	return (rv);
 }

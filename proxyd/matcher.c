@@ -10,6 +10,23 @@
  *
  * Name lookup: the exact name first, then "*.suffix" patterns from the
  * most specific to the least.
+ *
+ * The route table and the pool keys live here and are pushed to every
+ * listener, which looks names up in-process and joins a client to an
+ * idle pooled backchannel of the operator without asking anyone; only
+ * a client for whom its listener holds no pooled backchannel comes here
+ * (IMSG_ROUTE) for a token and an incoming call.  A full table goes to
+ * a listener whose channel comes up, and to all after a reload; each
+ * change follows as it happens (IMSG_ROUTES).  A new matcher waits for
+ * the eps process to replay the names the last one accepted
+ * (IMSG_REPLAY_DONE), or PROXYD_SYNC_WAIT seconds, before its first full
+ * table, so that the listeners keep routing meanwhile from the copy
+ * they have.
+ *
+ * Pool keys: one random key per configured operator, made when the
+ * matcher starts and again on every reload, and given to that operator
+ * alone, in the answer to its announce.  Its private proxy presents it
+ * when it opens a pooled backchannel.
  */
 
 #include <errno.h>
@@ -33,7 +50,28 @@ struct announce {
 	time_t			 expires;
 };
 
+/* the pool key of an operator */
+struct pool_key {
+	TAILQ_ENTRY(pool_key)	 entry;
+	char			 op[RPC_NAMEMAX];
+	uint8_t			 key[EPS_POOL_KEYLEN];
+};
+TAILQ_HEAD(pool_keys, pool_key);
+
 RB_HEAD(announces, announce);
+
+/*
+ * What one operator holds: its issued tokens (the token table counts
+ * them here) and its names.  It outlives a reload that drops the
+ * operator until both are 0.
+ */
+struct opstat {
+	TAILQ_ENTRY(opstat)	 entry;
+	char			 op[RPC_NAMEMAX];
+	unsigned int		 ntokens;
+	unsigned int		 nannounces;
+};
+TAILQ_HEAD(opstats, opstat);
 
 static int	announce_cmp(struct announce *, struct announce *);
 RB_GENERATE_STATIC(announces, announce, node, announce_cmp)
@@ -44,14 +82,54 @@ static struct token_table	 tokens;
 static struct announces		 announces = RB_INITIALIZER(&announces);
 static unsigned int		 nannounces;
 static struct event		*sweep_ev;
+static struct pool_keys		 pool_keys = TAILQ_HEAD_INITIALIZER(pool_keys);
+static struct opstats		 opstats = TAILQ_HEAD_INITIALIZER(opstats);
+/* route changes not yet sent to the listeners: [[name, op], ...] */
+static struct mp_out		 routes_pend;
+static unsigned int		 nroutes_pend;
+static int			 synced;	/* listeners have our table */
+static struct event		*sync_ev;
 static struct log_limit		 refused_limit = LOG_LIMIT_INITIALIZER(10);
 /* names come and go as peers say: their lines are limited too */
 static struct log_limit		 names_limit = LOG_LIMIT_INFO(20);
+
+static void	routes_note(const char *, const char *);
+static void	routes_flush(void);
 
 static int
 announce_cmp(struct announce *a, struct announce *b)
 {
 	return (strcmp(a->name, b->name));
+}
+
+/* The counters of an operator; NULL only when memory is short. */
+static struct opstat *
+opstat_get(const char *op)
+{
+	struct opstat	*os;
+
+	TAILQ_FOREACH(os, &opstats, entry)
+		if (strcmp(os->op, op) == 0)
+			return (os);
+	if ((os = calloc(1, sizeof(*os))) == NULL)
+		return (NULL);
+	(void)strlcpy(os->op, op, sizeof(os->op));
+	TAILQ_INSERT_TAIL(&opstats, os, entry);
+	return (os);
+}
+
+/* Counters of operators no longer configured and holding nothing. */
+static void
+opstat_prune(void)
+{
+	struct opstat	*os, *next;
+
+	TAILQ_FOREACH_SAFE(os, &opstats, entry, next)
+		if (os->ntokens == 0 && os->nannounces == 0 &&
+		    config_operator(conf, os->op) == NULL) {
+			TAILQ_REMOVE(&opstats, os, entry);
+			free(os);
+		}
 }
 
 static struct announce *
@@ -98,11 +176,13 @@ route_fail(struct proc_chan *from, uint32_t connid, const char *reason,
 static void
 route(struct proc_chan *from, struct frame *f)
 {
-	struct mp_doc	 d;
-	struct mp_out	 m;
-	struct announce	*a;
-	struct token	*t;
-	char		 name[DNAME_MAX + 1], reason[DNAME_MAX + 64];
+	struct mp_doc		 d;
+	struct mp_out		 m;
+	struct announce		*a;
+	struct token		*t;
+	struct proxyd_operator	*op;
+	struct opstat		*os;
+	char			 name[DNAME_MAX + 1], reason[DNAME_MAX + 96];
 	char		 client[NET_ADDRSTRLEN], server[NET_ADDRSTRLEN];
 
 	if (mp_parse(&d, f->data, f->len) == -1 ||
@@ -128,11 +208,21 @@ route(struct proc_chan *from, struct frame *f)
 		    TLS_ALERT_INTERNAL_ERROR);
 		return;
 	}
+	if ((op = config_operator(conf, a->op)) == NULL ||
+	    (os = opstat_get(a->op)) == NULL) {
+		route_fail(from, f->hdr.ref, "operator unavailable",
+		    TLS_ALERT_INTERNAL_ERROR);
+		return;
+	}
 	/* the listener times out first; this is the safety net */
-	if ((t = token_issue(&tokens, conf->max_tokens, conf->to_token + 5,
-	    from->instance, f->hdr.ref, name)) == NULL) {
-		route_fail(from, f->hdr.ref, "too many connections "
-		    "waiting for a backchannel", TLS_ALERT_INTERNAL_ERROR);
+	if ((t = token_issue_op(&tokens, conf->max_tokens, &os->ntokens,
+	    op->max_tokens, conf->to_token + 5, from->instance, f->hdr.ref,
+	    name)) == NULL) {
+		(void)snprintf(reason, sizeof(reason), "too many connections "
+		    "waiting for a backchannel of %s%s", a->op,
+		    os->ntokens >= op->max_tokens ? "" : " (all operators)");
+		route_fail(from, f->hdr.ref, reason,
+		    TLS_ALERT_INTERNAL_ERROR);
 		return;
 	}
 	/* the listener learns the token before the private proxy can */
@@ -245,6 +335,154 @@ incoming_fail(struct frame *f)
 	explicit_bzero(tok, sizeof(tok));
 }
 
+/*
+ * Pool keys and the listeners' copy of the route table.
+ */
+
+static struct pool_key *
+pool_key_find(const char *op)
+{
+	struct pool_key	*pk;
+
+	TAILQ_FOREACH(pk, &pool_keys, entry)
+		if (strcmp(pk->op, op) == 0)
+			return (pk);
+	return (NULL);
+}
+
+/* A new key for every operator: at start and on every reload. */
+static void
+pool_keys_make(void)
+{
+	struct proxyd_operator	*op;
+	struct pool_key		*pk;
+
+	while ((pk = TAILQ_FIRST(&pool_keys)) != NULL) {
+		TAILQ_REMOVE(&pool_keys, pk, entry);
+		explicit_bzero(pk, sizeof(*pk));
+		free(pk);
+	}
+	TAILQ_FOREACH(op, &conf->operators, entry) {
+		if (op->max_pool == 0)
+			continue;	/* no pool for it: no key */
+		if ((pk = calloc(1, sizeof(*pk))) == NULL)
+			fatal("%s", __func__);
+		(void)strlcpy(pk->op, op->name, sizeof(pk->op));
+		arc4random_buf(pk->key, sizeof(pk->key));
+		TAILQ_INSERT_TAIL(&pool_keys, pk, entry);
+	}
+}
+
+/* One frame of IMSG_ROUTES to one listener, or to all (-1). */
+static void
+routes_send(int instance, int begin, int end, struct mp_out *keys,
+    uint32_t nkeys, struct mp_out *set, uint32_t nset)
+{
+	struct mp_out	 m;
+
+	mp_out_init(&m);
+	msgpack_pack_map(&m.pk, 4);
+	mp_pack_kbool(&m.pk, "begin", begin);
+	mp_pack_kbool(&m.pk, "end", end);
+	mp_pack_str(&m.pk, "keys");
+	msgpack_pack_array(&m.pk, nkeys);
+	if (keys != NULL)
+		msgpack_sbuffer_write(&m.sb, keys->sb.data, keys->sb.size);
+	mp_pack_str(&m.pk, "set");
+	msgpack_pack_array(&m.pk, nset);
+	if (set != NULL)
+		msgpack_sbuffer_write(&m.sb, set->sb.data, set->sb.size);
+	(void)proc_send_mp(ps, PROC_LISTENER, instance, IMSG_ROUTES, 0, -1,
+	    &m);
+	mp_out_free(&m);
+}
+
+static void
+routes_flush(void)
+{
+	if (nroutes_pend == 0)
+		return;
+	if (synced)
+		routes_send(-1, 0, 0, NULL, 0, &routes_pend, nroutes_pend);
+	mp_out_reset(&routes_pend);
+	nroutes_pend = 0;
+}
+
+/* A name is announced by op now, or by nobody ("") any more. */
+static void
+routes_note(const char *name, const char *op)
+{
+	if (!synced)
+		return;		/* the first full table will say it */
+	msgpack_pack_array(&routes_pend.pk, 2);
+	mp_pack_str(&routes_pend.pk, name);
+	mp_pack_str(&routes_pend.pk, op);
+	if (++nroutes_pend >= PROXYD_ROUTES_CHUNK)
+		routes_flush();
+}
+
+/* The keys and the whole table, in frames of PROXYD_ROUTES_CHUNK. */
+static void
+routes_full(int instance)
+{
+	struct pool_key	*pk;
+	struct announce	*a;
+	struct mp_out	 keys, set;
+	uint32_t	 nkeys = 0, nset = 0;
+	int		 begin = 1;
+
+	routes_flush();
+	mp_out_init(&keys);
+	mp_out_init(&set);
+	TAILQ_FOREACH(pk, &pool_keys, entry) {
+		msgpack_pack_array(&keys.pk, 2);
+		mp_pack_str(&keys.pk, pk->op);
+		msgpack_pack_bin(&keys.pk, sizeof(pk->key));
+		msgpack_pack_bin_body(&keys.pk, pk->key, sizeof(pk->key));
+		if (++nkeys + nset < PROXYD_ROUTES_CHUNK)
+			continue;
+		routes_send(instance, begin, 0, &keys, nkeys, &set, nset);
+		explicit_bzero(keys.sb.data, keys.sb.size);
+		mp_out_reset(&keys);
+		nkeys = 0;
+		begin = 0;
+	}
+	RB_FOREACH(a, announces, &announces) {
+		msgpack_pack_array(&set.pk, 2);
+		mp_pack_str(&set.pk, a->name);
+		mp_pack_str(&set.pk, a->op);
+		if (nkeys + ++nset < PROXYD_ROUTES_CHUNK)
+			continue;
+		routes_send(instance, begin, 0, &keys, nkeys, &set, nset);
+		explicit_bzero(keys.sb.data, keys.sb.size);
+		mp_out_reset(&keys);
+		mp_out_reset(&set);
+		nkeys = nset = 0;
+		begin = 0;
+	}
+	routes_send(instance, begin, 1, &keys, nkeys, &set, nset);
+	explicit_bzero(keys.sb.data, keys.sb.size);
+	mp_out_free(&keys);
+	mp_out_free(&set);
+}
+
+/* The eps process has replayed its shadow, or it took too long. */
+static void
+routes_sync(evutil_socket_t fd, short ev, void *arg)
+{
+	struct timeval	 tv = { 1, 0 };
+
+	if (synced)
+		return;
+	if (conf == NULL) {
+		evtimer_add(sync_ev, &tv);
+		return;
+	}
+	synced = 1;
+	evtimer_del(sync_ev);
+	routes_full(-1);
+}
+
 static int
 operator_allows(const char *opname, const char *pattern)
 {
@@ -262,6 +500,11 @@ operator_allows(const char *opname, const char *pattern)
 static void
 announce_free(struct announce *a)
 {
+	struct opstat	*os;
+
+	if ((os = opstat_get(a->op)) != NULL && os->nannounces > 0)
+		os->nannounces--;
+	routes_note(a->name, "");
 	RB_REMOVE(announces, &announces, a);
 	free(a);
 	nannounces--;
@@ -272,9 +515,11 @@ static const char *
 announce_one(const char *caller, const char *name, unsigned int ttl,
     time_t now)
 {
-	struct announce	*a;
+	struct announce		*a;
+	struct proxyd_operator	*op;
+	struct opstat		*os;
 
-	if (config_operator(conf, caller) == NULL)
+	if ((op = config_operator(conf, caller)) == NULL)
 		return ("operator not configured");
 	if (!operator_allows(caller, name))
 		return ("name not allowed for this operator");
@@ -293,6 +538,10 @@ announce_one(const char *caller, const char *name, unsigned int ttl,
 	}
 	if (nannounces >= conf->max_announce)
 		return ("too many announcements");
+	if ((os = opstat_get(caller)) == NULL)
+		return ("out of memory");
+	if (os->nannounces >= op->max_announce)
+		return ("too many announcements for this operator");
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return ("out of memory");
 	(void)strlcpy(a->name, name, sizeof(a->name));
@@ -300,6 +549,8 @@ announce_one(const char *caller, const char *name, unsigned int ttl,
 	a->expires = now + ttl;
 	RB_INSERT(announces, &announces, a);
 	nannounces++;
+	os->nannounces++;
+	routes_note(a->name, a->op);
 	log_limited(&names_limit, "%s announced %s (ttl %u)", caller, name,
 	    ttl);
 	return (NULL);
@@ -312,6 +563,7 @@ announce(struct proc_chan *from, struct frame *f, int withdraw)
 	struct mp_out		 m, refused;
 	const msgpack_object	*doms;
 	struct announce		*a;
+	struct pool_key		*pk;
 	char			 caller[RPC_NAMEMAX], name[DNAME_MAX + 1];
 	const char		*why;
 	uint64_t		 ttl = 0;
@@ -379,7 +631,11 @@ announce(struct proc_chan *from, struct frame *f, int withdraw)
 			msgpack_pack_map(&res.pk, 1);
 			mp_pack_kuint(&res.pk, "withdrawn", nacc);
 		} else {
-			msgpack_pack_map(&res.pk, 4);
+			pk = pool_key_find(caller);
+			msgpack_pack_map(&res.pk, pk != NULL ? 5 : 4);
+			if (pk != NULL)
+				mp_pack_kbin(&res.pk, "pool", pk->key,
+				    sizeof(pk->key));
 			mp_pack_kuint(&res.pk, "ttl", ttl);
 			mp_pack_str(&res.pk, "accepted");
 			msgpack_pack_array(&res.pk, nacc);
@@ -398,6 +654,7 @@ announce(struct proc_chan *from, struct frame *f, int withdraw)
 	}
 	mp_out_free(&m);
 	mp_out_free(&refused);
+	routes_flush();
 }
 
 static void
@@ -414,6 +671,7 @@ sweep(evutil_socket_t fd, short ev, void *arg)
 			announce_free(a);
 		}
 	token_sweep(&tokens);
+	routes_flush();
 	evtimer_add(sweep_ev, &tv);
 }
 
@@ -452,6 +710,11 @@ matcher_config(struct privsep *p, void *nconf, char *why, size_t whylen)
 	config_free(conf);
 	conf = nconf;
 	recheck();
+	opstat_prune();
+	/* new keys for all; the old ones stay good for a grace period */
+	pool_keys_make();
+	if (synced)
+		routes_full(-1);
 	return (0);
 }
 
@@ -490,6 +753,10 @@ matcher_dispatch(struct privsep *p, struct proc_chan *from, struct frame *f)
 		if (from->id == PROC_EPS)
 			announce(from, f, f->hdr.type == IMSG_WITHDRAW);
 		return;
+	case IMSG_REPLAY_DONE:
+		if (from->id == PROC_EPS)
+			routes_sync(-1, 0, NULL);
+		return;
 	}
 	log_warnx("%s: unexpected message %u from %s", __func__, f->hdr.type,
 	    proc_title(p, from->id));
@@ -498,8 +765,14 @@ matcher_dispatch(struct privsep *p, struct proc_chan *from, struct frame *f)
 void
 matcher_chan_event(struct privsep *p, struct proc_chan *peer, int up)
 {
-	if (up || peer->id != PROC_LISTENER)
+	if (peer->id != PROC_LISTENER)
 		return;
+	if (up) {
+		/* a (re)started listener gets the table, once we have it */
+		if (synced && conf != NULL)
+			routes_full(peer->instance);
+		return;
+	}
 	/* the listener's clients are gone with it */
 	token_listener_gone(&tokens, peer->instance);
 }
@@ -508,12 +781,16 @@ void
 matcher_init(struct privsep *p)
 {
 	struct timeval	 tv = { 1, 0 };
+	struct timeval	 wait = { PROXYD_SYNC_WAIT, 0 };
 
 	ps = p;
 	token_init(&tokens, NULL);
-	if ((sweep_ev = evtimer_new(ps->base, sweep, NULL)) == NULL)
+	mp_out_init(&routes_pend);
+	if ((sweep_ev = evtimer_new(ps->base, sweep, NULL)) == NULL ||
+	    (sync_ev = evtimer_new(ps->base, routes_sync, NULL)) == NULL)
 		fatal("%s", __func__);
 	evtimer_add(sweep_ev, &tv);
+	evtimer_add(sync_ev, &wait);
 }
 
 /*

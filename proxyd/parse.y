@@ -32,9 +32,9 @@ typedef struct lex_yystype YYSTYPE;
 #define YYSTYPE_IS_DECLARED 1
 %}
 
-%token	ALLOW ANNOUNCEMENTS BACKCHANNEL CHROOT CONNECTIONS ENDPOINT EPS
+%token	ALLOW ANNOUNCEMENTS BACKCHANNEL CALLS CHROOT CONNECTIONS ENDPOINT EPS
 %token	HANDSHAKE IDLE INCLUDE LISTEN MAX ON OPERATOR PORT PREAMBLE
-%token	PREFORK SOCKET TIMEOUT TOKEN TOKENS TTL USER ERROR
+%token	POOL PREFORK SOCKET TIMEOUT TOKEN TOKENS TTL USER ERROR
 %token	CONTROL GROUP METRICS
 %token	<v.string>	STRING
 %token	<v.number>	NUMBER
@@ -142,6 +142,19 @@ main		: USER STRING			{
 			(void)lex_uint(&lx, $3, 1, 86400 * 7, "max ttl",
 			    &conf->max_ttl);
 		}
+		| MAX OPERATOR CALLS NUMBER	{
+			(void)lex_uint(&lx, $4, 1, EPS_CALLS_MAX,
+			    "max operator calls", &conf->op_max_calls);
+		}
+		| MAX OPERATOR TOKENS NUMBER	{
+			(void)lex_uint(&lx, $4, 1, 1000000,
+			    "max operator tokens", &conf->op_max_tokens);
+		}
+		| MAX OPERATOR ANNOUNCEMENTS NUMBER {
+			(void)lex_uint(&lx, $4, 1, 1000000,
+			    "max operator announcements",
+			    &conf->op_max_announce);
+		}
 		| CONTROL SOCKET STRING		{
 			struct sockaddr_un	 sun;
 
@@ -172,6 +185,7 @@ operator	: OPERATOR STRING		{
 				yyerror("operator \"%s\" defined twice", $2);
 			if ((curop = calloc(1, sizeof(*curop))) == NULL)
 				fatal("calloc");
+			curop->max_pool = PROXYD_MAX_POOL;
 			(void)strlcpy(curop->name, $2, sizeof(curop->name));
 			TAILQ_INSERT_TAIL(&conf->operators, curop, entry);
 			free($2);
@@ -194,6 +208,22 @@ oplines		: opline optnl
 
 opline		: ALLOW allowlist
 		| ALLOW '{' optnl allowlist_b '}'
+		| MAX POOL NUMBER		{
+			(void)lex_uint(&lx, $3, 0, 65535, "max pool",
+			    &curop->max_pool);
+		}
+		| MAX CALLS NUMBER		{
+			(void)lex_uint(&lx, $3, 1, EPS_CALLS_MAX, "max calls",
+			    &curop->max_calls);
+		}
+		| MAX TOKENS NUMBER		{
+			(void)lex_uint(&lx, $3, 1, 1000000, "max tokens",
+			    &curop->max_tokens);
+		}
+		| MAX ANNOUNCEMENTS NUMBER	{
+			(void)lex_uint(&lx, $3, 1, 1000000,
+			    "max announcements", &curop->max_announce);
+		}
 		;
 
 allowlist	: STRING			{ (void)add_allow($1); }
@@ -217,6 +247,7 @@ static const struct lex_keyword keywords[] = {
 	{ "allow",		ALLOW },
 	{ "announcements",	ANNOUNCEMENTS },
 	{ "backchannel",	BACKCHANNEL },
+	{ "calls",		CALLS },
 	{ "chroot",		CHROOT },
 	{ "connections",	CONNECTIONS },
 	{ "control",		CONTROL },
@@ -231,6 +262,7 @@ static const struct lex_keyword keywords[] = {
 	{ "metrics",		METRICS },
 	{ "on",			ON },
 	{ "operator",		OPERATOR },
+	{ "pool",		POOL },
 	{ "port",		PORT },
 	{ "preamble",		PREAMBLE },
 	{ "prefork",		PREFORK },
@@ -282,8 +314,9 @@ add_allow(char *s)
 struct proxyd_conf *
 parse_config(const char *file, char **macros, int nmacros)
 {
-	long	 ncpu;
-	int	 errors;
+	struct proxyd_operator	*op;
+	long			 ncpu;
+	int			 errors;
 
 	if ((conf = config_new()) == NULL)
 		fatal("%s", __func__);
@@ -310,6 +343,15 @@ parse_config(const char *file, char **macros, int nmacros)
 	if (conf->prefork == 0) {
 		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 		conf->prefork = ncpu < 1 ? 1 : (int)MINIMUM(ncpu, 16);
+	}
+	/* an operator's limits: its own, or the top level's */
+	TAILQ_FOREACH(op, &conf->operators, entry) {
+		if (op->max_calls == 0)
+			op->max_calls = conf->op_max_calls;
+		if (op->max_tokens == 0)
+			op->max_tokens = conf->op_max_tokens;
+		if (op->max_announce == 0)
+			op->max_announce = conf->op_max_announce;
 	}
 	if (conf->endpoint[0] == '\0' && conf->nbackchannel > 0)
 		(void)net_addrstr(&conf->backchannel[0], conf->endpoint,

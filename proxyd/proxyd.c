@@ -25,7 +25,8 @@ struct privsep		 proxyd_ps;
 
 static const struct proc_type procs[] = {
 	{ .title = "listener", .id = PROC_LISTENER,
-	  .talks_to = 1U << PROC_MATCHER, .init = listener_init,
+	  .talks_to = (1U << PROC_MATCHER) | (1U << PROC_LISTENER),
+	  .init = listener_init,
 	  .config = listener_config, .dispatch = listener_dispatch,
 	  .chan_event = listener_chan_event, .metrics = listener_metrics,
 	  .control = listener_control },

@@ -2,17 +2,22 @@
  * proxyd.h: the public proxy.
  *
  * proxyd listens on the public TLS port and on the backchannel port.
- * It reads the SNI name of each ClientHello without terminating TLS,
- * finds the private operator that announced the name, hands it a
- * one-time token through the EPS network, waits for the private proxy
- * to dial the backchannel with that token, writes the ClientHello to it
- * and splices the two sockets.  It never dials out.
+ * It reads the SNI name of each ClientHello without terminating TLS and
+ * finds the private operator that announced the name.  When it holds an
+ * idle pooled backchannel of that operator it writes the go header and
+ * the ClientHello to it and splices the two sockets at once; otherwise
+ * it hands the operator a one-time token through the EPS network, waits
+ * for the private proxy to dial the backchannel with that token, writes
+ * the ClientHello to it and splices.  It never dials out.
  *
  *	parent		configuration, sockets, the epsd connection;
  *			supervises the children
- *	listener	(prefork) public and backchannel connections, the
- *			tokens of its own connections, the splice relays
- *	matcher		announcements, route lookup, token issue and state
+ *	listener	(prefork) public and backchannel connections, a copy
+ *			of the route table and the pool keys, its share of
+ *			the pooled backchannels, the tokens of its own
+ *			connections, the splice relays
+ *	matcher		announcements, the route table it pushes to the
+ *			listeners, the pool keys, token issue and state
  *	eps		the epsd client: announce/withdraw in, incoming out
  */
 
@@ -44,6 +49,21 @@
 #define PROXYD_MAX_ANNOUNCE	10000	/* names announced, whole daemon */
 #define PROXYD_MAX_TTL		3600	/* s an announcement may last */
 #define PROXYD_BACKLOG		1024
+#define PROXYD_MAX_POOL		256	/* idle pooled backchannels per operator */
+#define PROXYD_OP_CALLS		256	/* incoming calls in flight, per
+					   operator */
+#define PROXYD_OP_TOKENS	1000	/* tokens waiting, per operator */
+#define PROXYD_OP_ANNOUNCE	1000	/* names announced, per operator */
+#define PROXYD_MAX_PENDING	256	/* per listener: backchannels waiting
+					   for their preamble (the oldest makes
+					   room for a new one) */
+#define PROXYD_MAX_POOLED	512	/* per listener: idle pooled
+					   backchannels, all operators */
+#define PROXYD_POOL_GRACE	60	/* s an old pool key is still taken */
+#define PROXYD_SYNC_WAIT	2	/* s a new matcher waits for the eps
+					   process's replay before it pushes
+					   its routes to the listeners */
+#define PROXYD_ROUTES_CHUNK	512	/* keys and routes in one IMSG_ROUTES */
 
 enum proxyd_proc {
 	PROC_LISTENER = 1,
@@ -77,8 +97,14 @@ enum imsg_type {
 	IMSG_WITHDRAW,		/* eps->matcher, ref msgid:
 				   {caller, domains: [str]} */
 	IMSG_ANNOUNCE_RES,	/* matcher->eps, ref msgid:
-				   {accepted: [str], refused: [[str, str]]}
-				   or {withdrawn: uint} */
+				   {accepted: [str], refused: [[str, str]],
+				   pool: bin 32} or {withdrawn: uint} */
+	IMSG_ROUTES,		/* matcher->listener {begin: bool, end: bool,
+				   keys: [[op, key: bin 32]],
+				   set: [[name, op or "" to remove]]};
+				   a full table runs from begin to end */
+	IMSG_POOL_PASS,		/* listener->listener fd + {op, want, hops} */
+	IMSG_REPLAY_DONE,	/* eps->matcher {}: the shadow is replayed */
 };
 
 struct proxyd_operator {
@@ -86,6 +112,11 @@ struct proxyd_operator {
 	char				 name[RPC_NAMEMAX];
 	char				*allow[PROXYD_MAXALLOW];
 	size_t				 nallow;
+	unsigned int			 max_pool;
+	/* 0 in the parser: the top level's op_max_* */
+	unsigned int			 max_calls;
+	unsigned int			 max_tokens;
+	unsigned int			 max_announce;
 };
 TAILQ_HEAD(proxyd_operators, proxyd_operator);
 
@@ -107,6 +138,10 @@ struct proxyd_conf {
 	unsigned int		 max_tokens;
 	unsigned int		 max_announce;
 	unsigned int		 max_ttl;
+	/* an operator's limits unless its block says otherwise */
+	unsigned int		 op_max_calls;
+	unsigned int		 op_max_tokens;
+	unsigned int		 op_max_announce;
 	struct proxyd_operators	 operators;
 	struct proc_ctlconf	 ctl;		/* the parent's: control, metrics */
 };
@@ -158,6 +193,8 @@ struct listener_stats {
 	uint64_t	 refused[LISTENER_REFUSALS];
 	uint64_t	 bytes_in;	/* relays that ended, ClientHello in */
 	uint64_t	 bytes_out;
+	uint64_t	 pool_hits;	/* clients on a pooled backchannel */
+	uint64_t	 pool_misses;	/* ... of a pool, none idle here */
 };
 extern struct listener_stats listener_stats;
 /* one client refused, counted by the class of the reason it is given */

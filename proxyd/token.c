@@ -33,10 +33,19 @@ token_now(struct token_table *tt)
 }
 
 static void
+token_unissue(struct token_table *tt, struct token *t)
+{
+	tt->nissued--;
+	if (t->opcount != NULL && *t->opcount > 0)
+		(*t->opcount)--;
+	t->opcount = NULL;
+}
+
+static void
 token_free(struct token_table *tt, struct token *t)
 {
 	if (t->state == TOKEN_ISSUED)
-		tt->nissued--;
+		token_unissue(tt, t);
 	RB_REMOVE(token_tree, &tt->tree, t);
 	TAILQ_REMOVE(&tt->age, t, age);
 	explicit_bzero(t, sizeof(*t));
@@ -69,7 +78,19 @@ struct token *
 token_issue(struct token_table *tt, unsigned int max, unsigned int lifetime,
     int listener, uint32_t connid, const char *name)
 {
+	return (token_issue_op(tt, max, NULL, 0, lifetime, listener, connid,
+	    name));
+}
+
+struct token *
+token_issue_op(struct token_table *tt, unsigned int max,
+    unsigned int *opcount, unsigned int opmax, unsigned int lifetime,
+    int listener, uint32_t connid, const char *name)
+{
 	struct token	*t, *old;
+
+	if (opcount != NULL && *opcount >= opmax)
+		return (NULL);
 
 	/* remembered tokens make room for new ones */
 	while (tt->ntokens >= 2 * max &&
@@ -91,6 +112,9 @@ token_issue(struct token_table *tt, unsigned int max, unsigned int lifetime,
 	t->expires = token_now(tt) + lifetime;
 	(void)clock_gettime(CLOCK_MONOTONIC, &t->issued);
 	(void)strlcpy(t->name, name, sizeof(t->name));
+	t->opcount = opcount;
+	if (opcount != NULL)
+		(*opcount)++;
 	tt->ntokens++;
 	tt->nissued++;
 	tt->issued_total++;
@@ -131,7 +155,7 @@ token_end(struct token_table *tt, struct token *t, enum token_state st)
 		tt->failed++;
 		break;
 	}
-	tt->nissued--;
+	token_unissue(tt, t);
 	t->state = st;
 	t->expires = token_now(tt) + TOKEN_KEEP;
 }

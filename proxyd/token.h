@@ -40,6 +40,8 @@ struct token {
 	enum token_state	 state;
 	int			 listener;
 	uint32_t		 connid;
+	unsigned int		*opcount;	/* issued: the operator's
+						 * count of issued tokens */
 	time_t			 expires;	/* issued: expires then;
 						 * else forgotten then */
 	struct timespec		 issued;	/* monotonic */
@@ -78,6 +80,15 @@ void		 token_clear(struct token_table *);
  * remembered ones make room.  NULL when the table is full.
  */
 struct token	*token_issue(struct token_table *, unsigned int max,
+		    unsigned int lifetime, int listener, uint32_t connid,
+		    const char *name);
+/*
+ * As token_issue(), and also at most opmax issued at once against
+ * *opcount, the count of one operator's issued tokens, which the table
+ * keeps while the token is issued (the counter must outlive it).
+ */
+struct token	*token_issue_op(struct token_table *, unsigned int max,
+		    unsigned int *opcount, unsigned int opmax,
 		    unsigned int lifetime, int listener, uint32_t connid,
 		    const char *name);
 /* The token with these bytes, in any state, or NULL if unknown. */

@@ -32,7 +32,7 @@
 #
 # Variables a case may set before starting a daemon (the defaults are
 # the demo's):
-#	PROXYD_PREFORK	listeners (2)
+#	PROXYD_PREFORK	listeners (2; empty for the daemon's default)
 #	PROXYD_OPS	operator blocks of proxyd.conf
 #	PROXYD_EXTRA	more lines for proxyd.conf (timeouts, limits)
 #	EPSPUB_PEERS	peer blocks of the public epsd.conf
@@ -44,33 +44,44 @@
 #			server.local forwarded to the internal server)
 #	PP_TTL		announce ttl (60)
 #	PP_BC_PORT	the backchannel privproxyd dials ($P_BC)
+#	PP_POOL		"pool" of its public block (default: none given)
+#	PP_PREFORK	connectors (1; empty for the daemon's default)
 #	PP_EXTRA	more lines for privproxyd.conf
 # Run with VERBOSE=1 to start the daemons with -v.
 #
 # The functions, by section (each is described where it is defined):
 #	output		pass fail skip check refute die note logtails need
-#			need_root
+#			need_root need_python quiet_ok
 #	processes	alive track dpid children title child_titles
-#			child_pid status_ids children_as fds vanish stop_pid
-#			stop_tree stop_daemon stop_all start_daemon spawn
-#			remember_children
+#			child_pid child_pids start_time tracked stopped
+#			status_ids children_as fds role_fds vanish stop_pid
+#			stop_tree stop_recorded stop_daemon stop_all
+#			start_daemon spawn remember_children
 #	logs, files	lines wait_log wait_size hex where wait_listen
-#			assert_log refute_log count_log
+#			assert_log refute_log count_log wait_count lineof
+#			has_line ere tree_files bad_modes
 #	ports		port ports
 #	certificates	certs issue selfca
 #	configurations	conf_proxyd conf_epsd_public conf_epsd_private
-#			conf_privproxyd conf_n check_conf_ok check_conf_err
-#			insert_line
-#	daemons		dflags up start_is start_epsd_public
-#			start_epsd_private start_proxyd start_privproxyd
-#			start_all
+#			conf_privproxyd domain_block edit_conf as_nobody
+#			conf_n check_conf_ok check_conf_err check_conf_re
+#			check_syntax_err check_tls_err insert_line
+#	daemons		dflags up hup check_start_err start_s_server
+#			start_is start_epsd_public start_epsd_private
+#			start_proxyd start_privproxyd start_all
 #	clients		curl_name curl_demo name_ok demo_ok check_name
-#			check_demo eventually_demo s_client alert112
-#			check_alert112 is_alert talk check_closed start_trap
-#			capture check_header long_connection ask
+#			check_demo eventually_demo requests curl_from
+#			check_download s_client alert112 check_alert112
+#			is_alert talk check_closed start_trap capture
+#			check_header long_connection ask
 #	control		ctl check_ctl check_jq scrape check_prom metric
 #	checks on daemons  daemons_alive check_privsep check_kill9
-#			refused_link
+#			refused_link check_filtered pooled npooled
+#			wait_pooled addresses start_flood check_link_flood
+#	install		make_top installed_expected check_initscripts
+#	demo		check_demo_stops
+# Programs the functions run are in regress/tools/: flood.py (for
+# start_flood) and demopty.py (for check_demo_stops).
 # Functions that start with check_ (and check, refute, assert_log,
 # refute_log, daemons_alive, eventually_demo, capture, refused_link)
 # print checks; the others only tell or do.  A check must not run in
@@ -184,6 +195,29 @@ need_root()
 	fi
 }
 
+# need_python MODULE...: skip the whole case unless a python3 imports
+# each MODULE; $PY is that python3 (the system's first).
+need_python()
+{
+	PY=
+	for np_py in /usr/bin/python3 python3; do
+		if command -v "$np_py" >/dev/null 2>&1 &&
+		    "$np_py" -c "import sys; [__import__(m) for m in \
+sys.argv[1:]]" "$@" 2>/dev/null; then
+			PY=$np_py
+			return 0
+		fi
+	done
+	skip all "no python3 with ${*:-its standard library}"
+	exit 0
+}
+
+# quiet_ok RC FILE: a command exited with RC 0 and said nothing in FILE.
+quiet_ok()
+{
+	[ "$1" -eq 0 ] && [ ! -s "$2" ]
+}
+
 # ------------------------------------------------------------ processes
 
 # alive PID: the process exists and is not a zombie.
@@ -239,6 +273,39 @@ child_pid()
 	return 1
 }
 
+# child_pids NAME PATTERN: the pids of the children of daemon NAME
+# whose title matches the shell PATTERN (such as "*connector*").
+child_pids()
+{
+	for cs_c in $(children "$(dpid "$1")"); do
+		# PATTERN is a pattern
+		# shellcheck disable=SC2254
+		case $(title "$cs_c") in
+		$2)	echo "$cs_c" ;;
+		esac
+	done
+}
+
+# start_time PID: when PID started (field 22 of /proc/PID/stat), which
+# tells it from a later process with the same pid.
+start_time()
+{
+	sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20
+}
+
+# tracked REGEX: the pids tracked (track, start_daemon) under a name
+# matching the extended REGEX, such as "^hold".
+tracked()
+{
+	awk -v re="$1" '$1 ~ re { print $2 }' "$T/pids"
+}
+
+# stopped PID PIDFILE: PID is gone and so is PIDFILE.
+stopped()
+{
+	! alive "$1" && [ ! -e "$2" ]
+}
+
 # status_ids PID: "uid uid uid uid/gid gid gid gid/groups" of PID.
 status_ids()
 {
@@ -289,6 +356,17 @@ fds()
 	done
 }
 
+# role_fds NAME ROLE: how many descriptors the children of daemon NAME
+# titled "...: ROLE..." hold in all.
+role_fds()
+{
+	rf_n=0
+	for rf_c in $(child_pids "$1" "*\": $2\"*"); do
+		rf_n=$((rf_n + $(ls "/proc/$rf_c/fd" 2>/dev/null | wc -l)))
+	done
+	echo "$rf_n"
+}
+
 # vanish NAME: daemon NAME goes without a word (no withdraw), parent
 # and children at once, as if its machine had gone.
 vanish()
@@ -326,6 +404,22 @@ stop_tree()
 	stop_pid "$1"
 }
 
+# stop_recorded FILE...: SIGKILL every process listed in FILE ("pid
+# start-time command" lines, as regress/tools/demopty.py writes them)
+# that is still there and still the one listed.
+stop_recorded()
+{
+	for sr_f in "$@"; do
+		[ -f "$sr_f" ] || continue
+		while read -r sr_pid sr_start sr_cmd; do
+			alive "$sr_pid" || continue
+			[ "$(start_time "$sr_pid")" = "$sr_start" ] || continue
+			note "still there after the case: $sr_pid $sr_cmd"
+			kill -KILL "$sr_pid" 2>/dev/null
+		done <"$sr_f"
+	done
+}
+
 # stop_daemon NAME: stop the process started as NAME.
 stop_daemon()
 {
@@ -333,9 +427,11 @@ stop_daemon()
 	[ -n "$sd_pid" ] && stop_pid "$sd_pid"
 }
 
-# stop_all: stop everything the case started, the latest first.
+# stop_all: stop everything the case started, the latest first, and
+# whatever a driver recorded in $T/*.pids (stop_recorded).
 stop_all()
 {
+	stop_recorded "$T"/*.pids
 	[ -s "$T/pids" ] || return 0
 	for sa_pid in $(awk '{ print $2 }' "$T/pids" | sed '1!G;h;$!d'); do
 		stop_pid "$sa_pid"
@@ -505,10 +601,66 @@ refute_log()
 	fi
 }
 
-# count_log FILE REGEX: how many lines of FILE match REGEX.
+# count_log FILE REGEX [FROM]: how many lines of FILE after line FROM
+# match the extended REGEX.
 count_log()
 {
-	grep -Ec -- "$2" "$1" 2>/dev/null || true
+	if [ -f "$1" ]; then
+		tail -n "+$((${3:-0} + 1))" "$1" | grep -Ec -- "$2" || true
+	else
+		echo 0
+	fi
+}
+
+# wait_count FILE REGEX N TIMEOUT [FROM]: until N lines of FILE after
+# line FROM match REGEX; false after TIMEOUT seconds.
+wait_count()
+{
+	wc_i=0
+	while [ "$(count_log "$1" "$2" "${5:-0}")" -lt "$3" ]; do
+		wc_i=$((wc_i + 1))
+		[ "$wc_i" -lt $(($4 * 10)) ] || return 1
+		sleep 0.1
+	done
+}
+
+# lineof FILE TEXT: the number of the first line of FILE with TEXT.
+lineof()
+{
+	grep -nF -- "$2" "$1" | head -n 1 | cut -d: -f1
+}
+
+# has_line FILE LINE: FILE has LINE, exactly.
+has_line()
+{
+	grep -qxF -- "$2" "$1"
+}
+
+# ere TEXT: TEXT as an extended regular expression matching itself.
+ere()
+{
+	printf '%s\n' "$1" | sed 's/[.[\\*^$+?(){}|]/\\&/g'
+}
+
+# tree_files ROOT: every path below ROOT (ROOT cut off), sorted.
+tree_files()
+{
+	(cd "$1" && find . | sed -n 's|^\.\(/.*\)|\1|p' | LC_ALL=C sort)
+}
+
+# bad_modes ROOT: "mode path" for every file below ROOT that is not as
+# installed files should be: programs and init scripts 755, the rest 644.
+bad_modes()
+{
+	tree_files "$1" | while read -r bm_p; do
+		[ -f "$1$bm_p" ] || continue
+		case $bm_p in
+		*/sbin/*|*/init.d/*)	bm_want=755 ;;
+		*)			bm_want=644 ;;
+		esac
+		bm_m=$(stat -c %a "$1$bm_p")
+		[ "$bm_m" = "$bm_want" ] || echo "$bm_m $bm_p"
+	done
 }
 
 # ---------------------------------------------------------------- ports
@@ -583,12 +735,13 @@ DEFAULT_EPSPUB_PEERS='peer "private" {
 
 conf_proxyd()
 {
+	cp_pf=${PROXYD_PREFORK-2}
 	cat >"$T/proxyd.conf" <<EOT
 # proxyd.conf written by regress/lib.sh for $CASE
 control socket "$T/proxyd.ctl"
 user "nobody"
 $CHROOT_LINE
-prefork ${PROXYD_PREFORK:-2}
+${cp_pf:+prefork $cp_pf}
 listen on 127.0.0.1 port $P_PUBLIC
 backchannel on 127.0.0.1 port $P_BC
 eps socket "$T/epsd-public.sock"
@@ -645,6 +798,7 @@ EOT
 conf_privproxyd()
 {
 	cp_s=${1:-}
+	cp_pf=${PP_PREFORK-1}
 	cp_dom="domain \"$NAME\" {
 	forward to 127.0.0.1 port $P_IS
 }"
@@ -655,23 +809,49 @@ user "nobody"
 $CHROOT_LINE
 eps socket "$T/epsd-private$cp_s.sock"
 announce ttl ${PP_TTL:-60}
+${cp_pf:+prefork $cp_pf}
 ${PP_EXTRA:-}
 public "public" {
 	backchannel 127.0.0.1 port ${PP_BC_PORT:-$P_BC}
+	${PP_POOL:+pool $PP_POOL}
 }
 ${PP_DOMAINS:-$cp_dom}
 EOT
 }
 
+# domain_block NAME PORT [LINE]: a domain block of privproxyd.conf
+# (for PP_DOMAINS) forwarding NAME to 127.0.0.1:PORT, with one more
+# LINE (such as "proxy protocol v1") if given.
+domain_block()
+{
+	printf 'domain "%s" {\n\tforward to 127.0.0.1 port %s\n' "$1" "$2"
+	[ -z "${3:-}" ] || printf '\t%s\n' "$3"
+	echo "}"
+}
+
+# edit_conf NAME FROM SED: $T/NAME.conf is $T/FROM.conf edited by SED.
+edit_conf()
+{
+	sed "$3" "$T/$2.conf" >"$T/$1.conf"
+}
+
+# as_nobody CMD...: CMD run as user nobody, group nogroup, no other
+# groups (needs root and setpriv).
+as_nobody()
+{
+	setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"
+}
+
 # conf_n DAEMON FILE [ARGS]: DAEMON -n ARGS -f FILE; its output in
 # $T/n.out (and appended to n.log, where cleanup looks for sanitizer
-# reports), its exit status in $CN_RC.
+# reports), its exit status in $CN_RC.  A daemon that waits (say for
+# a FIFO's writer) is stopped after 20 s.
 conf_n()
 {
 	cn_d=$1
 	cn_f=$2
 	shift 2
-	"$BIN/$cn_d" -n "$@" -f "$cn_f" >"$T/n.out" 2>&1
+	timeout -k 5 20 "$BIN/$cn_d" -n "$@" -f "$cn_f" >"$T/n.out" 2>&1
 	CN_RC=$?
 	cat "$T/n.out" >>"$T/n.log"
 }
@@ -712,6 +892,50 @@ wanted 1 and \"$ce_where: ...\" first: $(head -n 3 "$T/n.out" | tr '\n' ' ')"
 	fi
 }
 
+# check_conf_re CHECK DAEMON FILE REGEX [ARGS]: -n rejects FILE,
+# exits 1 and says the extended REGEX in its first line.
+check_conf_re()
+{
+	cr_check=$1
+	cr_d=$2
+	cr_f=$3
+	cr_re=$4
+	shift 4
+	conf_n "$cr_d" "$cr_f" "$@"
+	if [ "$CN_RC" -eq 1 ] && ! grep -q "configuration OK" "$T/n.out" &&
+	    head -n 1 "$T/n.out" | grep -Eq -- "$cr_re"; then
+		pass "$cr_check"
+	else
+		fail "$cr_check" "$cr_d -n $* -f ${cr_f##*/}: exit $CN_RC, \
+wanted 1 and /$cr_re/ first: $(head -n 3 "$T/n.out" | tr '\n' ' ')"
+	fi
+}
+
+# check_syntax_err CHECK DAEMON FILE TEXT WHAT: -n rejects FILE with
+# "FILE:LINE: syntax error: unexpected WHAT" (WHAT an extended regular
+# expression), LINE the first line with TEXT.
+check_syntax_err()
+{
+	check_conf_re "$1" "$2" "$3" \
+	    "^$(ere "$3"):$(lineof "$3" "$4"): syntax error: unexpected $5\$"
+}
+
+# check_tls_err CHECK CONF WHAT FILE REASON: with "tls WHAT FILE" in
+# the epsd.conf CONF, written as ${CONF%.conf}-CHECK.conf, -n (check
+# epsd-CHECK) and a start (epsd-CHECK-start) say "THAT.conf:LINE: tls
+# WHAT "FILE": REASON" (REASON an extended regular expression) at the
+# line of the statement.
+check_tls_err()
+{
+	tl_f=${2%.conf}-$1.conf
+	tl_line=$(lineof "$2" "tls $3 ")
+	awk -v w="$3" -v p="$4" '$1 == "tls" && $2 == w {
+		print "tls " w " \"" p "\""; next } { print }' "$2" >"$tl_f"
+	tl_re="^$(ere "$tl_f"):$tl_line: tls $3 \"$(ere "$4")\": $5"
+	check_conf_re "epsd-$1" epsd "$tl_f" "$tl_re"
+	check_start_err "epsd-$1-start" epsd "$tl_f" "$tl_re"
+}
+
 # insert_line FILE LINE TEXT: FILE with TEXT inserted as line LINE.
 insert_line()
 {
@@ -741,6 +965,47 @@ up()
 			die setup "$1 died while starting"
 		fi
 	fi
+}
+
+# hup NAME: SIGHUP to daemon NAME; $from is the line its log was at.
+hup()
+{
+	from=$(lines "$T/$1.log")
+	kill -HUP "$(dpid "$1")"
+}
+
+# check_start_err CHECK DAEMON FILE REGEX: started in the foreground,
+# DAEMON refuses FILE, exits 1 and says the extended REGEX in its first
+# line (output in $T/start.out, appended to start.log).
+check_start_err()
+{
+	se_check=$1
+	se_d=$2
+	se_f=$3
+	se_re=$4
+	timeout -k 5 20 "$BIN/$se_d" -d -f "$se_f" >"$T/start.out" 2>&1 \
+	    </dev/null
+	se_rc=$?
+	cat "$T/start.out" >>"$T/start.log"
+	if [ "$se_rc" -eq 1 ] && head -n 1 "$T/start.out" |
+	    grep -Eq -- "$se_re"; then
+		pass "$se_check"
+	else
+		fail "$se_check" "$se_d -d -f ${se_f##*/}: exit $se_rc, wanted \
+1 and /$se_re/ first: $(head -n 3 "$T/start.out" | tr '\n' ' ')"
+	fi
+}
+
+# start_s_server PORT DIR: openssl s_server -WWW serving the files of
+# DIR on 127.0.0.1:PORT with the internal server's certificate, tracked
+# as s_server; ends the case if it does not listen.
+start_s_server()
+{
+	(cd "$2" && exec openssl s_server -quiet -WWW \
+	    -accept "127.0.0.1:$1" -cert "$C/internal-server.crt" \
+	    -key "$C/internal-server.key") >>"$T/s_server.log" 2>&1 </dev/null &
+	track s_server $!
+	wait_listen "$1" || die setup "s_server does not listen on port $1"
 }
 
 # start_is: the internal server, on a port it picks itself.
@@ -878,6 +1143,60 @@ eventually_demo()
 	pass "$1"
 }
 
+# requests N NAME: N requests to NAME one after the other; prints how
+# many succeeded.
+requests()
+{
+	rq_i=0
+	rq_ok=0
+	while [ "$rq_i" -lt "$1" ]; do
+		if curl_name "$2" >"$T/rq.out" 2>&1 &&
+		    grep -q success "$T/rq.out"; then
+			rq_ok=$((rq_ok + 1))
+		fi
+		rq_i=$((rq_i + 1))
+	done
+	echo "$rq_ok"
+}
+
+# curl_from CHECK NAME ADDR: curl https://NAME:$P_PUBLIC/ through
+# proxyd from ADDR (127.0.0.1 or ::1) to ADDR; the body in
+# $T/CHECK.body, curl's "local-address local-port" in $T/CHECK.port,
+# its complaints in $T/CHECK.err.
+curl_from()
+{
+	case $3 in
+	*:*)	cf_to="[$3]" ;;
+	*)	cf_to=$3 ;;
+	esac
+	curl -sS --max-time 15 --cacert "$C/root.crt" \
+	    --resolve "$2:$P_PUBLIC:$cf_to" -o "$T/$1.body" \
+	    -w '%{local_ip} %{local_port}' "https://$2:$P_PUBLIC/" \
+	    >"$T/$1.port" 2>"$T/$1.err"
+}
+
+# check_download CHECK NAME DIR: from https://NAME:$P_PUBLIC/ (an
+# s_server -WWW serving DIR), small.bin, big.bin and small.bin again
+# on one connection: their checksums are DIR's (check CHECK-checksum)
+# and the two small ones are the same (CHECK-keepalive).
+check_download()
+{
+	rm -f "$T/dl.big.bin" "$T/dl.small.bin" "$T/dl.small2.bin"
+	curl -sS --max-time 120 --cacert "$C/root.crt" \
+	    --resolve "$2:$P_PUBLIC:127.0.0.1" \
+	    -o "$T/dl.small.bin" "https://$2:$P_PUBLIC/small.bin" \
+	    -o "$T/dl.big.bin" "https://$2:$P_PUBLIC/big.bin" \
+	    -o "$T/dl.small2.bin" "https://$2:$P_PUBLIC/small.bin" \
+	    2>"$T/dl.err"
+	dl_want=$(cd "$3" && sha256sum big.bin small.bin)
+	dl_got=$(cd "$T" && sha256sum dl.big.bin dl.small.bin |
+	    sed 's/dl\.//')
+	check "$1-checksum" "checksums differ: $(cat "$T/dl.err")" \
+	    [ "$dl_got" = "$dl_want" ]
+	check "$1-keepalive" "the second small file differs" \
+	    cmp -s "$T/dl.small.bin" "$T/dl.small2.bin"
+}
+
 # s_client NAME [OPENSSL ARGS]: a TLS handshake with SNI NAME (or none
 # for NAME "-") to proxyd's public port; output in $T/s_client.out.
 s_client()
@@ -940,14 +1259,19 @@ closed (nc: $(cat "$T/$cc_name.err"))"
 	fi
 }
 
-# start_trap NAME PORT: nc listens on 127.0.0.1:PORT, tracked as NAME,
-# and keeps what it receives in $T/NAME.in; ends the case if it does
-# not listen.
+# start_trap NAME PORT [NC ARGS]: nc listens on 127.0.0.1:PORT, tracked
+# as NAME, and keeps what it receives in $T/NAME.in; ends the case if
+# it does not listen.  (-k: it goes on listening after a connection.)
 start_trap()
 {
-	nc -d -l 127.0.0.1 "$2" >"$T/$1.in" 2>"$T/$1.err" &
-	track "$1" $!
-	wait_listen "$2" || die setup "trap $1 does not listen on port $2"
+	tr_name=$1
+	tr_port=$2
+	shift 2
+	nc -d -l "$@" 127.0.0.1 "$tr_port" >"$T/$tr_name.in" \
+	    2>"$T/$tr_name.err" &
+	track "$tr_name" $!
+	wait_listen "$tr_port" ||
+	    die setup "trap $tr_name does not listen on port $tr_port"
 }
 
 # capture CHECK PORT BYTES CMD...: a trap on PORT (start_trap CHECK),
@@ -1176,6 +1500,319 @@ refused_link()
 	refute_log "$rl_name-public-no-link" "$T/epsd-public.log" \
 	    "link to [a-z0-9]+ up" "$rl_from"
 	stop_daemon "epsd-$rl_name"
+}
+
+# check_filtered CHECK NAME...: every child of every daemon NAME has
+# one system call filter, in filter mode, and no parent has any; at
+# least 8 children in all.
+check_filtered()
+{
+	fl_check=$1
+	shift
+	fl_bad=
+	fl_n=0
+	for fl_d in "$@"; do
+		fl_p=$(dpid "$fl_d")
+		grep -q '^Seccomp:[[:space:]]*0$' "/proc/$fl_p/status" ||
+		    fl_bad="$fl_bad $fl_d(parent $fl_p filtered)"
+		for fl_c in $(children "$fl_p"); do
+			fl_n=$((fl_n + 1))
+			grep -q '^Seccomp:[[:space:]]*2$' \
+			    "/proc/$fl_c/status" &&
+			    grep -q '^Seccomp_filters:[[:space:]]*1$' \
+			    "/proc/$fl_c/status" ||
+			    fl_bad="$fl_bad $fl_d($(title "$fl_c") $fl_c \
+not filtered)"
+		done
+	done
+	[ "$fl_n" -ge 8 ] || fl_bad="$fl_bad only $fl_n children"
+	if [ -z "$fl_bad" ]; then
+		pass "$fl_check"
+		note "$fl_n children filtered"
+	else
+		fail "$fl_check" "$fl_bad"
+	fi
+}
+
+# pooled: the idle pooled backchannels proxyd holds on $P_BC, as "pid
+# count" lines, one per listener.
+pooled()
+{
+	ss -Htnp state established "( sport = :$P_BC )" 2>/dev/null |
+	    sed -n 's/.*pid=\([0-9]*\),.*/\1/p' | sort | uniq -c |
+	    awk '{ print $2, $1 }'
+}
+
+# npooled: how many idle pooled backchannels proxyd holds in all.
+npooled()
+{
+	pooled | awk '{ n += $2 } END { print n + 0 }'
+}
+
+# wait_pooled N: until proxyd holds N idle pooled backchannels (10 s).
+wait_pooled()
+{
+	wp_i=0
+	while [ "$(npooled)" -ne "$1" ]; do
+		wp_i=$((wp_i + 1))
+		[ "$wp_i" -lt 100 ] || return 1
+		sleep 0.1
+	done
+}
+
+# addresses PREFIX FIRST LAST: PREFIX.FIRST to PREFIX.LAST, comma
+# separated (sources for check_link_flood).
+addresses()
+{
+	ad_i=$2
+	while [ "$ad_i" -le "$3" ]; do
+		printf '%s.%s' "$1" "$ad_i"
+		[ "$ad_i" -eq "$3" ] || printf ,
+		ad_i=$((ad_i + 1))
+	done
+	echo
+}
+
+# start_flood NAME SOURCES SECONDS: regress/tools/flood.py, tracked as
+# flood-NAME: 500 connections a second that never speak TLS into the
+# peer port of the public epsd, from SOURCES (comma separated), for
+# SECONDS; 2 s later it is in full flow.
+start_flood()
+{
+	start_daemon "flood-$1" python3 "$REGRESS/tools/flood.py" "$P_EPS" \
+	    "$2" 500 "$3"
+	sleep 2
+}
+
+# check_link_flood NAME SOURCES: while a flood from SOURCES makes the
+# public epsd drop handshakes (check NAME-flooding), the private epsd
+# is restarted and its link comes up (NAME-link-up) with the flood
+# still going (NAME-during-flood); the flood ran (NAME-flood-ran) and
+# no link from the private epsd was refused (NAME-peer-kept).
+check_link_flood()
+{
+	lf_pub=$T/epsd-public.log
+	lf_from=$(lines "$lf_pub")
+	start_flood "$1" "$2" 10
+	check "$1-flooding" "no handshake was dropped for the flood" \
+	    wait_log "$lf_pub" "dropped: too many handshakes" 3 "$lf_from"
+	stop_daemon epsd-private
+	lf_restart=$(lines "$lf_pub")
+	spawn epsd-private epsd "$T/epsd-private.conf"
+	assert_log "$1-link-up" "$lf_pub" "link to private up" 6 \
+	    "$lf_restart"
+	check "$1-during-flood" "the flood had stopped" \
+	    alive "$(dpid "flood-$1")"
+	wait "$(dpid "flood-$1")"
+	check "$1-flood-ran" "flood: $(cat "$T/flood-$1.log")" \
+	    grep -Eq '^made [0-9]{4}' "$T/flood-$1.log"
+	refute_log "$1-peer-kept" "$lf_pub" \
+	    "refused link from 127\.0\.0\.1:[0-9]+" "$lf_from"
+}
+
+# ------------------------------------------------------------- install
+
+# make_top TARGET LOG [VAR=value...]: make TARGET in the top directory,
+# with the programs this run tests (build/ or, with SANITIZE=1,
+# build/san: up to date, so make builds nothing); output appended to
+# $T/LOG.
+make_top()
+{
+	mt_t=$1
+	mt_log=$2
+	shift 2
+	case $B in
+	build)		mt_args= ;;
+	build/san)	mt_args=SANITIZE=1 ;;
+	*)		mt_args="B=$B" ;;
+	esac
+	# mt_args is one word or none
+	# shellcheck disable=SC2086
+	make -C "$TOP" --no-print-directory "$mt_t" $mt_args "$@" \
+	    >>"$T/$mt_log" 2>&1
+}
+
+# installed_expected: the paths make install writes with PREFIX=/usr.
+installed_expected()
+{
+	cat <<EOT
+/etc
+/etc/epsd.conf
+/etc/init.d
+/etc/init.d/epsd
+/etc/init.d/privproxyd
+/etc/init.d/proxyd
+/etc/privproxyd.conf
+/etc/proxyd.conf
+/usr
+/usr/lib
+/usr/lib/systemd
+/usr/lib/systemd/system
+/usr/lib/systemd/system/epsd.service
+/usr/lib/systemd/system/epsd@.service
+/usr/lib/systemd/system/privproxyd.service
+/usr/lib/systemd/system/proxyd.service
+/usr/lib/sysusers.d
+/usr/lib/sysusers.d/eps-proxy.conf
+/usr/lib/tmpfiles.d
+/usr/lib/tmpfiles.d/eps-proxy.conf
+/usr/sbin
+/usr/sbin/epsd
+/usr/sbin/privproxyd
+/usr/sbin/proxyd
+/usr/share
+/usr/share/man
+EOT
+	[ -x "$BIN/epsctl" ] && echo /usr/sbin/epsctl
+	for ex_f in "$TOP"/man/*.[1-9]; do
+		ex_b=${ex_f##*/}
+		echo "/usr/share/man/man${ex_b##*.}"
+		echo "/usr/share/man/man${ex_b##*.}/$ex_b"
+	done
+}
+
+# check_initscripts: as root, the init scripts installed with
+# PREFIX=$T/p SYSCONFDIR=$T/p/etc start, report, reload and stop each
+# daemon (checks rc-DAEMON-...); skipped when not root, without
+# lsb's init-functions or when a daemon of this system runs.  The
+# daemons are $T/p/sbin/NAME with the configurations of lib.sh; the pid
+# files are the system's, /run/NAME.pid.
+check_initscripts()
+{
+	if [ "$(id -u)" -ne 0 ]; then
+		skip initscripts "needs root"
+		return 0
+	elif [ ! -r /lib/lsb/init-functions ] ||
+	    ! command -v start-stop-daemon >/dev/null 2>&1; then
+		skip initscripts \
+		    "no /lib/lsb/init-functions or start-stop-daemon"
+		return 0
+	elif [ -e /run/epsd.pid ] || [ -e /run/proxyd.pid ] ||
+	    [ -e /run/privproxyd.pid ]; then
+		skip initscripts "a daemon of this system runs from its init \
+script"
+		return 0
+	fi
+	ci_p=$T/p
+	make_top install install4.log PREFIX="$ci_p" SYSCONFDIR="$ci_p/etc" ||
+	    die initscripts "make install failed: $(tail -n 5 \
+	    "$T/install4.log")"
+	ports
+	P_IS=8888
+	certs
+	conf_epsd_public
+	conf_proxyd
+	conf_privproxyd
+	# the examples give way to lib.sh's files (uninstall keeps them)
+	cp "$T/epsd-public.conf" "$ci_p/etc/epsd.conf"
+	cp "$T/proxyd.conf" "$ci_p/etc/proxyd.conf"
+	cp "$T/privproxyd.conf" "$ci_p/etc/privproxyd.conf"
+
+	for ci_d in epsd proxyd privproxyd; do
+		ci_s=$ci_p/etc/init.d/$ci_d
+		ci_pf=/run/$ci_d.pid
+		"$ci_s" start >"$T/rc-$ci_d.log" 2>&1
+		ci_rc=$?
+		ci_pid=$(cat "$ci_pf" 2>/dev/null)
+		[ -n "$ci_pid" ] && track "rc-$ci_d" "$ci_pid"
+		check "rc-$ci_d-start" "$ci_s start: exit $ci_rc: $(cat \
+		    "$T/rc-$ci_d.log")" [ "$ci_rc" -eq 0 ]
+		if [ -z "$ci_pid" ] || ! alive "$ci_pid"; then
+			fail "rc-$ci_d-pid" "no live pid in $ci_pf"
+			continue
+		fi
+		ci_exe=$(readlink "/proc/$ci_pid/exe")
+		ci_sid=$(sed 's/.*) //' "/proc/$ci_pid/stat" | cut -d' ' -f4)
+		check "rc-$ci_d-pid" \
+		    "pid $ci_pid in $ci_pf runs $ci_exe, session $ci_sid" [ "$ci_exe $ci_sid" = "$ci_p/sbin/$ci_d $ci_pid" ]
+		check "rc-$ci_d-daemon" "pid $ci_pid is not in the background" \
+		    [ "$(ps -o ppid= -p "$ci_pid" | tr -d ' ')" != $$ ]
+		sleep 1
+		check "rc-$ci_d-children" "pid $ci_pid has no children" \
+		    [ -n "$(children "$ci_pid")" ]
+		"$ci_s" status >/dev/null 2>&1
+		ci_rc=$?
+		check "rc-$ci_d-status" "$ci_s status: exit $ci_rc, wanted 0" \
+		    [ "$ci_rc" -eq 0 ]
+		"$ci_s" start >/dev/null 2>&1
+		ci_rc=$?
+		ci_now=$(cat "$ci_pf" 2>/dev/null)
+		check "rc-$ci_d-again" "a second start: exit $ci_rc, pid $ci_now (was \
+$ci_pid)" [ "$ci_rc $ci_now" = "0 $ci_pid" ]
+		"$ci_s" reload >/dev/null 2>&1
+		ci_rc=$?
+		check "rc-$ci_d-reload" "$ci_s reload: exit $ci_rc, wanted 0" \
+		    [ "$ci_rc" -eq 0 ]
+		sleep 1
+		check "rc-$ci_d-reloaded" "the daemon died on reload" \
+		    alive "$ci_pid"
+	done
+	# stop in the reverse order
+	for ci_d in privproxyd proxyd epsd; do
+		ci_s=$ci_p/etc/init.d/$ci_d
+		ci_pid=$(cat "/run/$ci_d.pid" 2>/dev/null)
+		"$ci_s" stop >/dev/null 2>&1
+		ci_rc=$?
+		check "rc-$ci_d-stop" "$ci_s stop: exit $ci_rc, wanted 0" \
+		    [ "$ci_rc" -eq 0 ]
+		check "rc-$ci_d-stopped" \
+		    "pid ${ci_pid:-?} alive or /run/$ci_d.pid left" stopped "${ci_pid:-0}" "/run/$ci_d.pid"
+		"$ci_s" status >/dev/null 2>&1
+		ci_rc=$?
+		check "rc-$ci_d-status-stopped" \
+		    "$ci_s status: exit $ci_rc, wanted 3" [ "$ci_rc" -eq 3 ]
+	done
+	# a broken configuration: start fails and starts nothing
+	echo "bogus directive" >>"$ci_p/etc/epsd.conf"
+	"$ci_p/etc/init.d/epsd" start >"$T/rc-bad.log" 2>&1
+	ci_rc=$?
+	check rc-bad-config "start with a broken file: exit $ci_rc, wanted 1" \
+	    [ "$ci_rc" -eq 1 ]
+	check rc-bad-config-pid "start with a broken file made /run/epsd.pid" \
+	    [ ! -e /run/epsd.pid ]
+	check rc-bad-config-said "start did not say where the error is" \
+	    grep -q "$ci_p/etc/epsd.conf:[0-9]*:" "$T/rc-bad.log"
+	make_top uninstall uninstall4.log PREFIX="$ci_p" SYSCONFDIR="$ci_p/etc"
+}
+
+# ---------------------------------------------------------------- demo
+
+# check_demo_stops CHECK MODE SIGNAL: etc/demo/demo.sh run by
+# regress/tools/demopty.py in a pseudo-terminal (MODE pipe, teegone or
+# nopipe: see there), ended by SIGNAL (INT, TERM or HUP) once it is up
+# (check CHECK-up); every process it started is gone afterwards
+# (CHECK-stopped).  The whole case is skipped when the demo's ports are
+# taken; it ends when the demo does not come up.  What the terminal
+# showed is in $T/CHECK.out.
+check_demo_stops()
+{
+	dm_p=$T/$1
+	start_daemon "$1" python3 "$REGRESS/tools/demopty.py" "$2" "$3" \
+	    "$TOP" "$BIN" "$dm_p"
+	wait "$(dpid "$1")"
+	dm_rc=$?
+	case $dm_rc in
+	0)	pass "$1-up"
+		pass "$1-stopped"
+		;;
+	1)	pass "$1-up"
+		for dm_f in /tmp/eps-demo/*.log; do
+			[ -f "$dm_f" ] && cp "$dm_f" "$T/$1-demo-${dm_f##*/}"
+		done
+		fail "$1-stopped" "$(wc -l <"$dm_p.left") of $(wc -l \
+		    <"$dm_p.pids") processes still there: $(cut -d' ' -f2- \
+		    "$dm_p.left" | sort | uniq -c | tr -s ' \n' '  ')"
+		;;
+	3)	skip all "$(cat "$T/$1.log")"
+		exit 0
+		;;
+	*)	tail -n 20 "$dm_p.out" 2>/dev/null >"$T/$1-terminal.log"
+		for dm_f in /tmp/eps-demo/*.log; do
+			[ -f "$dm_f" ] && cp "$dm_f" "$T/$1-demo-${dm_f##*/}"
+		done
+		die "$1-up" "the demo did not come up (driver exit $dm_rc)"
+		;;
+	esac
 }
 
 # --------------------------------------------------------------- set up

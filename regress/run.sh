@@ -3,6 +3,7 @@
 # run.sh: every test, as "make regress" runs it.
 #
 # usage: [B=build] sh regress/run.sh [case ...]
+#        [FUZZ_SECONDS=600] sh regress/run.sh --fuzz   (make fuzz)
 #
 # Runs, from the top of the source tree and with the programs in $B
 # (build, or build/san for SANITIZE=1):
@@ -100,7 +101,13 @@ fuzz()
 
 start=$(date +%s)
 
-if [ $# -eq 0 ]; then
+fuzzonly=0
+if [ "${1:-}" = --fuzz ]; then
+	fuzzonly=1
+	shift
+fi
+
+if [ $# -eq 0 ] && [ "$fuzzonly" -eq 0 ]; then
 	nunit=0
 	for u in "$B"/unit/*; do
 		[ -f "$u" ] && [ -x "$u" ] || continue
@@ -109,7 +116,9 @@ if [ $# -eq 0 ]; then
 		run "unit/${u##*/}" 120 "$u"
 	done
 	[ "$nunit" -gt 0 ] || echo "# no unit programs in $B/unit (make unit)"
+fi
 
+if [ $# -eq 0 ]; then
 	for f in build/fuzz/fuzz_*; do
 		[ -f "$f" ] && [ -x "$f" ] || continue
 		echo "# fuzz: $f"
@@ -117,7 +126,7 @@ if [ $# -eq 0 ]; then
 	done
 fi
 
-if [ $# -eq 0 ]; then
+if [ $# -eq 0 ] && [ "$fuzzonly" -eq 0 ]; then
 	set -- regress/e2e/*.sh
 fi
 for c in "$@"; do

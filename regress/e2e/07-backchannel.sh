@@ -13,6 +13,7 @@ timeout preamble 2"
 ports
 port P_TRAP
 PP_BC_PORT=$P_TRAP
+PP_POOL=0	# the trap takes token backchannels only
 start_all
 log=$T/proxyd.log
 

@@ -8,6 +8,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 PP_TTL=6
+PP_POOL=0	# incoming calls, which the pool does without, are the point
 EPSPUB_PEERS='peer "private" {
 	allow "withdraw"
 }'

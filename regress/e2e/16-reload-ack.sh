@@ -20,22 +20,11 @@ PROXYD_OPS='operator "private" {
 	allow "test.internal-server.local"
 	allow "two.internal-server.local"
 }'
-PP_DOMAINS="domain \"$NAME\" {
-	forward to 127.0.0.1 port $P_IS
-}
-domain \"two.internal-server.local\" {
-	forward to 127.0.0.1 port $P_IS
-}"
+PP_DOMAINS="$(domain_block "$NAME" "$P_IS")
+$(domain_block two.internal-server.local "$P_IS")"
 start_all
 up proxyd "private announced two.internal-server.local" 15
 log=$T/epsd-public.log
-
-# hup DAEMON: SIGHUP, and set $from to the line the log was at.
-hup()
-{
-	from=$(lines "$T/$1.log")
-	kill -HUP "$(dpid "$1")"
-}
 
 # a good reload, in each daemon
 for d in epsd-public proxyd privproxyd epsd-private; do
@@ -73,9 +62,7 @@ note "$(tail -n "+$((from + 1))" "$plog" | grep -E 'refused' | head -n 1)"
 # taken when privproxyd announces it
 check_name two-still-served two.internal-server.local
 PP_DOMAINS="$PP_DOMAINS
-domain \"new.internal-server.local\" {
-	forward to 127.0.0.1 port $P_IS
-}"
+$(domain_block new.internal-server.local "$P_IS")"
 conf_privproxyd
 hup privproxyd
 assert_log new-name-refused "$plog" \

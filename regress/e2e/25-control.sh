@@ -70,7 +70,7 @@ check_ctl summary-epsd epsd-public -j show summary
 check_jq summary-epsd-fields '.data.daemon == "epsd" and .data.links_up == 1
     and .data.peers == 1 and .data.local_clients == 1'
 
-# announcements and routes (proxyd), links (epsd), pools (none yet)
+# announcements and routes (proxyd), links (epsd), pools
 check_ctl announcements proxyd show announcements
 check announcements-name "$NAME not in: $(cat "$T/ctl.out")" \
     grep -Eq "^$NAME +private +[0-9]" "$T/ctl.out"
@@ -87,9 +87,15 @@ check_jq links-private-up '.data[0].peer == "public" and
     .data[0].state == "up" and .data[0].direction == "outbound" and
     .data[0].bytes_in > 0'
 check_ctl pools-proxyd proxyd -j show pools
-check_jq pools-proxyd-empty '.ok and .data == []'
+check_jq pools-proxyd-rows '(.data | length) == 2 and (.data | all(.operator ==
+    "private" and .key and .idle > 0)) and
+    (.data | map(.listener) | sort) == [0, 1]'
 check_ctl pools-privproxyd privproxyd -j show pools
-check_jq pools-privproxyd-empty '.ok and .data == []'
+check_jq pools-privproxyd-rows '.data | length == 1 and .[0].public ==
+    "public" and .[0].idle > 0 and .[0].key'
+check_ctl pools-people proxyd show pools
+check pools-header "no header: $(head -n 1 "$T/ctl.out")" \
+    grep -Eq '^operator +listener +idle +max +routes +key$' "$T/ctl.out"
 
 # connections: a long one is listed, bytes each way, in both proxies
 long_connection
@@ -164,18 +170,16 @@ check metrics-refused-reason "refused unknown_name: $(metric "$m" \
     'proxyd_connections_refused_total{reason="unknown_name"}')" \
     [ "$(metric "$m" 'proxyd_connections_refused_total{reason="unknown_name"}')" \
     -ge 1 ]
-check metrics-tokens-issued "issued $(metric "$m" \
-    proxyd_tokens_issued_total)" \
-    [ "$(metric "$m" proxyd_tokens_issued_total)" -ge 2 ]
-check metrics-tokens-used "used $(metric "$m" proxyd_tokens_used_total)" \
-    [ "$(metric "$m" proxyd_tokens_used_total)" -ge 2 ]
-check metrics-histogram "no notification round trips counted" \
-    [ "$(metric "$m" 'proxyd_notification_seconds_bucket{le="+Inf"}')" \
-    = "$(metric "$m" proxyd_tokens_used_total)" ]
 check metrics-announcements "$(grep '^proxyd_announcements' "$m")" \
     [ "$(metric "$m" 'proxyd_announcements{operator="private"}')" = 1 ]
-check metrics-pool-declared "no pool metrics" \
-    [ "$(metric "$m" proxyd_pool_size)" = 0 ]
+check metrics-pool-size "pool size $(metric "$m" proxyd_pool_size)" \
+    [ "$(metric "$m" proxyd_pool_size)" -gt 0 ]
+check metrics-pool-hits "pool hits $(metric "$m" proxyd_pool_hits_total)" \
+    [ "$(metric "$m" proxyd_pool_hits_total)" -ge 2 ]
+check metrics-pool-hits-privproxyd "pool hits $(metric "$pm" \
+    privproxyd_pool_hits_total)" \
+    [ "$(metric "$pm" privproxyd_pool_hits_total)" = \
+    "$(metric "$m" proxyd_pool_hits_total)" ]
 check metrics-link-up "$(grep '^epsd_link_up' "$em")" \
     [ "$(metric "$em" 'epsd_link_up{peer="private"}')" = 1 ]
 for dir in in out; do
@@ -194,7 +198,7 @@ from=$(lines "$plog")
 ppfrom=$(lines "$pplog")
 check_demo quiet-request
 s_client other.unknown.example
-refute_log quiet-proxyd "$plog" "client $CLIENT \(" "$from"
+refute_log quiet-proxyd "$plog" "listener: client $CLIENT" "$from"
 refute_log quiet-privproxyd "$pplog" "$CLIENT" "$ppfrom"
 check one-line-per-refusal "$(count_log "$plog" "refused client") refusals" \
     [ "$(tail -n "+$((from + 1))" "$plog" | grep -c 'refused client')" -eq 1 ]
@@ -208,15 +212,13 @@ check log-verbose-says "epsctl said: $(cat "$T/ctl.out")" \
     grep -qx 'log: ok' "$T/ctl.out"
 from=$(lines "$plog")
 check_demo verbose-request
-assert_log verbose-debug "$plog" \
-    "listener: client $CLIENT \(test\.internal-server\.local\): done" 5 \
-    "$from"
+assert_log verbose-debug "$plog" "listener: client $CLIENT: done" 5 "$from"
 check_ctl log-verbose-privproxyd privproxyd log verbose
 check_ctl log-brief proxyd log brief
 from=$(lines "$plog")
 check_demo brief-request
 sleep 0.5
-refute_log brief-no-debug "$plog" "client $CLIENT \(" "$from"
+refute_log brief-no-debug "$plog" "listener: client $CLIENT" "$from"
 check_ctl log-json epsd-public -j log verbose
 check_jq log-json-ok '.ok == true and .data == null'
 check_ctl log-brief-epsd epsd-public log brief
@@ -251,17 +253,45 @@ s.close()
 EOT
 	check reset-answered "$(cat "$T/reset.out")" grep -qx answered \
 	    "$T/reset.out"
-	assert_log reset-done-proxyd "$plog" \
-	    "client $CLIENT \(test\.internal-server\.local\): done" 5 "$pfrom"
+	assert_log reset-done-proxyd "$plog" "listener: client $CLIENT: done" 5 \
+	    "$pfrom"
 	refute_log reset-no-error-proxyd "$plog" "relay error" "$pfrom"
 	assert_log reset-done-privproxyd "$pplog" \
-	    "test\.internal-server\.local for $CLIENT: done" 5 "$from"
+	    "connector: relay done: both sides closed" 5 "$from"
 	refute_log reset-no-error-privproxyd "$pplog" "reset by peer" "$from"
 	ctl privproxyd log brief
 	ctl proxyd log brief
 else
 	skip reset "python3 not installed"
 fi
+
+# the notification path: privproxyd without a pool; tokens, and the
+# round trip from a token to the backchannel that presents it
+stop_daemon privproxyd
+PP_POOL=0
+start_privproxyd
+up proxyd "private announced $NAME" 15
+check_demo notified-request
+check_ctl counters-tokens proxyd show metrics
+cp "$T/ctl.out" "$T/tokens.prom"
+m=$T/tokens.prom
+check metrics-tokens-issued "issued $(metric "$m" \
+    proxyd_tokens_issued_total)" \
+    [ "$(metric "$m" proxyd_tokens_issued_total)" -ge 1 ]
+check metrics-tokens-used "used $(metric "$m" proxyd_tokens_used_total)" \
+    [ "$(metric "$m" proxyd_tokens_used_total)" -ge 1 ]
+check metrics-tokens-expired "no expired tokens counter" \
+    [ -n "$(metric "$m" proxyd_tokens_expired_total)" ]
+check metrics-histogram "+Inf bucket $(metric "$m" \
+    'proxyd_notification_seconds_bucket{le="+Inf"}'), used $(metric "$m" \
+    proxyd_tokens_used_total)" \
+    [ "$(metric "$m" 'proxyd_notification_seconds_bucket{le="+Inf"}')" \
+    = "$(metric "$m" proxyd_tokens_used_total)" ]
+check metrics-histogram-count "no _count" \
+    [ "$(metric "$m" proxyd_notification_seconds_count)" = \
+    "$(metric "$m" proxyd_tokens_used_total)" ]
+check_ctl pools-none privproxyd -j show pools
+check_jq pools-none-empty '.ok and (.data | all(.idle == 0))'
 
 # reload: every child applied it; then a file with an error
 check_ctl reload proxyd reload

@@ -10,7 +10,9 @@
  *   prefix is answered every longer one gets the same answer;
  * - a smaller maxlen changes the answer to CH_ERR_TOOBIG or not at all,
  *   exactly at the hello's size;
- * - the same hello cut into other records gives the same answer.
+ * - the same hello cut into other records gives the same answer;
+ * - fed to ch_feed() in pieces, the bytes get after each piece the
+ *   answer ch_parse() gives the bytes so far, for as much work.
  * Prefixes are parsed from exact-size copies so that ASan sees overreads.
  *
  * Seeds: regress/fuzz/corpus/clienthello/.
@@ -47,6 +49,8 @@ static void		 fz_prefixes(const uint8_t *, size_t, enum ch_status,
 static void		 fz_maxlen(const uint8_t *, size_t, enum ch_status,
 			    const struct ch_info *);
 static void		 fz_resplit(const uint8_t *, enum ch_status,
+			    const struct ch_info *, size_t);
+static void		 fz_pieces(const uint8_t *, size_t, enum ch_status,
 			    const struct ch_info *, size_t);
 
 /* ch_parse() on an exact-size heap copy. */
@@ -227,6 +231,42 @@ fz_resplit(const uint8_t *data, enum ch_status st, const struct ch_info *info,
 	free(hs);
 }
 
+/* ch_feed() in pieces of 1 to step bytes, sizes taken from the data. */
+static void
+fz_pieces(const uint8_t *data, size_t size, enum ch_status st,
+    const struct ch_info *info, size_t step)
+{
+	static struct ch_parser	 p;
+	struct ch_parser	 whole;
+	struct ch_info		 finfo, pinfo;
+	enum ch_status		 fst, pst;
+	uint8_t			*copy;
+	size_t			 off = 0, n;
+
+	ch_init(&p, 0);
+	do {
+		n = 1 + (size > 0 ? data[(off * 31) % size] : 0) % step;
+		if (n > size - off)
+			n = size - off;
+		if ((copy = malloc(n > 0 ? n : 1)) == NULL)
+			abort();
+		if (n > 0)
+			memcpy(copy, data + off, n);
+		memset(&finfo, 0xa5, sizeof(finfo));
+		fst = ch_feed(&p, copy, n, &finfo);
+		free(copy);
+		off += n;
+		if (off < size && (off % 8 == 0 || fst != CH_MORE)) {
+			pst = fz_parse(data, off, 0, &pinfo);
+			FZ_ASSERT(fz_same(fst, &finfo, pst, &pinfo));
+		}
+	} while (off < size);
+	FZ_ASSERT(fz_same(fst, &finfo, st, info));
+	ch_init(&whole, 0);
+	(void)ch_feed(&whole, data, size, &finfo);
+	FZ_ASSERT(p.work == whole.work && whole.work <= 2 * size);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -240,6 +280,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	fz_prefixes(data, size, st, &info);
 	fz_maxlen(data, size, st, &info);
+	fz_pieces(data, size, st, &info, 1);
+	fz_pieces(data, size, st, &info, 1 + size % 61);
 	if (fz_complete(st)) {
 		fz_resplit(data, st, &info, 1);
 		fz_resplit(data, st, &info, 1 + data[0] % 97);

@@ -3,7 +3,9 @@
  *
  * Each case connects client <-> A and B <-> server on 127.0.0.1,
  * relays A and B with splice_start() and drives the client and the
- * server from the same event loop with non-blocking I/O.  Every byte
+ * server from the same event loop with non-blocking I/O.  Descriptors
+ * are counted to see that short exchanges open no pipe, that pipes are
+ * pooled only when empty, and that the pool's bound holds.  Every byte
  * sent is a function of its offset in the stream, so a byte lost,
  * repeated or moved shows on the receiving end.
  */
@@ -564,8 +566,8 @@ test_backpressure(void)
 static void
 test_pool(void)
 {
-	struct ctx	 c;
-	int		 i, ok = 0, n0, n1, n2;
+	struct ctx	 c, c2;
+	int		 i, ok = 0, n0, n1, n2, n3, most = 0;
 
 	splice_set_pool(0);
 	n0 = count_fds();
@@ -587,7 +589,23 @@ test_pool(void)
 	}
 	UT_CHECK("splice: 50 relays in a row all give SPLICE_DONE", ok == 50);
 	n1 = count_fds();
-	UT_CHECK("splice: pooled pipes are reused", n1 == n0 + 4);
+	UT_CHECK("splice: short exchanges open no pipe", n1 == n0);
+
+	/* bulk goes through pipes, which are pooled once empty */
+	if (setup(&c, 0, NULL, 0, 0) == 0) {
+		c.cli.tosend = c.srv.tosend = 4 * MIB;
+		c.cli.shut = c.srv.shut = 1;
+		end_start(&c.cli, 1);
+		end_start(&c.srv, 1);
+		RUN_UNTIL(c.rl.ncalls > 0 && c.cli.eof && c.srv.eof, 5);
+		UT_CHECK("splice: bulk both ways arrives intact",
+		    c.rl.why == SPLICE_DONE && c.cli.recvd == 4 * MIB &&
+		    c.srv.recvd == 4 * MIB && !c.cli.bad && !c.srv.bad);
+		teardown(&c);
+	}
+	n2 = count_fds();
+	UT_CHECK("splice: bulk moves through pipes, pooled after",
+	    n2 > n0 && n2 <= n0 + 4);
 
 	/* Stop a relay whose pipe is full: that pipe must not be pooled. */
 	if (setup(&c, 0, NULL, 64 * 1024, 0) == 0) {
@@ -602,9 +620,9 @@ test_pool(void)
 		UT_CHECK("splice: free before the end calls nothing",
 		    c.rl.ncalls == 0);
 	}
-	n2 = count_fds();
+	n3 = count_fds();
 	UT_CHECK("splice: a pipe with bytes left is not pooled",
-	    n2 == n0 + 2);
+	    n3 == n2 - 2);
 
 	if (setup(&c, 0, NULL, 0, 0) == 0) {
 		c.cli.tosend = c.srv.tosend = 100000;
@@ -618,9 +636,40 @@ test_pool(void)
 		teardown(&c);
 	}
 
+	/*
+	 * One pipe for two relays whose readers pause: the second reads
+	 * into its buffer meanwhile, and both deliver every byte.
+	 */
+	splice_set_pool(0);
+	splice_set_pool(1);
+	if (setup(&c, 0, NULL, 64 * 1024, 0) == 0 &&
+	    setup(&c2, 0, NULL, 64 * 1024, 0) == 0) {
+		c.srv.tosend = c2.srv.tosend = 4 * MIB;
+		c.srv.shut = c2.srv.shut = c.cli.shut = c2.cli.shut = 1;
+		end_start(&c.cli, 0);
+		end_start(&c.srv, 1);
+		end_start(&c2.cli, 0);
+		end_start(&c2.srv, 1);
+		RUN_UNTIL(0, 0.2);
+		most = count_fds();
+		event_add(c.cli.rev, NULL);
+		event_add(c2.cli.rev, NULL);
+		RUN_UNTIL(c.rl.ncalls > 0 && c.cli.eof && c2.rl.ncalls > 0 &&
+		    c2.cli.eof, 5);
+		UT_CHECK("splice: pipes busy, relays go on in read/write",
+		    c.cli.recvd == 4 * MIB && c2.cli.recvd == 4 * MIB &&
+		    !c.cli.bad && !c2.cli.bad && c.rl.why == SPLICE_DONE &&
+		    c2.rl.why == SPLICE_DONE);
+		UT_CHECK("splice: at most the pool's pipes are open",
+		    most <= n0 + 8 + 2);
+		teardown(&c);
+		teardown(&c2);
+	} else
+		UT_CHECK("splice: relays start", 0);
+
 	splice_set_pool(0);
 	UT_CHECK("splice: no descriptor leaks", count_fds() == n0);
-	splice_set_pool(64);
+	splice_set_pool(SPLICE_MAXPIPES);
 }
 
 int
