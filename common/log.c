@@ -2,13 +2,25 @@
  * log.c: logging to syslog(3) or, in the foreground, to stderr.
  *
  * A chrooted child cannot reach /dev/log by path, so log_init() opens
- * the syslog connection at once (LOG_NDELAY) before any chroot.
- * Verbosity: 0 logs up to LOG_INFO, 1 and more add LOG_DEBUG.
+ * the syslog connection at once (LOG_NDELAY) before any chroot, with
+ * the program's name and LOG_PID, so a line reads "proxyd[812]:
+ * listener: ...".  Verbosity: 0 logs up to LOG_INFO, 1 and more add
+ * LOG_DEBUG.
+ *
+ * In the foreground (-d) a line on stderr starts with the local time,
+ * to the millisecond, unless stderr is the journal (systemd sets
+ * JOURNAL_STREAM to the device and inode of the stream it gave us),
+ * which stamps lines itself.  The time zone is read by tzset() in
+ * log_init(), before a chroot hides /etc/localtime.
  */
+
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 /* libbsd has two strnvis(); we want neither, but say which to be quiet. */
 #define LIBBSD_OPENBSD_VIS
@@ -21,7 +33,10 @@
 
 static int	 log_fg = 1;
 static int	 log_verbose;
+static int	 log_stamps;
 static char	 log_name[32];
+static char	*log_cap;		/* log_capture()'s buffer */
+static size_t	 log_capsz;
 
 void
 log_init(int foreground, int facility)
@@ -30,6 +45,73 @@ log_init(int foreground, int facility)
 	if (!log_fg)
 		openlog(getprogname(), LOG_PID | LOG_NDELAY, facility);
 	tzset();
+}
+
+/* Is stderr the stream systemd gave us for the journal? */
+static int
+log_journal(void)
+{
+	const char		*e = getenv("JOURNAL_STREAM");
+	struct stat		 st;
+	unsigned long long	 dev, ino;
+	char			*end;
+
+	if (e == NULL || fstat(STDERR_FILENO, &st) == -1)
+		return (0);
+	errno = 0;
+	dev = strtoull(e, &end, 10);
+	if (errno != 0 || end == e || *end != ':')
+		return (0);
+	e = end + 1;
+	ino = strtoull(e, &end, 10);
+	if (errno != 0 || end == e || *end != '\0')
+		return (0);
+	return (dev == (unsigned long long)st.st_dev &&
+	    ino == (unsigned long long)st.st_ino);
+}
+
+void
+log_timestamps(int on)
+{
+	log_stamps = on && !log_journal();
+}
+
+void
+log_capture(char *buf, size_t len)
+{
+	log_cap = len > 0 ? buf : NULL;
+	log_capsz = len;
+	if (log_cap != NULL)
+		log_cap[0] = '\0';
+}
+
+/* The first error lines, "; " between them, as many as fit. */
+static void
+log_captured(const char *msg)
+{
+	size_t	 have = strlen(log_cap);
+
+	if (have + 3 >= log_capsz)
+		return;
+	if (have > 0)
+		(void)strlcat(log_cap, "; ", log_capsz);
+	(void)strlcat(log_cap, msg, log_capsz);
+}
+
+static void
+log_stderr(const char *msg)
+{
+	struct timespec	 ts;
+	struct tm	 tm;
+	char		 t[32];
+
+	if (log_stamps && clock_gettime(CLOCK_REALTIME, &ts) == 0 &&
+	    localtime_r(&ts.tv_sec, &tm) != NULL &&
+	    strftime(t, sizeof(t), "%Y-%m-%d %H:%M:%S", &tm) > 0)
+		(void)fprintf(stderr, "%s.%03ld %s%s\n", t,
+		    ts.tv_nsec / 1000000, log_name, msg);
+	else
+		(void)fprintf(stderr, "%s%s\n", log_name, msg);
 }
 
 void
@@ -62,8 +144,10 @@ vlog(int pri, const char *fmt, va_list ap)
 	if (pri == LOG_DEBUG && log_verbose < 1)
 		return;
 	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (log_cap != NULL && pri <= LOG_ERR)
+		log_captured(msg);
 	if (log_fg)
-		(void)fprintf(stderr, "%s%s\n", log_name, msg);
+		log_stderr(msg);
 	else
 		syslog(pri, "%s%s", log_name, msg);
 	errno = saved_errno;

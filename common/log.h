@@ -15,6 +15,15 @@
 #include "compat.h"
 
 void	log_init(int foreground, int facility);
+/* In the foreground: each line starts with the time, unless on journal */
+void	log_timestamps(int on);
+/*
+ * While buf is set, the text of every error line (log_warn, log_warnx,
+ * fatal) is also copied into it, "; " between lines, as much as fits:
+ * what a configuration that does not load says, for whoever asked for
+ * the reload.  NULL stops.
+ */
+void	log_capture(char *buf, size_t len);
 void	log_procname(const char *);
 void	log_setverbose(int);
 int	log_getverbose(void);

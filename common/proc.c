@@ -23,6 +23,19 @@
  * is refused.  A child started later gets the new configuration, unless
  * it refused that one: then it gets the one it last applied, which the
  * parent keeps (struct proc_conf) as long as a child runs on it.
+ *
+ * Operations: the parent serves the control socket.  It answers show
+ * summary, reload and log itself, and asks its children for the rest
+ * (IMSG_CTL_REQUEST, ref the request's id): their IMSG_CTL_DATA are
+ * joined (lists) or merged (metrics), and their IMSG_CTL_END counted.
+ * A child answers only what it was asked, once; a child that dies
+ * meanwhile counts as an answer that failed.  The /metrics listener
+ * runs in the daemon's metrics_type child, which asks the parent with
+ * IMSG_CTL_EXEC, and for nothing but show metrics.  The control socket
+ * is made before the parent leaves the terminal, so that a path in use
+ * or not allowed stops the start-up with its reason on stderr; started
+ * as another user than root with the default path, which only root may
+ * use, the daemon goes on without one, with a warning.
  */
 
 #include <sys/prctl.h>
@@ -38,13 +51,17 @@
 #include <stdio.h>
 #include <time.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 
 #include "compat.h"
+#include "control.h"
 #include "log.h"
+#include "metrics.h"
 #include "proc.h"
 #include "sandbox.h"
 #include "splice.h"
+#include "version.h"
 
 #define PROC_QUICKDEATH	10	/* seconds: a death sooner counts double */
 #define PROC_FIRSTDELAY	100	/* ms before the first restart */
@@ -71,6 +88,14 @@ static void	proc_reconnect(struct privsep *, struct proc_child *,
 		    struct frame *);
 static void	proc_connect(struct proc_child *, struct proc_child *);
 static void	proc_restart(evutil_socket_t, short, void *);
+static void	proc_ops_open(struct privsep *);
+static void	proc_ops_send(struct privsep *, struct proc_child *);
+static void	proc_ops_keep(struct privsep *, void *);
+static int	proc_ops_dispatch(struct privsep *, struct proc_child *,
+		    struct frame *);
+static void	proc_ops_lost(struct privsep *, struct proc_child *);
+static void	proc_ops_child(struct privsep *, const struct proc_type *,
+		    struct frame *);
 
 const struct proc_type *
 proc_type_byname(struct privsep *ps, const char *title)
@@ -184,7 +209,7 @@ proc_talks(const struct proc_type *a, const struct proc_type *b)
 static __dead void
 proc_usage(void)
 {
-	fprintf(stderr, "usage: %s [-dnv] [-D macro=value] [-f file]\n",
+	fprintf(stderr, "usage: %s [-dnVv] [-D macro=value] [-f file]\n",
 	    getprogname());
 	exit(1);
 }
@@ -200,7 +225,7 @@ proc_options(struct privsep *ps, int argc, char *argv[], char *envp[])
 
 	setproctitle_init(argc, argv, envp);
 	log_init(1, LOG_DAEMON);
-	while ((ch = getopt(argc, argv, "dD:f:I:nP:v")) != -1) {
+	while ((ch = getopt(argc, argv, "dD:f:I:nP:Vv")) != -1) {
 		switch (ch) {
 		case 'd':
 			o->debug = 1;
@@ -225,6 +250,9 @@ proc_options(struct privsep *ps, int argc, char *argv[], char *envp[])
 		case 'P':
 			title = optarg;
 			break;
+		case 'V':
+			printf("%s %s\n", ps->name, EPS_VERSION);
+			exit(0);
 		case 'v':
 			o->verbose++;
 			break;
@@ -247,6 +275,7 @@ proc_options(struct privsep *ps, int argc, char *argv[], char *envp[])
 	log_setverbose(o->verbose);
 	if (title != NULL) {
 		log_init(o->debug, LOG_DAEMON);
+		log_timestamps(o->debug);
 		proc_child_main(ps, title, instance);
 	}
 	/* the parent logs to stderr until its configuration is good */
@@ -301,13 +330,19 @@ proc_main(struct privsep *ps, const struct proc_daemon *d, int argc,
 	TAILQ_INIT(&ps->children);
 	d->conf_setup(ps, ps->conf);
 
-	log_init(ps->opts.debug, LOG_DAEMON);
-	if (!ps->opts.debug && daemon(0, 0) == -1)
-		fatal("daemon");
-	if (proc_limit_line[0] != '\0')
-		log_info("%s", proc_limit_line);
+	/* what could stop the start-up is said on stderr, then the log */
 	if ((ps->base = event_base_new()) == NULL)
 		fatalx("event_base_new");
+	proc_ops_open(ps);
+	log_init(ps->opts.debug, LOG_DAEMON);
+	log_timestamps(ps->opts.debug);
+	if (!ps->opts.debug && daemon(0, 0) == -1)
+		fatal("daemon");
+	if (event_reinit(ps->base) == -1)
+		fatalx("event_reinit");
+	if (proc_limit_line[0] != '\0')
+		log_info("%s", proc_limit_line);
+	ps->started = time(NULL);
 	proc_start(ps);
 	if (d->started != NULL)
 		d->started(ps);
@@ -437,6 +472,7 @@ proc_reload(struct privsep *ps, proc_reload_cb done, void *arg)
 	struct proc_reload		*r = &ps->reload;
 	struct proc_child		*c;
 	struct timeval			 tv = { PROC_CFG_WAIT, 0 };
+	char				 errs[PROC_ERRMAX];
 	void				*nconf;
 	size_t				 i;
 
@@ -456,16 +492,26 @@ proc_reload(struct privsep *ps, proc_reload_cb done, void *arg)
 		r->children[i].round = 0;
 		r->children[i].reason[0] = '\0';
 	}
-	if ((nconf = d->conf_load(ps->opts.conffile, ps->opts.macros,
-	    ps->opts.nmacros)) == NULL) {
-		(void)snprintf(r->error, sizeof(r->error), "errors in %s",
+	/* the errors are logged as they are found, and kept for epsctl */
+	log_capture(errs, sizeof(errs));
+	nconf = d->conf_load(ps->opts.conffile, ps->opts.macros,
+	    ps->opts.nmacros);
+	log_capture(NULL, 0);
+	if (nconf == NULL) {
+		if (errs[0] != '\0')
+			(void)strlcpy(r->error, errs, sizeof(r->error));
+		else
+			(void)snprintf(r->error, sizeof(r->error),
+			    "errors in %s", ps->opts.conffile);
+		log_warnx("configuration not reloaded: errors in %s",
 		    ps->opts.conffile);
-		log_warnx("configuration not reloaded: %s", r->error);
 		r->finished = r->started;
+		r->nfailed++;
 		errno = EINVAL;
 		return (-1);
 	}
 	d->conf_keep(ps, ps->conf, nconf);
+	proc_ops_keep(ps, nconf);
 	proc_conf_release(ps, ps->cur);
 	ps->cur = proc_conf_hold(nconf, r->count);
 	ps->conf = nconf;
@@ -525,9 +571,11 @@ proc_reload_finish(struct privsep *ps)
 	r->running = 0;
 	r->finished = time(NULL);
 	r->ok = applied == r->nchildren;
-	if (r->ok)
+	if (r->ok) {
+		r->napplied++;
 		log_info("configuration reloaded");
-	else {
+	} else {
+		r->nincomplete++;
 		(void)snprintf(r->error, sizeof(r->error), "%zu of %zu "
 		    "children did not apply it", r->nchildren - applied,
 		    r->nchildren);
@@ -777,6 +825,7 @@ proc_spawn(struct privsep *ps, struct proc_child *c)
 		    "the one it had", c->type->title, c->instance);
 	}
 	(void)proc_config_send(ps, c, pc, 1);
+	proc_ops_send(ps, c);
 	TAILQ_FOREACH(o, &ps->children, entry) {
 		if (o == c || o->pid == -1 || o->chan.chan == NULL ||
 		    !proc_talks(c->type, o->type))
@@ -806,6 +855,8 @@ proc_parent_recv(struct chan *ch, struct frame *f, void *arg)
 		proc_config_ack(ps, c, f);
 		return;
 	}
+	if (proc_ops_dispatch(ps, c, f))
+		return;
 	if (ps->daemon->dispatch != NULL && ps->daemon->dispatch(ps, c, f))
 		return;
 	log_warnx("unexpected message %u from %s %d", f->hdr.type,
@@ -850,6 +901,7 @@ proc_restart(evutil_socket_t fd, short ev, void *arg)
 	if (ps->shutdown)
 		return;
 	log_info("restarting %s %d", c->type->title, c->instance);
+	c->restarts++;
 	proc_spawn(ps, c);
 }
 
@@ -887,6 +939,7 @@ proc_reap(struct privsep *ps)
 		if (ps->reload.running &&
 		    c->status->state == PROC_CFG_PENDING)
 			proc_reload_lost(ps, c, "died");
+		proc_ops_lost(ps, c);
 		/* 100 ms, then doubled for each quick death in a row */
 		if (time(NULL) - c->started >= PROC_QUICKDEATH)
 			c->failures = 0;
@@ -917,6 +970,9 @@ proc_stop(struct privsep *ps)
 	ps->shutdown = 1;
 	if (ps->daemon->shutdown != NULL)
 		ps->daemon->shutdown(ps);
+	/* nobody is answered any more: the socket goes first */
+	control_free(ps->control);
+	ps->control = NULL;
 	for (i = 0; i < ps->ntypes; i++) {
 		TAILQ_FOREACH(c, &ps->children, entry)
 			if (c->type == &ps->types[i] && c->pid > 0)
@@ -1250,6 +1306,12 @@ proc_child_recv(struct chan *ch, struct frame *f, void *arg)
 	case IMSG_PROC_CFG_DONE:
 		proc_child_config(ps, self, f->hdr.ref);
 		break;
+	case IMSG_PROC_METRICS:
+	case IMSG_CTL_REQUEST:
+	case IMSG_CTL_DATA:
+	case IMSG_CTL_END:
+		proc_ops_child(ps, self, f);
+		break;
 	default:
 		self->dispatch(ps, &ps->parent, f);
 		break;
@@ -1344,4 +1406,1120 @@ proc_child_main(struct privsep *ps, const char *title, int instance)
 	event_base_dispatch(ps->base);
 	log_debug("exiting");
 	exit(0);
+}
+
+/*
+ * Operations, both sides.
+ */
+
+time_t
+proc_now(void)
+{
+	struct timespec	 ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
+		return (time(NULL));
+	return (ts.tv_sec);
+}
+
+void
+proc_ctlconf_init(struct proc_ctlconf *cf)
+{
+	memset(cf, 0, sizeof(*cf));
+	cf->gid = (gid_t)-1;
+}
+
+int
+proc_ctlconf_group(struct proc_ctlconf *cf, const char *name)
+{
+	struct group	*gr;
+
+	if ((gr = getgrnam(name)) == NULL ||
+	    strlcpy(cf->group, name, sizeof(cf->group)) >= sizeof(cf->group))
+		return (-1);
+	cf->gid = gr->gr_gid;
+	return (0);
+}
+
+static int
+proc_ctlconf_same(const struct proc_ctlconf *a, const struct proc_ctlconf *b)
+{
+	int	 i;
+
+	if (strcmp(a->socket, b->socket) != 0 ||
+	    strcmp(a->group, b->group) != 0 || a->gid != b->gid ||
+	    a->nmetrics != b->nmetrics)
+		return (0);
+	for (i = 0; i < a->nmetrics; i++)
+		if (a->metrics[i].len != b->metrics[i].len ||
+		    memcmp(&a->metrics[i].ss, &b->metrics[i].ss,
+		    a->metrics[i].len) != 0)
+			return (0);
+	return (1);
+}
+
+/*
+ * The parent: the control socket and its commands.
+ */
+
+enum ctl_kind {
+	CTL_RELAY,		/* the children's lists, joined */
+	CTL_METRICS,		/* their metrics, merged: text */
+	CTL_COUNTERS,		/* ... as a table */
+	CTL_SUMMARY,		/* ... and the parent's own summary */
+	CTL_LOG,		/* only their outcome */
+};
+
+/* What the parent keeps for a request that asks its children. */
+struct ctl_state {
+	TAILQ_ENTRY(ctl_state)	 entry;
+	struct privsep		*ps;
+	uint32_t		 id;
+	enum ctl_kind		 kind;
+	struct metrics		*m;
+	unsigned int		 ndata;		/* objects relayed */
+	/* 1: asked, 2: answered (or died) */
+	uint8_t			 asked[PROC_MAX][PROC_INSTMAX];
+};
+TAILQ_HEAD(ctl_states, ctl_state);
+
+/* An IMSG_CTL_EXEC of the metrics child under way. */
+struct ctl_exec {
+	struct privsep		*ps;
+	int			 id;
+	int			 instance;
+	pid_t			 pid;
+	uint32_t		 ref;
+};
+
+#define CTL_NCMDS	32
+#define CTL_TABLE_ROWS	64	/* show counters rows in one reply */
+
+static struct ctl_states	 ctl_states =
+    TAILQ_HEAD_INITIALIZER(ctl_states);
+static struct control_cmd	 ctl_cmds[CTL_NCMDS];
+static struct log_limit		 ctl_limit = LOG_LIMIT_INITIALIZER(5);
+
+static void	ctl_summary(struct control_req *, int, char **, void *);
+static void	ctl_metrics(struct control_req *, int, char **, void *);
+static void	ctl_reload(struct control_req *, int, char **, void *);
+static void	ctl_log(struct control_req *, int, char **, void *);
+static void	ctl_forward(struct control_req *, int, char **, void *);
+
+static const struct control_cmd ctl_generic[] = {
+	{ "show summary", 0, 0, ctl_summary, NULL },
+	{ "show counters", 0, 0, ctl_metrics, NULL },
+	{ "show metrics", 0, 0, ctl_metrics, NULL },
+	{ "reload", 0, 0, ctl_reload, NULL },
+	{ "log", 1, 1, ctl_log, "verbose | brief" },
+};
+
+static uint32_t
+ctl_alltypes(const struct privsep *ps)
+{
+	uint32_t	 mask = 0;
+	int		 i;
+
+	for (i = 0; i < ps->ntypes; i++)
+		mask |= 1U << ps->types[i].id;
+	return (mask);
+}
+
+static void
+ctl_state_free(void *arg)
+{
+	struct ctl_state	*st = arg;
+
+	TAILQ_REMOVE(&ctl_states, st, entry);
+	metrics_free(st->m);
+	free(st);
+}
+
+static struct ctl_state *
+ctl_state_new(struct privsep *ps, struct control_req *req,
+    enum ctl_kind kind)
+{
+	struct ctl_state	*st;
+
+	if ((st = calloc(1, sizeof(*st))) == NULL)
+		return (NULL);
+	st->ps = ps;
+	st->id = control_req_id(req);
+	st->kind = kind;
+	if (kind == CTL_METRICS || kind == CTL_COUNTERS ||
+	    kind == CTL_SUMMARY) {
+		if ((st->m = metrics_new()) == NULL) {
+			free(st);
+			return (NULL);
+		}
+	}
+	TAILQ_INSERT_TAIL(&ctl_states, st, entry);
+	control_req_set_state(req, st, ctl_state_free);
+	return (st);
+}
+
+/* Ask every running child of the types in mask; how many were asked. */
+static unsigned int
+ctl_ask(struct privsep *ps, struct ctl_state *st, uint32_t types,
+    struct mp_out *m)
+{
+	struct proc_child	*c;
+	unsigned int		 n = 0;
+
+	TAILQ_FOREACH(c, &ps->children, entry) {
+		if (!(types & (1U << c->type->id)) || c->pid <= 0 ||
+		    c->chan.chan == NULL)
+			continue;
+		if (proc_child_send(c, IMSG_CTL_REQUEST, st->id, -1, m) == -1)
+			continue;
+		st->asked[c->type->id][c->instance] = 1;
+		n++;
+	}
+	return (n);
+}
+
+static void
+ctl_who(const struct proc_child *c, char *buf, size_t len)
+{
+	(void)snprintf(buf, len, "%s %d", c->type->title, c->instance);
+}
+
+/* The parent's own numbers. */
+static void
+proc_parent_metrics(struct privsep *ps, struct metrics *m)
+{
+	const struct proc_reload	*r = &ps->reload;
+	struct metric_label		 l;
+	struct proc_child		*c;
+	char				 n[METRICS_NAMEMAX];
+	int				 i;
+
+	(void)snprintf(n, sizeof(n), "%s_info", ps->name);
+	l.name = "version";
+	l.value = EPS_VERSION;
+	if (metrics_declare(m, n, METRIC_GAUGE, "The version running, as a "
+	    "label; always 1.") == 0)
+		(void)metrics_set(m, n, &l, 1, 1);
+	(void)snprintf(n, sizeof(n), "%s_start_time_seconds", ps->name);
+	if (metrics_declare(m, n, METRIC_GAUGE, "When the daemon started, "
+	    "in seconds since the epoch.") == 0)
+		(void)metrics_set(m, n, NULL, 0, (double)ps->started);
+	(void)snprintf(n, sizeof(n), "%s_child_restarts_total", ps->name);
+	if (metrics_declare(m, n, METRIC_COUNTER, "Child processes restarted "
+	    "after they died, by process.") == 0) {
+		l.name = "process";
+		for (i = 0; i < ps->ntypes; i++) {
+			l.value = ps->types[i].title;
+			(void)metrics_add(m, n, &l, 1, 0);
+		}
+		TAILQ_FOREACH(c, &ps->children, entry) {
+			l.value = c->type->title;
+			(void)metrics_add(m, n, &l, 1, c->restarts);
+		}
+	}
+	(void)snprintf(n, sizeof(n), "%s_reloads_total", ps->name);
+	if (metrics_declare(m, n, METRIC_COUNTER, "Configuration reloads, "
+	    "by outcome: applied by every child, incomplete, or refused "
+	    "because the file has errors.") == 0) {
+		l.name = "result";
+		l.value = "applied";
+		(void)metrics_add(m, n, &l, 1, r->napplied);
+		l.value = "incomplete";
+		(void)metrics_add(m, n, &l, 1, r->nincomplete);
+		l.value = "failed";
+		(void)metrics_add(m, n, &l, 1, r->nfailed);
+	}
+	if (ps->daemon->metrics != NULL)
+		ps->daemon->metrics(ps, m);
+}
+
+/* The sum of a family's samples in m (histograms: their count). */
+static int
+ctl_metric_sum(const struct metrics *m, const char *name, double *sum)
+{
+	struct mp_out		 o;
+	struct mp_doc		 d;
+	const msgpack_object	*row, *v;
+	char			 rn[METRICS_NAMEMAX + 8], want[METRICS_NAMEMAX + 8];
+	size_t			 first, n;
+	uint32_t		 i;
+	int			 found = 0;
+
+	*sum = 0;
+	(void)snprintf(want, sizeof(want), "%s_count", name);
+	mp_out_init(&o);
+	for (first = 0; ; first += n) {
+		mp_out_reset(&o);
+		if ((n = metrics_pack_table(m, &o.pk, first, 256)) == 0)
+			break;
+		if (mp_parse(&d, o.sb.data, o.sb.size) == -1) {
+			mp_free(&d);
+			break;
+		}
+		for (i = 0; i < d.root->via.array.size; i++) {
+			row = &d.root->via.array.ptr[i];
+			if (mp_map_str(row, "name", rn, sizeof(rn)) == -1 ||
+			    (strcmp(rn, name) != 0 && strcmp(rn, want) != 0) ||
+			    (v = mp_map_get(row, "value")) == NULL)
+				continue;
+			found = 1;
+			if (v->type == MSGPACK_OBJECT_FLOAT32 ||
+			    v->type == MSGPACK_OBJECT_FLOAT64)
+				*sum += v->via.f64;
+			else if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+				*sum += (double)v->via.u64;
+			else if (v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+				*sum += (double)v->via.i64;
+		}
+		mp_free(&d);
+	}
+	mp_out_free(&o);
+	return (found ? 0 : -1);
+}
+
+static const char *
+ctl_reload_result(enum proc_cfg_state st)
+{
+	switch (st) {
+	case PROC_CFG_APPLIED:
+		return ("applied");
+	case PROC_CFG_REFUSED:
+		return ("refused");
+	case PROC_CFG_LOST:
+		return ("lost");
+	case PROC_CFG_PENDING:
+		return ("pending");
+	case PROC_CFG_NONE:
+		break;
+	}
+	return ("none");
+}
+
+static void
+ctl_summary_fin(struct control_req *req, unsigned int missing, void *arg)
+{
+	struct privsep		*ps = arg;
+	struct ctl_state	*st = control_req_state(req);
+	const struct proc_reload *r = &ps->reload;
+	const char *const	*sum = ps->daemon->summary;
+	struct mp_out		*o = control_out(req);
+	struct proc_child	*c;
+	struct proc_ctlconf	*cf;
+	char			 a[NET_ADDRSTRLEN], last[PROC_ERRMAX + 32];
+	char			 k[METRICS_NAMEMAX];
+	const char		*metric;
+	double			 v;
+	time_t			 now = time(NULL);
+	size_t			 nsum = 0, nchildren = 0, plen;
+	int			 i;
+
+	cf = ps->daemon->ctlconf != NULL ? ps->daemon->ctlconf(ps->conf) :
+	    NULL;
+	for (nsum = 0; sum != NULL && sum[nsum] != NULL; nsum++)
+		;
+	TAILQ_FOREACH(c, &ps->children, entry)
+		nchildren++;
+	if (r->count == 0)
+		(void)strlcpy(last, "none", sizeof(last));
+	else if (r->running)
+		(void)strlcpy(last, "under way", sizeof(last));
+	else if (r->ok)
+		(void)strlcpy(last, "applied", sizeof(last));
+	else
+		(void)snprintf(last, sizeof(last), "not applied: %s",
+		    r->error);
+
+	msgpack_pack_map(&o->pk, 9 + nsum + 1);
+	mp_pack_kstr(&o->pk, "daemon", ps->name);
+	mp_pack_kstr(&o->pk, "version", EPS_VERSION);
+	mp_pack_kuint(&o->pk, "pid", (uint64_t)getpid());
+	mp_pack_kuint(&o->pk, "uptime", (uint64_t)(now - ps->started));
+	mp_pack_kstr(&o->pk, "configuration", ps->opts.conffile);
+	mp_pack_kuint(&o->pk, "reloads", r->count);
+	mp_pack_kstr(&o->pk, "last_reload", last);
+	mp_pack_kuint(&o->pk, "log_level", (uint64_t)log_getverbose());
+	mp_pack_str(&o->pk, "metrics_listen");
+	if (cf == NULL || cf->nmetrics == 0)
+		msgpack_pack_nil(&o->pk);
+	else {
+		msgpack_pack_array(&o->pk, (size_t)cf->nmetrics);
+		for (i = 0; i < cf->nmetrics; i++)
+			mp_pack_str(&o->pk, net_addrstr(&cf->metrics[i], a,
+			    sizeof(a)));
+	}
+	/* the daemon's numbers: "key=metric", or the metric's name */
+	plen = strlen(ps->name);
+	for (i = 0; i < (int)nsum; i++) {
+		if ((metric = strchr(sum[i], '=')) != NULL) {
+			(void)snprintf(k, sizeof(k), "%.*s",
+			    (int)(metric - sum[i]), sum[i]);
+			metric++;
+		} else {
+			metric = sum[i];
+			if (strncmp(metric, ps->name, plen) == 0 &&
+			    metric[plen] == '_')
+				(void)strlcpy(k, metric + plen + 1, sizeof(k));
+			else
+				(void)strlcpy(k, metric, sizeof(k));
+		}
+		mp_pack_str(&o->pk, k);
+		if (ctl_metric_sum(st->m, metric, &v) == -1)
+			msgpack_pack_nil(&o->pk);
+		else if (v >= 0 && v < 1e15 && v == (double)(uint64_t)v)
+			msgpack_pack_uint64(&o->pk, (uint64_t)v);
+		else
+			msgpack_pack_double(&o->pk, v);
+	}
+	mp_pack_str(&o->pk, "processes");
+	msgpack_pack_array(&o->pk, nchildren);
+	TAILQ_FOREACH(c, &ps->children, entry) {
+		msgpack_pack_map(&o->pk, 6);
+		mp_pack_kstr(&o->pk, "process", c->type->title);
+		mp_pack_kuint(&o->pk, "instance", (uint64_t)c->instance);
+		mp_pack_str(&o->pk, "pid");
+		if (c->pid > 0)
+			msgpack_pack_uint64(&o->pk, (uint64_t)c->pid);
+		else
+			msgpack_pack_nil(&o->pk);
+		mp_pack_kstr(&o->pk, "state", c->pid <= 0 ? "restarting" :
+		    st->asked[c->type->id][c->instance] == 1 ?
+		    "not answering" : "running");
+		mp_pack_kuint(&o->pk, "uptime", c->pid > 0 ?
+		    (uint64_t)(now - c->started) : 0);
+		mp_pack_kuint(&o->pk, "restarts", c->restarts);
+	}
+	if (control_send(req) == -1)
+		control_end(req, "the summary does not fit a reply");
+	else
+		control_end(req, NULL);
+}
+
+static void
+ctl_metrics_fin(struct control_req *req, unsigned int missing, void *arg)
+{
+	struct ctl_state	*st = control_req_state(req);
+	struct mp_out		*o = control_out(req);
+	struct evbuffer		*b;
+	size_t			 first, n;
+
+	if (st->kind == CTL_SUMMARY) {
+		ctl_summary_fin(req, missing, arg);
+		return;
+	}
+	if (st->kind == CTL_COUNTERS) {
+		/* the parts' errors end the request, after the rows */
+		for (first = 0; (n = metrics_pack_table(st->m, &o->pk, first,
+		    CTL_TABLE_ROWS)) > 0; first += n)
+			if (control_send(req) == -1)
+				break;
+		return;
+	}
+	/* a scrape is served with what came: a child restarting is absent */
+	if ((b = evbuffer_new()) == NULL || metrics_write(st->m, b) == -1 ||
+	    control_send_text(req, b) == -1)
+		control_end(req, "show metrics: %s", strerror(errno));
+	else
+		control_end(req, NULL);
+	if (b != NULL)
+		evbuffer_free(b);
+}
+
+static void
+ctl_gather(struct control_req *req, struct privsep *ps, enum ctl_kind kind)
+{
+	struct ctl_state	*st;
+	struct mp_out		 m;
+	unsigned int		 n;
+
+	if ((st = ctl_state_new(ps, req, kind)) == NULL) {
+		control_end(req, "out of memory");
+		return;
+	}
+	proc_parent_metrics(ps, st->m);
+	mp_out_init(&m);
+	control_args_pack(&m.pk, "show metrics", 0, NULL);
+	n = ctl_ask(ps, st, ctl_alltypes(ps), &m);
+	mp_out_free(&m);
+	control_expect(req, n, ctl_metrics_fin);
+}
+
+static void
+ctl_summary(struct control_req *req, int argc, char **argv, void *arg)
+{
+	ctl_gather(req, arg, CTL_SUMMARY);
+}
+
+static void
+ctl_metrics(struct control_req *req, int argc, char **argv, void *arg)
+{
+	ctl_gather(req, arg, strcmp(control_req_name(req), "show metrics") ==
+	    0 ? CTL_METRICS : CTL_COUNTERS);
+}
+
+static void
+ctl_reload_done(struct privsep *ps, const struct proc_reload *r, void *arg)
+{
+	struct control_req	*req;
+	struct mp_out		*o;
+	size_t			 i, n;
+
+	if (ps->control == NULL || (req = control_req_find(ps->control,
+	    (uint32_t)(uintptr_t)arg)) == NULL)
+		return;
+	o = control_out(req);
+	for (i = 0; i < r->nchildren; i += n) {
+		n = MINIMUM(r->nchildren - i, 256);
+		msgpack_pack_array(&o->pk, n);
+		for (; n > 0; n--, i++) {
+			msgpack_pack_map(&o->pk, 4);
+			mp_pack_kstr(&o->pk, "process", r->children[i].title);
+			mp_pack_kuint(&o->pk, "instance",
+			    (uint64_t)r->children[i].instance);
+			mp_pack_kstr(&o->pk, "result",
+			    ctl_reload_result(r->children[i].state));
+			mp_pack_str(&o->pk, "error");
+			if (r->children[i].reason[0] != '\0')
+				mp_pack_str(&o->pk, r->children[i].reason);
+			else
+				msgpack_pack_nil(&o->pk);
+		}
+		n = 0;
+		if (control_send(req) == -1)
+			break;
+	}
+	if (r->ok)
+		control_end(req, NULL);
+	else
+		control_end(req, "%s", r->error);
+}
+
+static void
+ctl_reload(struct control_req *req, int argc, char **argv, void *arg)
+{
+	struct privsep	*ps = arg;
+
+	if (proc_reload(ps, ctl_reload_done,
+	    (void *)(uintptr_t)control_req_id(req)) == -1) {
+		if (errno == EBUSY)
+			control_end(req, "a reload is already under way");
+		else
+			control_end(req, "%s", ps->reload.error);
+		return;
+	}
+	/* the round has PROC_CFG_WAIT seconds, the answer a little more */
+	control_req_set_timeout(req, PROC_CFG_WAIT + 5);
+}
+
+static void
+ctl_log(struct control_req *req, int argc, char **argv, void *arg)
+{
+	struct privsep		*ps = arg;
+	struct ctl_state	*st;
+	struct mp_out		 m;
+	unsigned int		 n;
+	int			 v;
+
+	if (strcmp(argv[0], "verbose") == 0)
+		v = MAXIMUM(log_getverbose(), 1);
+	else if (strcmp(argv[0], "brief") == 0)
+		v = 0;
+	else {
+		control_end(req, "usage: log verbose | brief");
+		return;
+	}
+	log_setverbose(v);
+	ps->verbose = v;		/* and for children restarted later */
+	log_info("log level: %s", v > 0 ? "verbose" : "brief");
+	if ((st = ctl_state_new(ps, req, CTL_LOG)) == NULL) {
+		control_end(req, "out of memory");
+		return;
+	}
+	mp_out_init(&m);
+	control_req_pack(req, &m.pk);
+	n = ctl_ask(ps, st, ctl_alltypes(ps), &m);
+	mp_out_free(&m);
+	control_expect(req, n, NULL);
+}
+
+/* No child sent a row: the answer is an empty list, not nothing. */
+static void
+ctl_relay_fin(struct control_req *req, unsigned int missing, void *arg)
+{
+	struct ctl_state	*st = control_req_state(req);
+
+	if (st->ndata == 0) {
+		msgpack_pack_array(&control_out(req)->pk, 0);
+		(void)control_send(req);
+	}
+}
+
+static void
+ctl_forward(struct control_req *req, int argc, char **argv, void *arg)
+{
+	struct privsep			*ps = arg;
+	const struct proc_daemon	*d = ps->daemon;
+	const char			*name = control_req_name(req);
+	struct ctl_state		*st;
+	struct mp_out			 m;
+	unsigned int			 n;
+	size_t				 i;
+
+	for (i = 0; i < d->nctlcmds; i++)
+		if (strcmp(d->ctlcmds[i].name, name) == 0)
+			break;
+	if (i == d->nctlcmds) {
+		control_end(req, "%s: not here", name);
+		return;
+	}
+	if ((st = ctl_state_new(ps, req, CTL_RELAY)) == NULL) {
+		control_end(req, "out of memory");
+		return;
+	}
+	mp_out_init(&m);
+	control_req_pack(req, &m.pk);
+	n = ctl_ask(ps, st, d->ctlcmds[i].types, &m);
+	mp_out_free(&m);
+	control_expect(req, n, ctl_relay_fin);
+}
+
+/* The request a child's answer belongs to, if it was asked and is due. */
+static struct ctl_state *
+ctl_answering(struct privsep *ps, struct proc_child *c, struct frame *f,
+    struct control_req **reqp)
+{
+	struct control_req	*req;
+	struct ctl_state	*st;
+
+	if (ps->control == NULL ||
+	    (req = control_req_find(ps->control, f->hdr.ref)) == NULL ||
+	    (st = control_req_state(req)) == NULL ||
+	    st->asked[c->type->id][c->instance] != 1)
+		return (NULL);
+	*reqp = req;
+	return (st);
+}
+
+static void
+ctl_data(struct privsep *ps, struct proc_child *c, struct frame *f)
+{
+	struct control_req	*req;
+	struct ctl_state	*st;
+	struct mp_doc		 d;
+	const char		*why;
+
+	if ((st = ctl_answering(ps, c, f, &req)) == NULL)
+		return;		/* the request is over, or was not its */
+	switch (st->kind) {
+	case CTL_RELAY:
+		if (control_relay(req, f->data, f->len) == 0)
+			st->ndata++;
+		break;
+	case CTL_METRICS:
+	case CTL_COUNTERS:
+	case CTL_SUMMARY:
+		if (mp_parse(&d, f->data, f->len) == -1)
+			why = "not msgpack";
+		else if (metrics_merge(st->m, d.root, NULL, 0, &why) == 0)
+			why = NULL;
+		mp_free(&d);
+		if (why != NULL)
+			log_limited(&ctl_limit, "control: metrics of %s %d: "
+			    "%s", c->type->title, c->instance, why);
+		break;
+	case CTL_LOG:
+		break;
+	}
+}
+
+static void
+ctl_end(struct privsep *ps, struct proc_child *c, struct frame *f)
+{
+	struct control_req	*req;
+	struct ctl_state	*st;
+	char			 who[64];
+
+	if ((st = ctl_answering(ps, c, f, &req)) == NULL)
+		return;
+	st->asked[c->type->id][c->instance] = 2;
+	ctl_who(c, who, sizeof(who));
+	(void)control_part_end(req, who, f->data, f->len);
+}
+
+static void
+ctl_exec_done(const struct control_result *res, void *arg)
+{
+	struct ctl_exec		*x = arg;
+	struct proc_child	*c;
+	msgpack_unpacked	 u;
+	struct mp_out		 m;
+	const char		*p;
+	size_t			 len, off = 0, start;
+
+	c = proc_child_find(x->ps, x->id, x->instance);
+	if (c == NULL || c->pid != x->pid || c->chan.chan == NULL) {
+		free(x);
+		return;		/* it asked, died and is another one now */
+	}
+	if (res->ok && (len = evbuffer_get_length(res->data)) > 0) {
+		p = (const char *)evbuffer_pullup(res->data, -1);
+		msgpack_unpacked_init(&u);
+		while (p != NULL && off < len) {
+			start = off;
+			if (msgpack_unpack_next(&u, p, len, &off) !=
+			    MSGPACK_UNPACK_SUCCESS)
+				break;
+			(void)chan_send(c->chan.chan, IMSG_CTL_DATA, x->ref,
+			    -1, p + start, off - start);
+		}
+		msgpack_unpacked_destroy(&u);
+	}
+	mp_out_init(&m);
+	control_end_pack(&m.pk, res->ok ? NULL : res->error);
+	(void)proc_child_send(c, IMSG_CTL_END, x->ref, -1, &m);
+	mp_out_free(&m);
+	free(x);
+}
+
+/* The metrics child scrapes: show metrics, nothing else. */
+static void
+ctl_exec(struct privsep *ps, struct proc_child *c, struct frame *f)
+{
+	struct control_args	 a;
+	struct ctl_exec		*x;
+	struct mp_out		 m;
+	const char		*why = NULL;
+
+	if (c->type->id != ps->daemon->metrics_type)
+		why = "not allowed";
+	else if (control_args_parse(&a, f->data, f->len, &why) == -1)
+		;
+	else if (strcmp(a.cmd, "show metrics") != 0 || a.argc != 0)
+		why = "only show metrics";
+	else if (ps->control == NULL)
+		why = "shutting down";
+	else if ((x = calloc(1, sizeof(*x))) == NULL)
+		why = "out of memory";
+	else {
+		x->ps = ps;
+		x->id = c->type->id;
+		x->instance = c->instance;
+		x->pid = c->pid;
+		x->ref = f->hdr.ref;
+		if (control_exec(ps->control, a.cmd, 0, NULL, ctl_exec_done,
+		    x) == 0)
+			return;
+		free(x);
+		why = "busy";
+	}
+	log_limited(&ctl_limit, "control: request from %s %d refused: %s",
+	    c->type->title, c->instance, why);
+	mp_out_init(&m);
+	control_end_pack(&m.pk, why);
+	(void)proc_child_send(c, IMSG_CTL_END, f->hdr.ref, -1, &m);
+	mp_out_free(&m);
+}
+
+static int
+proc_ops_dispatch(struct privsep *ps, struct proc_child *c, struct frame *f)
+{
+	switch (f->hdr.type) {
+	case IMSG_CTL_DATA:
+		ctl_data(ps, c, f);
+		return (1);
+	case IMSG_CTL_END:
+		ctl_end(ps, c, f);
+		return (1);
+	case IMSG_CTL_EXEC:
+		ctl_exec(ps, c, f);
+		return (1);
+	}
+	return (0);
+}
+
+/* A child died: the requests that wait for it have its answer. */
+static void
+proc_ops_lost(struct privsep *ps, struct proc_child *c)
+{
+	struct ctl_state	*st;
+	struct control_req	*req;
+	uint32_t		 ids[CONTROL_MAXCLIENTS + CONTROL_MAXEXEC];
+	size_t			 n = 0, i;
+	char			 who[64];
+
+	TAILQ_FOREACH(st, &ctl_states, entry)
+		if (st->asked[c->type->id][c->instance] == 1 &&
+		    n < nitems(ids)) {
+			st->asked[c->type->id][c->instance] = 2;
+			ids[n++] = st->id;
+		}
+	ctl_who(c, who, sizeof(who));
+	/* an answer may end a request and free its state: by id */
+	for (i = 0; i < n; i++)
+		if (ps->control != NULL &&
+		    (req = control_req_find(ps->control, ids[i])) != NULL)
+			(void)control_part_done(req, who, "died");
+}
+
+static void
+proc_ops_open(struct privsep *ps)
+{
+	const struct proc_daemon	*d = ps->daemon;
+	struct proc_ctlconf		*cf = NULL;
+	struct control_conf		 cc;
+	char				 a[NET_ADDRSTRLEN];
+	const char			*why;
+	size_t				 n = 0, i;
+	int				 fd;
+
+	if (nitems(ctl_generic) + d->nctlcmds > CTL_NCMDS)
+		fatalx("%s: too many control commands", __func__);
+	for (i = 0; i < nitems(ctl_generic); i++)
+		ctl_cmds[n++] = ctl_generic[i];
+	for (i = 0; i < d->nctlcmds; i++, n++) {
+		ctl_cmds[n].name = d->ctlcmds[i].name;
+		ctl_cmds[n].minargs = d->ctlcmds[i].minargs;
+		ctl_cmds[n].maxargs = d->ctlcmds[i].maxargs;
+		ctl_cmds[n].usage = d->ctlcmds[i].usage;
+		ctl_cmds[n].fn = ctl_forward;
+	}
+	if (d->ctlconf != NULL)
+		cf = d->ctlconf(ps->conf);
+	control_conf_init(&cc, ps->name);
+	if (cf != NULL && cf->socket[0] != '\0')
+		(void)strlcpy(cc.path, cf->socket, sizeof(cc.path));
+	if (cf != NULL && cf->group[0] != '\0')
+		cc.group = cf->gid;
+	if ((ps->control = control_new(ps->base, &cc, ctl_cmds, n, ps)) ==
+	    NULL)
+		fatal("%s: control", __func__);
+	if (control_open(ps->control, &why) == -1) {
+		/* the default path is root's; a test or demo user goes on */
+		if (!ps->unprivileged || (cf != NULL && cf->socket[0] != '\0'))
+			fatalx("control socket: %s", why);
+		log_warnx("control socket: %s; running without one", why);
+	}
+	for (i = 0; cf != NULL && i < (size_t)cf->nmetrics; i++) {
+		if ((fd = net_listen(&cf->metrics[i], 16, 0)) == -1)
+			fatal("metrics listen on %s", net_addrstr(
+			    &cf->metrics[i], a, sizeof(a)));
+		ps->metrics_fd[ps->nmetrics_fd++] = fd;
+	}
+	if (ps->nmetrics_fd > 0 && d->metrics_type <= 0)
+		fatalx("%s serves no metrics", ps->name);
+}
+
+/* The metrics child gets the listening sockets whenever it starts. */
+static void
+proc_ops_send(struct privsep *ps, struct proc_child *c)
+{
+	struct proc_ctlconf	*cf;
+	struct mp_out		 m;
+	char			 a[NET_ADDRSTRLEN];
+	int			 i, fd;
+
+	if (c->type->id != ps->daemon->metrics_type || c->instance != 0 ||
+	    ps->daemon->ctlconf == NULL)
+		return;
+	cf = ps->daemon->ctlconf(ps->conf);
+	mp_out_init(&m);
+	for (i = 0; i < ps->nmetrics_fd; i++) {
+		if ((fd = dup(ps->metrics_fd[i])) == -1) {
+			log_warn("%s: dup", __func__);
+			continue;
+		}
+		mp_out_reset(&m);
+		msgpack_pack_map(&m.pk, 1);
+		mp_pack_kstr(&m.pk, "addr", i < cf->nmetrics ?
+		    net_addrstr(&cf->metrics[i], a, sizeof(a)) : "?");
+		if (proc_child_send(c, IMSG_PROC_METRICS, 0, fd, &m) == -1)
+			log_warn("%s: %s", __func__, c->type->title);
+	}
+	mp_out_free(&m);
+}
+
+/* What only a restart changes: the socket, its group, metrics listen. */
+static void
+proc_ops_keep(struct privsep *ps, void *nconf)
+{
+	const struct proc_daemon	*d = ps->daemon;
+	struct proc_ctlconf		*o, *n;
+
+	if (d->ctlconf == NULL)
+		return;
+	o = d->ctlconf(ps->conf);
+	n = d->ctlconf(nconf);
+	if (proc_ctlconf_same(o, n))
+		return;
+	log_warnx("control socket, control group and metrics listen on "
+	    "changes need a restart; keeping the old ones");
+	*n = *o;
+}
+
+/*
+ * A child: answers to the parent, and the /metrics listener.
+ */
+
+struct proc_scrape {
+	TAILQ_ENTRY(proc_scrape) entry;
+	uint32_t		 id;
+	struct metrics_http_req	*h;
+	struct evbuffer		*text;
+	int			 bad;
+};
+TAILQ_HEAD(proc_scrapes, proc_scrape);
+
+#define PROC_SCRAPES_MAX	64
+#define PROC_SCRAPE_MAXLEN	(16 * 1024 * 1024)
+
+static struct proc_scrapes	 scrapes = TAILQ_HEAD_INITIALIZER(scrapes);
+static unsigned int		 nscrapes;
+static uint32_t			 scrape_id;
+
+int
+proc_ctl_data(struct privsep *ps, uint32_t ref, const struct mp_out *m)
+{
+	if (m->sb.size == 0 || m->sb.size > CONTROL_CHUNKMAX) {
+		errno = EMSGSIZE;
+		return (-1);
+	}
+	if (ps->parent.chan == NULL) {
+		errno = ENOTCONN;
+		return (-1);
+	}
+	return (chan_send(ps->parent.chan, IMSG_CTL_DATA, ref, -1, m->sb.data,
+	    m->sb.size));
+}
+
+void
+proc_rows_init(struct proc_rows *r, struct privsep *ps, uint32_t ref)
+{
+	memset(r, 0, sizeof(*r));
+	r->ps = ps;
+	r->ref = ref;
+	mp_out_init(&r->out);
+}
+
+static void
+proc_rows_flush(struct proc_rows *r)
+{
+	struct mp_out	 m;
+
+	if (r->n == 0)
+		return;
+	mp_out_init(&m);
+	msgpack_pack_array(&m.pk, r->n);
+	msgpack_sbuffer_write(&m.sb, r->out.sb.data, r->out.sb.size);
+	if (proc_ctl_data(r->ps, r->ref, &m) == -1)
+		r->error = 1;
+	mp_out_free(&m);
+	mp_out_reset(&r->out);
+	r->n = 0;
+}
+
+msgpack_packer *
+proc_rows_add(struct proc_rows *r)
+{
+	/* a row is small: half a reply leaves room for the next */
+	if (r->out.sb.size > CONTROL_CHUNKMAX / 2)
+		proc_rows_flush(r);
+	r->n++;
+	return (&r->out.pk);
+}
+
+int
+proc_rows_end(struct proc_rows *r)
+{
+	proc_rows_flush(r);
+	mp_out_free(&r->out);
+	return (r->error ? -1 : 0);
+}
+
+static int
+proc_child_metrics(struct privsep *ps, const struct proc_type *self,
+    uint32_t ref, char *why, size_t whylen)
+{
+	struct metrics	*m;
+	struct mp_out	 o;
+	int		 rv = 0;
+
+	if ((m = metrics_new()) == NULL) {
+		(void)strlcpy(why, "out of memory", whylen);
+		return (-1);
+	}
+	if (self->metrics != NULL)
+		self->metrics(ps, m);
+	mp_out_init(&o);
+	metrics_pack(m, &o.pk);
+	if (proc_ctl_data(ps, ref, &o) == -1) {
+		(void)snprintf(why, whylen, "metrics: %s", strerror(errno));
+		rv = -1;
+	}
+	mp_out_free(&o);
+	metrics_free(m);
+	return (rv);
+}
+
+/* A request from the parent: answer it, always with an end. */
+static void
+proc_child_ctl(struct privsep *ps, const struct proc_type *self,
+    struct frame *f)
+{
+	struct control_args	 a;
+	struct mp_out		 m;
+	char			 why[CONTROL_ERRMAX] = "";
+	const char		*e;
+	int			 rv = 0;
+
+	if (control_args_parse(&a, f->data, f->len, &e) == -1) {
+		log_warnx("%s: bad request from the parent: %s", __func__, e);
+		(void)strlcpy(why, e, sizeof(why));
+		rv = -1;
+	} else if (strcmp(a.cmd, "log") == 0 && a.argc == 1 &&
+	    strcmp(a.argv[0], "verbose") == 0)
+		log_setverbose(MAXIMUM(log_getverbose(), 1));
+	else if (strcmp(a.cmd, "log") == 0 && a.argc == 1 &&
+	    strcmp(a.argv[0], "brief") == 0)
+		log_setverbose(0);
+	else if (strcmp(a.cmd, "log") == 0) {
+		(void)strlcpy(why, "usage: log verbose | brief", sizeof(why));
+		rv = -1;
+	} else if (strcmp(a.cmd, "show metrics") == 0)
+		rv = proc_child_metrics(ps, self, f->hdr.ref, why,
+		    sizeof(why));
+	else if (self->control != NULL)
+		rv = self->control(ps, f->hdr.ref, a.cmd, a.argc, a.argv, why,
+		    sizeof(why));
+	if (rv == -1 && why[0] == '\0')
+		(void)strlcpy(why, "failed", sizeof(why));
+	mp_out_init(&m);
+	control_end_pack(&m.pk, rv == -1 ? why : NULL);
+	if (proc_chan_send(&ps->parent, IMSG_CTL_END, f->hdr.ref, -1, &m) ==
+	    -1)
+		log_warn("%s: answer", __func__);
+	mp_out_free(&m);
+}
+
+static struct proc_scrape *
+scrape_find(uint32_t id)
+{
+	struct proc_scrape	*s;
+
+	TAILQ_FOREACH(s, &scrapes, entry)
+		if (s->id == id)
+			return (s);
+	return (NULL);
+}
+
+static void
+scrape_free(struct proc_scrape *s)
+{
+	TAILQ_REMOVE(&scrapes, s, entry);
+	nscrapes--;
+	evbuffer_free(s->text);
+	free(s);
+}
+
+/* GET /metrics: ask the parent, answer when it has. */
+static void
+proc_scrape(struct metrics_http_req *h, void *arg)
+{
+	struct privsep		*ps = arg;
+	struct proc_scrape	*s;
+	struct mp_out		 m;
+
+	if (nscrapes >= PROC_SCRAPES_MAX || (s = calloc(1,
+	    sizeof(*s))) == NULL) {
+		metrics_http_done(h, NULL);
+		return;
+	}
+	if ((s->text = evbuffer_new()) == NULL) {
+		free(s);
+		metrics_http_done(h, NULL);
+		return;
+	}
+	do {
+		s->id = ++scrape_id;
+	} while (s->id == 0 || scrape_find(s->id) != NULL);
+	s->h = h;
+	TAILQ_INSERT_TAIL(&scrapes, s, entry);
+	nscrapes++;
+	mp_out_init(&m);
+	control_args_pack(&m.pk, "show metrics", 0, NULL);
+	if (proc_chan_send(&ps->parent, IMSG_CTL_EXEC, s->id, -1, &m) == -1) {
+		metrics_http_done(h, NULL);
+		scrape_free(s);
+	}
+	mp_out_free(&m);
+}
+
+static void
+proc_scrape_answer(struct frame *f)
+{
+	struct proc_scrape	*s;
+	struct mp_doc		 d;
+	int			 ok = 0;
+
+	if ((s = scrape_find(f->hdr.ref)) == NULL)
+		return;
+	if (mp_parse(&d, f->data, f->len) == -1) {
+		s->bad = 1;
+		mp_free(&d);
+		if (f->hdr.type == IMSG_CTL_DATA)
+			return;
+	} else if (f->hdr.type == IMSG_CTL_DATA) {
+		if (d.root->type != MSGPACK_OBJECT_STR ||
+		    evbuffer_get_length(s->text) + d.root->via.str.size >
+		    PROC_SCRAPE_MAXLEN || evbuffer_add(s->text,
+		    d.root->via.str.ptr, d.root->via.str.size) == -1)
+			s->bad = 1;
+		mp_free(&d);
+		return;
+	} else {
+		if (mp_map_bool(d.root, "ok", &ok) == -1)
+			ok = 0;
+		mp_free(&d);
+	}
+	metrics_http_done(s->h, ok && !s->bad ? s->text : NULL);
+	scrape_free(s);
+}
+
+static void
+proc_metrics_listen(struct privsep *ps, struct frame *f)
+{
+	struct metrics_http	*mh;
+	struct mp_doc		 d;
+	char			 addr[NET_ADDRSTRLEN] = "?";
+
+	if (f->fd == -1) {
+		log_warnx("%s: no socket", __func__);
+		return;
+	}
+	if (mp_parse(&d, f->data, f->len) == 0)
+		(void)mp_map_str(d.root, "addr", addr, sizeof(addr));
+	mp_free(&d);
+	if ((mh = metrics_http_new(ps->base, f->fd, proc_scrape, ps)) ==
+	    NULL) {
+		log_warn("metrics listen on %s", addr);
+		return;
+	}
+	f->fd = -1;		/* the listener's now, for the child's life */
+	log_debug("metrics on %s", addr);
+}
+
+static void
+proc_ops_child(struct privsep *ps, const struct proc_type *self,
+    struct frame *f)
+{
+	switch (f->hdr.type) {
+	case IMSG_PROC_METRICS:
+		proc_metrics_listen(ps, f);
+		break;
+	case IMSG_CTL_REQUEST:
+		proc_child_ctl(ps, self, f);
+		break;
+	case IMSG_CTL_DATA:
+	case IMSG_CTL_END:
+		proc_scrape_answer(f);
+		break;
+	}
 }

@@ -21,6 +21,17 @@
  * The parent is the same for the three daemons (proc_main()): a daemon
  * gives its process table and its configuration functions in a struct
  * proc_daemon, and its children their entry points in struct proc_type.
+ *
+ * Operations, the same in the three daemons: the parent serves the
+ * control socket (control.h) and answers what it knows itself (show
+ * summary, reload, log); for the rest it asks its children with
+ * IMSG_CTL_REQUEST and puts their answers together.  A child answers
+ * through its type's metrics() and control() functions, proc.c sends
+ * the IMSG_CTL_END.  The /metrics listener (metrics listen on) runs in
+ * one child, the daemon's metrics_type, never in the parent: the parent
+ * opens its socket and passes it down (IMSG_PROC_METRICS), and the
+ * child asks the parent for "show metrics" with IMSG_CTL_EXEC for each
+ * scrape.
  */
 
 #ifndef PROC_H
@@ -34,6 +45,7 @@
 
 #include "chan.h"
 #include "mp.h"
+#include "net.h"
 #include "settings.h"
 
 #define PROC_PARENT	0
@@ -44,6 +56,8 @@
 #define PROC_EMPTYDIR	"/var/empty"
 #define PROC_REASONMAX	128	/* why a child refused a round */
 #define PROC_CFG_WAIT	10	/* s a child has to answer a reload */
+#define PROC_ERRMAX	512	/* a configuration's errors, for reload */
+#define PROC_METRICS_MAX 4	/* metrics listen on addresses */
 
 /* Message types owned by proc.c; the daemons' own start at IMSG_DAEMON. */
 enum proc_imsg {
@@ -58,12 +72,16 @@ enum proc_imsg {
 	IMSG_PROC_CFG_ACK,	/* child->parent, ref round: {ok: bool,
 				   reason: str}: applied, or refused (and
 				   the old configuration kept) and why */
+	IMSG_PROC_METRICS,	/* parent->child fd + {addr: str}: a metrics
+				   listen on socket, to the metrics_type */
 	IMSG_SHARED = 16,	/* 16..31: shared helpers (epsclient.h) */
 	IMSG_DAEMON = 32
 };
 
 struct privsep;
 struct proc_child;
+struct metrics;
+struct control;
 
 /* Where a frame came from, and where a reply goes back. */
 struct proc_chan {
@@ -98,6 +116,47 @@ struct proc_type {
 	 */
 	int		(*config)(struct privsep *, void *conf, char *why,
 			    size_t whylen);
+	/*
+	 * show metrics (and counters, summary): the child's numbers, into
+	 * m, declared with their help; may be NULL.  Built when asked,
+	 * from the plain counters the child keeps.
+	 */
+	void		(*metrics)(struct privsep *, struct metrics *m);
+	/*
+	 * One of the daemon's commands (proc_ctlcmd) the parent asks this
+	 * type about: answer with proc_ctl_data() or proc_rows_*() under
+	 * ref and return 0, or -1 with why; proc.c sends the end of the
+	 * answer.  May be NULL: the answer is empty.
+	 */
+	int		(*control)(struct privsep *, uint32_t ref,
+			    const char *cmd, int argc, char **argv, char *why,
+			    size_t whylen);
+};
+
+/*
+ * A command of the daemon's control socket that its children answer:
+ * the parent asks each running child of the types in the mask and joins
+ * the lists they send into one (an empty list when none sends a row).
+ */
+struct proc_ctlcmd {
+	const char	*name;		/* "show connections" */
+	uint32_t	 types;		/* 1 << id of the types asked */
+	int		 minargs;
+	int		 maxargs;
+	const char	*usage;
+};
+
+/*
+ * The operations settings every daemon's configuration has: control
+ * socket, control group, metrics listen on.  Only the parent uses them;
+ * a change needs a restart.
+ */
+struct proc_ctlconf {
+	char		 socket[108];	/* sizeof(sun_path); "": default */
+	char		 group[64];	/* "": none, mode 0600 */
+	gid_t		 gid;
+	struct net_addr	 metrics[PROC_METRICS_MAX];
+	int		 nmetrics;
 };
 
 /*
@@ -140,6 +199,20 @@ struct proc_daemon {
 	/* the start-up line; NULL: the children are listed */
 	void	 (*started)(struct privsep *);
 	void	 (*shutdown)(struct privsep *);	/* may be NULL */
+
+	/* operations */
+	struct proc_ctlconf *(*ctlconf)(void *conf);
+	const struct proc_ctlcmd *ctlcmds;	/* answered by children */
+	size_t			 nctlcmds;
+	int			 metrics_type;	/* serves /metrics */
+	/*
+	 * The metrics whose sum over their labels show summary shows, as
+	 * "key=metric", or the metric's name (the key is the name without
+	 * the daemon's prefix).
+	 */
+	const char *const	*summary;
+	/* the parent's own numbers, for show metrics; may be NULL */
+	void	 (*metrics)(struct privsep *, struct metrics *);
 };
 
 /* How one child took the last reload. */
@@ -166,7 +239,12 @@ struct proc_reload {
 	time_t			 started;
 	time_t			 finished;
 	int			 ok;		/* every child applied it */
-	char			 error[PROC_REASONMAX];	/* the parent's */
+	char			 error[PROC_ERRMAX];	/* the parent's: the
+						   file's errors, or how
+						   many did not apply it */
+	unsigned int		 napplied;	/* outcomes so far */
+	unsigned int		 nincomplete;
+	unsigned int		 nfailed;	/* the file had errors */
 	struct proc_reload_child *children;
 	size_t			 nchildren;
 };
@@ -200,10 +278,11 @@ struct proc_child {
 	unsigned int		 refused;	/* gen + 1 of the last it
 						   refused, 0: none */
 	struct proc_reload_child *status;	/* in the last reload */
+	unsigned int		 restarts;
 };
 TAILQ_HEAD(proc_children, proc_child);
 
-/* The command line every daemon takes: [-dnv] [-D macro=value] [-f file] */
+/* The command line every daemon takes: [-dnVv] [-D macro=value] [-f file] */
 struct proc_opts {
 	const char	*conffile;
 	char		*macros[32];
@@ -250,6 +329,10 @@ struct privsep {
 	proc_reload_cb		 reload_cb;
 	void			*reload_arg;
 	struct event		*sigev[5];
+	time_t			 started;
+	struct control		*control;
+	int			 metrics_fd[PROC_METRICS_MAX];
+	int			 nmetrics_fd;
 };
 
 /*
@@ -302,5 +385,32 @@ const struct proc_reload *proc_reload_status(struct privsep *);
 /* Child: never returns */
 __dead void	 proc_child_main(struct privsep *, const char *title,
 		    int instance);
+
+/*
+ * Operations.  proc_ctlconf_init() gives the defaults (a config_new()
+ * calls it).  A child answers a control request (proc_type.control)
+ * with one object, or with rows: proc_rows_add() gives the packer for
+ * one more row (pack one map), and the rows go to the parent as arrays
+ * within CONTROL_CHUNKMAX; proc_rows_end() sends the rest.  -1: the
+ * parent could not be told (the rest is dropped).
+ */
+void		 proc_ctlconf_init(struct proc_ctlconf *);
+/* "control group name": 0, or -1 if there is no such group */
+int		 proc_ctlconf_group(struct proc_ctlconf *, const char *);
+int		 proc_ctl_data(struct privsep *, uint32_t ref,
+		    const struct mp_out *);
+struct proc_rows {
+	struct privsep	*ps;
+	uint32_t	 ref;
+	struct mp_out	 out;
+	uint32_t	 n;
+	int		 error;
+};
+void		 proc_rows_init(struct proc_rows *, struct privsep *,
+		    uint32_t ref);
+msgpack_packer	*proc_rows_add(struct proc_rows *);
+int		 proc_rows_end(struct proc_rows *);
+/* Seconds since t on the monotonic clock; proc_now() is that clock. */
+time_t		 proc_now(void);
 
 #endif /* PROC_H */

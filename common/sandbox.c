@@ -54,9 +54,9 @@ static const struct sb_role {
 } sb_roles[] = {
 	{ "proxyd",	"listener",	SB_ACCEPT | SB_RELAY | SB_SOCKOPT },
 	{ "proxyd",	"matcher",	0 },
-	{ "proxyd",	"eps",		0 },
+	{ "proxyd",	"eps",		SB_ACCEPT },	/* metrics listen on */
 	{ "privproxyd",	"connector",	SB_DIAL | SB_RELAY | SB_SOCKOPT },
-	{ "privproxyd",	"eps",		0 },
+	{ "privproxyd",	"eps",		SB_ACCEPT },	/* metrics listen on */
 	{ "epsd",	"session",	SB_ACCEPT | SB_DIAL | SB_SOCKOPT },
 	{ "epsd",	"router",	SB_ACCEPT },
 };

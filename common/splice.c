@@ -458,6 +458,16 @@ splice_end(struct splice *sp, enum splice_end why, int error)
 	struct splice_dir	*d;
 	int			 i;
 
+	/*
+	 * Many clients end a stream with a reset rather than a FIN (a TLS
+	 * close_notify, then a close with bytes unread): once both
+	 * directions carried data, a reset is the end, not an error.
+	 */
+	if (why == SPLICE_ERROR && (error == ECONNRESET || error == EPIPE) &&
+	    sp->sp_dir[0].d_bytes > 0 && sp->sp_dir[1].d_bytes > 0) {
+		why = SPLICE_DONE;
+		error = 0;
+	}
 	if (sp->sp_ended)
 		return;
 	sp->sp_ended = 1;

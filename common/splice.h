@@ -27,7 +27,9 @@ struct splice;
 
 enum splice_end {
 	SPLICE_DONE = 0,	/* both directions reached end of file */
-	SPLICE_ERROR,		/* read, write or splice failed (errno saved) */
+	SPLICE_ERROR,		/* read, write or splice failed (errno saved);
+				   a reset (ECONNRESET, EPIPE) after data went
+				   both ways is SPLICE_DONE */
 	SPLICE_IDLE,		/* idle timeout */
 };
 

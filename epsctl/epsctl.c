@@ -36,6 +36,7 @@
 #include "metrics.h"
 #include "mp.h"
 #include "net.h"
+#include "version.h"
 
 #define EPSCTL_TIMEOUT	30	/* seconds for the whole exchange */
 #define MAXCOLS		32
@@ -94,7 +95,7 @@ usage(void)
 {
 	size_t	 i;
 
-	fprintf(stderr, "usage: epsctl [-j] [-s socket] [proxyd | privproxyd "
+	fprintf(stderr, "usage: epsctl [-jV] [-s socket] [proxyd | privproxyd "
 	    "| epsd] command [argument ...]\n");
 	fprintf(stderr, "commands:\n");
 	for (i = 0; i < nitems(cmds); i++)
@@ -691,7 +692,7 @@ main(int argc, char *argv[])
 	int			 partial;
 	size_t			 k;
 
-	while ((ch = getopt(argc, argv, "js:")) != -1) {
+	while ((ch = getopt(argc, argv, "js:V")) != -1) {
 		switch (ch) {
 		case 'j':
 			jflag = 1;
@@ -699,6 +700,9 @@ main(int argc, char *argv[])
 		case 's':
 			sock = optarg;
 			break;
+		case 'V':
+			printf("epsctl %s\n", EPS_VERSION);
+			return (0);
 		default:
 			usage();
 		}

@@ -56,6 +56,7 @@ config_new(void)
 	(void)strlcpy(c->socket, EPS_SOCKET, sizeof(c->socket));
 	c->heartbeat = EPSD_HEARTBEAT;
 	c->timeout = EPS_CALL_TIMEOUT;
+	proc_ctlconf_init(&c->ctl);
 	TAILQ_INIT(&c->peers);
 	return (c);
 }

@@ -16,7 +16,8 @@
  * parent reads the TLS files but leaves judging them to the session
  * process, which refuses a round whose certificate, key or CA libtls
  * does not take, and keeps the TLS context it had.  common/proc.c is the
- * parent; this file gives it the process table and what differs.
+ * parent; this file gives it the process table and what differs (the
+ * session process answers show links and serves /metrics).
  */
 
 #include <sys/socket.h>
@@ -42,10 +43,24 @@ struct privsep		 epsd_ps;
 static const struct proc_type procs[] = {
 	{ .title = "session", .id = PROC_SESSION, .talks_to = 1U << PROC_ROUTER,
 	  .init = session_init, .config = session_config,
-	  .dispatch = session_dispatch, .chan_event = session_chan_event },
+	  .dispatch = session_dispatch, .chan_event = session_chan_event,
+	  .metrics = session_metrics, .control = session_control },
 	{ .title = "router", .id = PROC_ROUTER, .talks_to = 1U << PROC_SESSION,
 	  .init = router_init, .config = router_config,
-	  .dispatch = router_dispatch, .chan_event = router_chan_event },
+	  .dispatch = router_dispatch, .chan_event = router_chan_event,
+	  .metrics = router_metrics },
+};
+
+/* The commands the children answer, and who answers them. */
+static const struct proc_ctlcmd ctlcmds[] = {
+	{ "show links", 1U << PROC_SESSION, 0, 0, NULL },
+	{ "show connections", 1U << PROC_SESSION, 0, 0, NULL },
+};
+
+/* What show summary adds up from the metrics. */
+static const char *const summary[] = {
+	"epsd_peers", "links_up=epsd_link_up", "epsd_local_clients",
+	"epsd_methods", "epsd_calls_active", NULL
 };
 
 static int		 lfds[EPSD_MAXLISTEN];
@@ -269,6 +284,29 @@ shutdown_parent(struct privsep *ps)
 		(void)unlink(sockpath);
 }
 
+static struct proc_ctlconf *
+ctlconf(void *arg)
+{
+	return (&((struct epsd_conf *)arg)->ctl);
+}
+
+/* The parent's numbers: which operator this is, how many peers. */
+static void
+parent_metrics(struct privsep *ps, struct metrics *m)
+{
+	const struct epsd_conf	*conf = ps->conf;
+	struct metric_label	 l;
+
+	l.name = "operator";
+	l.value = conf->operator;
+	if (metrics_declare(m, "epsd_operator", METRIC_GAUGE, "The operator "
+	    "this server is, as a label; always 1.") == 0)
+		(void)metrics_set(m, "epsd_operator", &l, 1, 1);
+	if (metrics_declare(m, "epsd_peers", METRIC_GAUGE, "Peers "
+	    "configured.") == 0)
+		(void)metrics_set(m, "epsd_peers", NULL, 0, conf->npeers);
+}
+
 static const struct proc_daemon epsd = {
 	.name = "epsd", .conffile = EPSD_CONF,
 	.types = procs, .ntypes = nitems(procs),
@@ -276,6 +314,9 @@ static const struct proc_daemon epsd = {
 	.conf_new = config_new, .conf_free = config_free,
 	.conf_setup = setup, .conf_keep = keep, .conf_send = send_round,
 	.started = started, .shutdown = shutdown_parent,
+	.ctlconf = ctlconf, .ctlcmds = ctlcmds, .nctlcmds = nitems(ctlcmds),
+	.metrics_type = PROC_SESSION, .summary = summary,
+	.metrics = parent_metrics,
 };
 
 int

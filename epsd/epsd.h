@@ -29,6 +29,7 @@
 #include "compat.h"
 #include "eps.h"
 #include "frame.h"
+#include "metrics.h"
 #include "net.h"
 #include "proc.h"
 #include "rpc.h"
@@ -118,6 +119,7 @@ struct epsd_conf {
 	struct epsd_peers	 peers;
 	int			 npeers;	/* the parent's count (parse.y) */
 	struct tlsutil_mem	 tls;		/* the parent's: the files */
+	struct proc_ctlconf	 ctl;		/* the parent's: control, metrics */
 };
 
 /* epsd.c */
@@ -152,5 +154,28 @@ int	 config_same_listen(const struct epsd_conf *,
 /* parse.y */
 
 struct epsd_conf *parse_config(const char *, char **macros, int nmacros);
+
+/*
+ * Operations: each child's numbers and its answers to the control
+ * socket's commands, at the end of its file (proc.h: metrics, control).
+ */
+#define SESSION_REFUSALS	8	/* reasons, session.c's table */
+struct session_stats {
+	uint64_t	 accepted;	/* inbound connections */
+	uint64_t	 refused[SESSION_REFUSALS];
+	uint64_t	 bytes_in;	/* links that closed */
+	uint64_t	 bytes_out;
+};
+extern struct session_stats session_stats;
+/* an inbound link refused: counted by the class of its reason */
+void	 session_refused(const char *why);
+void	 session_metrics(struct privsep *, struct metrics *);
+int	 session_control(struct privsep *, uint32_t, const char *, int,
+	    char **, char *, size_t);
+struct router_stats {
+	uint64_t	 calls;
+};
+extern struct router_stats router_stats;
+void	 router_metrics(struct privsep *, struct metrics *);
 
 #endif /* EPSD_H */

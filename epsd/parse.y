@@ -46,6 +46,7 @@ typedef struct lex_yystype YYSTYPE;
 
 %token	ALLOW CA CERTIFICATE CHROOT CONNECT HEARTBEAT INCLUDE KEY LISTEN
 %token	ON OPERATOR PEER PORT SOCKET TIMEOUT TLS TO USER
+%token	CONTROL GROUP METRICS
 %token	ERROR
 %token	<v.string>	STRING
 %token	<v.number>	NUMBER
@@ -147,6 +148,26 @@ main		: OPERATOR STRING		{
 				    $2, EPSD_TIMEMAX);
 			else
 				conf->timeout = (unsigned int)$2;
+		}
+		| CONTROL SOCKET STRING		{
+			struct sockaddr_un	 sun;
+
+			if (lex_path(&lx, $3, conf->ctl.socket,
+			    sizeof(conf->ctl.socket)) == 0 &&
+			    strlen(conf->ctl.socket) >= sizeof(sun.sun_path))
+				yyerror("control socket path %s is too long",
+				    conf->ctl.socket);
+		}
+		| CONTROL GROUP STRING		{
+			if (proc_ctlconf_group(&conf->ctl, $3) == -1)
+				yyerror("control group %s: no such group", $3);
+			free($3);
+		}
+		| METRICS LISTEN ON STRING PORT port {
+			(void)lex_addrs(&lx, $4, $6, 1, conf->ctl.metrics,
+			    &conf->ctl.nmetrics, PROC_METRICS_MAX);
+			free($4);
+			free($6);
 		}
 		;
 
@@ -259,10 +280,13 @@ static const struct lex_keyword keywords[] = {
 	{ "certificate",	CERTIFICATE },
 	{ "chroot",		CHROOT },
 	{ "connect",		CONNECT },
+	{ "control",		CONTROL },
+	{ "group",		GROUP },
 	{ "heartbeat",		HEARTBEAT },
 	{ "include",		INCLUDE },
 	{ "key",		KEY },
 	{ "listen",		LISTEN },
+	{ "metrics",		METRICS },
 	{ "on",			ON },
 	{ "operator",		OPERATOR },
 	{ "peer",		PEER },

@@ -335,6 +335,7 @@ call_new(struct client *c, struct rlink *l, const struct rpc_msg *m)
 	(void)strlcpy(call->method, m->method, sizeof(call->method));
 	RB_INSERT(calls, &env.calls, call);
 	(*n)++;
+	router_stats.calls++;
 	return (call);
 }
 
@@ -873,4 +874,33 @@ router_init(struct privsep *ps)
 	    (env.pause_ev = evtimer_new(ps->base, client_resume, NULL)) ==
 	    NULL)
 		fatalx("%s: events", __func__);
+}
+
+/*
+ * Operations.
+ */
+
+struct router_stats	 router_stats;
+
+void
+router_metrics(struct privsep *ps, struct metrics *m)
+{
+	struct call	*call;
+	unsigned int	 n = 0;
+
+	RB_FOREACH(call, calls, &env.calls)
+		n++;
+	(void)metrics_declare(m, "epsd_local_clients", METRIC_GAUGE,
+	    "Local services connected to the socket.");
+	(void)metrics_add(m, "epsd_local_clients", NULL, 0, env.nclients);
+	(void)metrics_declare(m, "epsd_methods", METRIC_GAUGE,
+	    "Methods the local services registered.");
+	(void)metrics_add(m, "epsd_methods", NULL, 0, env.nmethods);
+	(void)metrics_declare(m, "epsd_calls_total", METRIC_COUNTER,
+	    "Calls passed on, to a local service or over a link.");
+	(void)metrics_add(m, "epsd_calls_total", NULL, 0,
+	    (double)router_stats.calls);
+	(void)metrics_declare(m, "epsd_calls_active", METRIC_GAUGE,
+	    "Calls under way, waiting for their answer.");
+	(void)metrics_add(m, "epsd_calls_active", NULL, 0, n);
 }

@@ -101,6 +101,8 @@ struct link {
 	time_t			 lastping;
 	char			 addr[NET_ADDRSTRLEN];
 	char			 op[RPC_NAMEMAX];	/* or "" */
+	uint64_t		 rbytes;	/* TLS payload, read */
+	uint64_t		 wbytes;	/* ... written */
 	/* inbound, not up: the handshake slot */
 	struct hsource		*src;
 	TAILQ_ENTRY(link)	 srcentry;
@@ -246,6 +248,8 @@ link_new(int fd, int inbound, const char *addr)
 	TAILQ_INSERT_TAIL(&env.links, l, entry);
 	if (inbound)
 		env.handshakes++;
+	if (inbound)
+		session_stats.accepted++;
 	return (l);
 }
 
@@ -271,6 +275,8 @@ static void
 link_free(struct link *l)
 {
 	TAILQ_REMOVE(&env.links, l, entry);
+	session_stats.bytes_in += l->rbytes;
+	session_stats.bytes_out += l->wbytes;
 	if (l->inbound && l->state != LINK_UP)
 		hs_release(l);
 	event_free(l->rev);
@@ -305,6 +311,8 @@ link_close(struct link *l, int refusal, const char *fmt, ...)
 	va_end(ap);
 	/* TLS errors and certificate names are the peer's text */
 	(void)log_vis(msg, why, sizeof(why));
+	if (refusal && l->inbound)
+		session_refused(msg);
 
 	if (l->op[0] != '\0')
 		p = peer_find(l->op);
@@ -614,6 +622,7 @@ link_read(struct link *l)
 			return (-1);
 		}
 		l->lastrecv = now();
+		l->rbytes += (uint64_t)n;
 		if (evbuffer_add(l->in, buf, (size_t)n) == -1) {
 			link_close(l, 0, "out of memory");
 			return (-1);
@@ -651,6 +660,7 @@ link_write(struct link *l)
 			return (-1);
 		}
 		evbuffer_drain(l->out, (size_t)n);
+		l->wbytes += (uint64_t)n;
 	}
 	return (0);
 }
@@ -1328,4 +1338,187 @@ session_init(struct privsep *ps)
 	if ((env.tick = event_new(ps->base, -1, EV_PERSIST, peer_tick,
 	    NULL)) == NULL || event_add(env.tick, &tv) == -1)
 		fatalx("%s: timer", __func__);
+}
+
+/*
+ * Operations: links, their numbers.
+ */
+
+struct session_stats	 session_stats;
+
+/* Why an inbound link is refused, as the metrics label it. */
+static const struct {
+	const char	*prefix;	/* of link_close()'s reason */
+	const char	*label;
+} refusals[] = {
+	{ "dropped: too many handshakes", "handshake_slots" },
+	{ "TLS handshake timed out", "handshake_timeout" },
+	{ "TLS handshake failed", "tls_handshake" },
+	{ "TLS:", "tls" },
+	{ "certificate", "certificate" },
+	{ "operator", "unknown_operator" },
+	{ "", "other" },
+};
+
+void
+session_refused(const char *why)
+{
+	size_t	 i;
+
+	for (i = 0; i < nitems(refusals) - 1; i++)
+		if (strncmp(why, refusals[i].prefix,
+		    strlen(refusals[i].prefix)) == 0)
+			break;
+	if (i < SESSION_REFUSALS)
+		session_stats.refused[i]++;
+}
+
+static const char *
+link_state_name(const struct link *l)
+{
+	switch (l->state) {
+	case LINK_CONNECT:
+		return ("connect");
+	case LINK_HANDSHAKE:
+		return ("handshake");
+	case LINK_HELLO:
+		return ("hello");
+	case LINK_UP:
+		return ("up");
+	}
+	return ("?");
+}
+
+void
+session_metrics(struct privsep *ps, struct metrics *m)
+{
+	static const char *const states[] = {
+		"connect", "handshake", "hello", "up"
+	};
+	struct metric_label	 l;
+	struct peer		*p;
+	struct link		*k;
+	uint64_t		 in = session_stats.bytes_in;
+	uint64_t		 out = session_stats.bytes_out;
+	size_t			 i;
+
+	(void)metrics_declare(m, "epsd_link_up", METRIC_GAUGE,
+	    "1 while the link to a configured peer is up, else 0.");
+	l.name = "peer";
+	TAILQ_FOREACH(p, &env.peers, entry) {
+		l.value = p->name;
+		(void)metrics_add(m, "epsd_link_up", &l, 1, p->link != NULL);
+	}
+	(void)metrics_declare(m, "epsd_links", METRIC_GAUGE,
+	    "Links open, by state: being dialled, in their TLS handshake, "
+	    "verified and waiting for the first frame, up.");
+	l.name = "state";
+	for (i = 0; i < nitems(states); i++) {
+		l.value = states[i];
+		(void)metrics_add(m, "epsd_links", &l, 1, 0);
+	}
+	TAILQ_FOREACH(k, &env.links, entry) {
+		l.value = link_state_name(k);
+		(void)metrics_add(m, "epsd_links", &l, 1, 1);
+		in += k->rbytes;
+		out += k->wbytes;
+	}
+	(void)metrics_declare(m, "epsd_links_accepted_total", METRIC_COUNTER,
+	    "Inbound connections accepted on the peer port.");
+	(void)metrics_add(m, "epsd_links_accepted_total", NULL, 0,
+	    (double)session_stats.accepted);
+	(void)metrics_declare(m, "epsd_links_refused_total", METRIC_COUNTER,
+	    "Inbound links refused before they were up, by reason.");
+	l.name = "reason";
+	for (i = 0; i < nitems(refusals) && i < SESSION_REFUSALS; i++) {
+		l.value = refusals[i].label;
+		(void)metrics_add(m, "epsd_links_refused_total", &l, 1,
+		    (double)session_stats.refused[i]);
+	}
+	(void)metrics_declare(m, "epsd_link_bytes_total", METRIC_COUNTER,
+	    "Bytes carried by the links inside TLS: in from the peers, out "
+	    "to them.");
+	l.name = "direction";
+	l.value = "in";
+	(void)metrics_add(m, "epsd_link_bytes_total", &l, 1, (double)in);
+	l.value = "out";
+	(void)metrics_add(m, "epsd_link_bytes_total", &l, 1, (double)out);
+}
+
+static void
+pack_link(msgpack_packer *pk, const struct peer *p, const struct link *k,
+    time_t t, int links)
+{
+	msgpack_pack_map(pk, links ? 7 : 6);
+	if (links) {
+		mp_pack_kstr(pk, "peer", p != NULL ? p->name : "");
+		mp_pack_kstr(pk, "state", k != NULL ? link_state_name(k) :
+		    p->redial != NULL && evtimer_pending(p->redial, NULL) ?
+		    "redial" : "down");
+		mp_pack_str(pk, "direction");
+		if (k != NULL)
+			mp_pack_str(pk, k->inbound ? "inbound" : "outbound");
+		else
+			msgpack_pack_nil(pk);
+	} else {
+		mp_pack_kstr(pk, "client", k->addr);
+		mp_pack_str(pk, "name");
+		if (k->op[0] != '\0')
+			mp_pack_str(pk, k->op);
+		else
+			msgpack_pack_nil(pk);
+		mp_pack_kstr(pk, "state", link_state_name(k));
+	}
+	if (links) {
+		mp_pack_str(pk, "address");
+		if (k != NULL)
+			mp_pack_str(pk, k->addr);
+		else
+			msgpack_pack_nil(pk);
+	}
+	mp_pack_str(pk, "age");
+	if (k != NULL)
+		msgpack_pack_uint64(pk, (uint64_t)(t - k->started));
+	else
+		msgpack_pack_nil(pk);
+	mp_pack_str(pk, "bytes_in");
+	if (k != NULL)
+		msgpack_pack_uint64(pk, k->rbytes);
+	else
+		msgpack_pack_nil(pk);
+	mp_pack_str(pk, "bytes_out");
+	if (k != NULL)
+		msgpack_pack_uint64(pk, k->wbytes);
+	else
+		msgpack_pack_nil(pk);
+}
+
+int
+session_control(struct privsep *ps, uint32_t ref, const char *cmd,
+    int argc, char **argv, char *why, size_t whylen)
+{
+	struct proc_rows	 rows;
+	struct peer		*p;
+	struct link		*k;
+	time_t			 t = now();
+
+	proc_rows_init(&rows, ps, ref);
+	if (strcmp(cmd, "show links") == 0) {
+		/* every configured peer, with its link or none */
+		TAILQ_FOREACH(p, &env.peers, entry)
+			pack_link(proc_rows_add(&rows), p, p->link != NULL ?
+			    p->link : p->dial, t, 1);
+	} else if (strcmp(cmd, "show connections") == 0) {
+		TAILQ_FOREACH(k, &env.links, entry)
+			pack_link(proc_rows_add(&rows), NULL, k, t, 0);
+	} else {
+		(void)proc_rows_end(&rows);
+		(void)snprintf(why, whylen, "%s: not a session command", cmd);
+		return (-1);
+	}
+	if (proc_rows_end(&rows) == -1) {
+		(void)strlcpy(why, "the parent did not take the list", whylen);
+		return (-1);
+	}
+	return (0);
 }

@@ -72,6 +72,7 @@ config_new(void)
 	c->to_connect = PP_TO_CONNECT;
 	c->to_idle = PP_TO_IDLE;
 	c->max_conns = 0;		/* as the descriptor limit allows */
+	proc_ctlconf_init(&c->ctl);
 	TAILQ_INIT(&c->publics);
 	TAILQ_INIT(&c->domains);
 	return (c);

@@ -102,6 +102,8 @@ struct pconn {
 	size_t			 hdrlen;
 	int			 counted;	/* in npconns */
 	unsigned int		 keygen;	/* of the key it presented */
+	time_t			 started;
+	size_t			 early;		/* client bytes before relay */
 };
 TAILQ_HEAD(pconns, pconn);
 
@@ -180,6 +182,8 @@ static void
 pconn_fail(struct pconn *c, const char *what, const char *why)
 {
 	if (c->su != NULL)
+		connector_failed(what);
+	if (c->su != NULL)
 		log_limited(&fail_limit, "connection to %s for %s via %s "
 		    "failed: %s: %s", c->su->domain, c->su->client,
 		    c->su->public, what, why);
@@ -222,8 +226,10 @@ pconn_done(struct splice *sp, enum splice_end end, int error, void *arg)
 	log_debug("relay done: %s, %llu bytes in, %llu out",
 	    end == SPLICE_DONE ? "both sides closed" : end == SPLICE_IDLE ?
 	    "idle timeout" : strerror(error),
-	    (unsigned long long)splice_bytes(sp, 0),
+	    (unsigned long long)(c->early + splice_bytes(sp, 0)),
 	    (unsigned long long)splice_bytes(sp, 1));
+	connector_stats.bytes_in += c->early + splice_bytes(sp, 0);
+	connector_stats.bytes_out += splice_bytes(sp, 1);
 	pconn_free(c);
 }
 
@@ -259,8 +265,6 @@ pconn_ready(struct pconn *c)
 	c->in.out = NULL;
 	free(c->bc.out);
 	c->bc.out = NULL;
-	free(c->su);
-	c->su = NULL;
 }
 
 /*
@@ -668,10 +672,12 @@ go_parse(struct pconn *c, const uint8_t *b, size_t n)
 	memcpy(c->in.out, ph, plen);
 	memcpy(c->in.out + plen, b + hl, left);
 	c->in.outlen = plen + left;
+	c->early = left;
 	free(c->hdr);
 	c->hdr = NULL;
 	c->hdrlen = 0;
 	if (npconns >= conf->max_conns) {
+		connector_failed("limit");
 		log_limited(&fail_limit, "refused connection: limit of %u "
 		    "reached", conf->max_conns);
 		pconn_free(c);
@@ -679,6 +685,9 @@ go_parse(struct pconn *c, const uint8_t *b, size_t n)
 	}
 	npconns++;
 	c->counted = 1;
+	connector_stats.accepted++;
+	connector_stats.pool_hits++;
+	c->started = proc_now();
 	c->bc.ready = 1;
 	c->state = S_CONNECT;
 	c->in.addrs = dom->fwd;
@@ -720,6 +729,7 @@ go_early(struct pconn *c)
 		return;
 	}
 	c->in.outlen += (size_t)n;
+	c->early += (size_t)n;
 }
 
 /* The backchannel of a pooled connection is readable. */
@@ -867,6 +877,7 @@ connect_new(struct frame *f)
 	int			 n;
 
 	if (npconns >= conf->max_conns) {
+		connector_failed("limit");
 		log_limited(&fail_limit, "refused connection: limit of %u "
 		    "reached", conf->max_conns);
 		return;
@@ -885,6 +896,8 @@ connect_new(struct frame *f)
 	TAILQ_INSERT_TAIL(&pconns, c, entry);
 	npconns++;
 	c->counted = 1;
+	connector_stats.accepted++;
+	c->started = proc_now();
 	if (mp_parse(&d, f->data, f->len) == -1 ||
 	    mp_map_str(d.root, "public", su->public, sizeof(su->public)) ==
 	    -1 || mp_map_str(d.root, "domain", su->domain,
@@ -1063,4 +1076,177 @@ void
 connector_init(struct privsep *p)
 {
 	ps = p;
+}
+
+/*
+ * Operations: the numbers, the connections and the pools of this
+ * connector.
+ */
+
+struct connector_stats	 connector_stats;
+
+/* What failed, as the metrics label it. */
+static const struct {
+	const char	*what;		/* pconn_fail()'s */
+	const char	*label;
+} failures[] = {
+	{ "limit", "limit" },
+	{ "backchannel", "backchannel" },
+	{ "go header", "backchannel" },
+	{ "internal server", "internal_server" },
+	{ "configuration", "configuration" },
+	{ "set-up", "reload" },
+	{ "", "internal" },		/* the rest: ours */
+};
+
+void
+connector_failed(const char *what)
+{
+	size_t	 i;
+
+	for (i = 0; i < nitems(failures) - 1; i++)
+		if (strcmp(what, failures[i].what) == 0)
+			break;
+	if (i < CONNECTOR_FAILURES)
+		connector_stats.failed[i]++;
+}
+
+void
+connector_metrics(struct privsep *p, struct metrics *m)
+{
+	struct metric_label	 l;
+	struct pconn		*c;
+	struct ppool		*pp;
+	uint64_t		 in = connector_stats.bytes_in;
+	uint64_t		 out = connector_stats.bytes_out;
+	uint64_t		 failed[nitems(failures)];
+	unsigned int		 idle = 0;
+	size_t			 i, k;
+
+	TAILQ_FOREACH(c, &pconns, entry)
+		if (c->sp != NULL) {
+			in += c->early + splice_bytes(c->sp, 0);
+			out += splice_bytes(c->sp, 1);
+		}
+	TAILQ_FOREACH(pp, &ppools, entry)
+		idle += pp->nidle;
+	(void)metrics_declare(m, "privproxyd_connections_accepted_total",
+	    METRIC_COUNTER, "Clients a connector took on: notified by a "
+	    "public proxy, or sent over a pooled backchannel.");
+	(void)metrics_add(m, "privproxyd_connections_accepted_total", NULL, 0,
+	    (double)connector_stats.accepted);
+	(void)metrics_declare(m, "privproxyd_connections_active",
+	    METRIC_GAUGE, "Client connections being set up or relayed.");
+	(void)metrics_add(m, "privproxyd_connections_active", NULL, 0,
+	    npconns);
+	(void)metrics_declare(m, "privproxyd_connections_refused_total",
+	    METRIC_COUNTER, "Client connections refused or failed before "
+	    "their relay, by reason.");
+	memset(failed, 0, sizeof(failed));
+	for (i = 0; i < nitems(failures) && i < CONNECTOR_FAILURES; i++) {
+		for (k = 0; strcmp(failures[k].label, failures[i].label) != 0;
+		    k++)
+			;
+		failed[k] += connector_stats.failed[i];
+	}
+	l.name = "reason";
+	for (i = 0; i < nitems(failures); i++) {
+		for (k = 0; strcmp(failures[k].label, failures[i].label) != 0;
+		    k++)
+			;
+		if (k != i)
+			continue;
+		l.value = failures[i].label;
+		(void)metrics_add(m, "privproxyd_connections_refused_total",
+		    &l, 1, (double)failed[i]);
+	}
+	(void)metrics_declare(m, "privproxyd_bytes_total", METRIC_COUNTER,
+	    "Bytes relayed: in from the clients (their ClientHello "
+	    "included), out to them.");
+	l.name = "direction";
+	l.value = "in";
+	(void)metrics_add(m, "privproxyd_bytes_total", &l, 1, (double)in);
+	l.value = "out";
+	(void)metrics_add(m, "privproxyd_bytes_total", &l, 1, (double)out);
+	(void)metrics_declare(m, "privproxyd_pool_size", METRIC_GAUGE,
+	    "Pooled backchannels open and idle, to the public proxies.");
+	(void)metrics_add(m, "privproxyd_pool_size", NULL, 0, idle);
+	(void)metrics_declare(m, "privproxyd_pool_hits_total", METRIC_COUNTER,
+	    "Clients that came over a pooled backchannel.");
+	(void)metrics_add(m, "privproxyd_pool_hits_total", NULL, 0,
+	    (double)connector_stats.pool_hits);
+	(void)metrics_declare(m, "privproxyd_pool_misses_total",
+	    METRIC_COUNTER, "Clients that came through a notification.");
+	(void)metrics_add(m, "privproxyd_pool_misses_total", NULL, 0,
+	    (double)(connector_stats.accepted - connector_stats.pool_hits));
+}
+
+static int
+connector_connections(struct privsep *p, uint32_t ref)
+{
+	struct proc_rows	 rows;
+	msgpack_packer		*pk;
+	struct pconn		*c;
+	time_t			 now = proc_now();
+
+	proc_rows_init(&rows, p, ref);
+	TAILQ_FOREACH(c, &pconns, entry) {
+		if (!c->counted || c->su == NULL)
+			continue;	/* a pooled one, no client yet */
+		pk = proc_rows_add(&rows);
+		msgpack_pack_map(pk, 7);
+		mp_pack_kstr(pk, "client", c->su->client);
+		mp_pack_kstr(pk, "name", c->su->domain);
+		mp_pack_kstr(pk, "public", c->su->public);
+		mp_pack_kstr(pk, "state", c->sp != NULL ? "relay" :
+		    "connect");
+		mp_pack_kuint(pk, "age", (uint64_t)(now - c->started));
+		mp_pack_kuint(pk, "bytes_in", c->early + (c->sp != NULL ?
+		    splice_bytes(c->sp, 0) : 0));
+		mp_pack_kuint(pk, "bytes_out", c->sp != NULL ?
+		    splice_bytes(c->sp, 1) : 0);
+	}
+	return (proc_rows_end(&rows));
+}
+
+static int
+connector_pools(struct privsep *p, uint32_t ref)
+{
+	struct proc_rows	 rows;
+	msgpack_packer		*pk;
+	struct ppool		*pp;
+
+	proc_rows_init(&rows, p, ref);
+	TAILQ_FOREACH(pp, &ppools, entry) {
+		pk = proc_rows_add(&rows);
+		msgpack_pack_map(pk, 7);
+		mp_pack_kstr(pk, "public", pp->name);
+		mp_pack_kuint(pk, "connector", (uint64_t)p->instance);
+		mp_pack_kuint(pk, "idle", pp->nidle);
+		mp_pack_kuint(pk, "opening", pp->nopen);
+		mp_pack_kuint(pk, "target", pp->target);
+		mp_pack_kuint(pk, "pool", pp->total);
+		mp_pack_kbool(pk, "key", pp->haskey);
+	}
+	return (proc_rows_end(&rows));
+}
+
+int
+connector_control(struct privsep *p, uint32_t ref, const char *cmd, int argc,
+    char **argv, char *why, size_t whylen)
+{
+	int	 rv;
+
+	if (strcmp(cmd, "show connections") == 0)
+		rv = connector_connections(p, ref);
+	else if (strcmp(cmd, "show pools") == 0)
+		rv = connector_pools(p, ref);
+	else {
+		(void)snprintf(why, whylen, "%s: not a connector command",
+		    cmd);
+		return (-1);
+	}
+	if (rv == -1)
+		(void)strlcpy(why, "the parent did not take the list", whylen);
+	return (rv);
 }

@@ -511,3 +511,39 @@ eps_init(struct privsep *p)
 	if ((eps = epsclient_new(ps, methods, &cbs, NULL)) == NULL)
 		fatal("%s", __func__);
 }
+
+/*
+ * Operations.
+ */
+
+void
+eps_metrics(struct privsep *p, struct metrics *m)
+{
+	struct pubstate		*pub;
+	struct metric_label	 l;
+	const struct pp_domain	*d;
+	unsigned int		 n = 0;
+
+	(void)metrics_declare(m, "privproxyd_epsd_connected", METRIC_GAUGE,
+	    "1 while the eps process is connected to the local epsd.");
+	(void)metrics_add(m, "privproxyd_epsd_connected", NULL, 0,
+	    eps != NULL && epsclient_connected(eps));
+	if (conf != NULL)
+		TAILQ_FOREACH(d, &conf->domains, entry)
+			n++;
+	(void)metrics_declare(m, "privproxyd_domains", METRIC_GAUGE,
+	    "Domains served, as the configuration names them.");
+	(void)metrics_add(m, "privproxyd_domains", NULL, 0, n);
+	(void)metrics_declare(m, "privproxyd_announced", METRIC_GAUGE,
+	    "1 while the last announcement to a public operator worked.");
+	(void)metrics_declare(m, "privproxyd_names_refused", METRIC_GAUGE,
+	    "Names a public operator refused in the last announcement.");
+	l.name = "public";
+	TAILQ_FOREACH(pub, &pubs, entry) {
+		l.value = pub->name;
+		(void)metrics_add(m, "privproxyd_announced", &l, 1,
+		    pub->announced);
+		(void)metrics_add(m, "privproxyd_names_refused", &l, 1,
+		    pub->refused);
+	}
+}

@@ -6,6 +6,7 @@
 
 %{
 #include <sys/socket.h>
+#include <sys/un.h>
 
 #include <limits.h>
 #include <stdarg.h>
@@ -34,6 +35,7 @@ typedef struct lex_yystype YYSTYPE;
 %token	ANNOUNCE BACKCHANNEL CHROOT CONNECT CONNECTIONS DOMAIN EPS FORWARD
 %token	IDLE INCLUDE MAX POOL PORT PREFORK PROTOCOL PROXY PUBLIC SOCKET TIMEOUT
 %token	TO TTL USER ERROR
+%token	CONTROL GROUP LISTEN METRICS ON
 %token	<v.string>	STRING
 %token	<v.number>	NUMBER
 %type	<v.string>	port
@@ -108,6 +110,26 @@ main		: USER STRING			{
 		| MAX CONNECTIONS NUMBER	{
 			(void)lex_uint(&lx, $3, 1, 1000000, "max connections",
 			    &conf->max_conns);
+		}
+		| CONTROL SOCKET STRING		{
+			struct sockaddr_un	 sun;
+
+			if (lex_path(&lx, $3, conf->ctl.socket,
+			    sizeof(conf->ctl.socket)) == 0 &&
+			    strlen(conf->ctl.socket) >= sizeof(sun.sun_path))
+				yyerror("control socket path %s is too long",
+				    conf->ctl.socket);
+		}
+		| CONTROL GROUP STRING		{
+			if (proc_ctlconf_group(&conf->ctl, $3) == -1)
+				yyerror("control group %s: no such group", $3);
+			free($3);
+		}
+		| METRICS LISTEN ON STRING PORT port {
+			(void)lex_addrs(&lx, $4, $6, 1, conf->ctl.metrics,
+			    &conf->ctl.nmetrics, PROC_METRICS_MAX);
+			free($4);
+			free($6);
 		}
 		;
 
@@ -208,12 +230,17 @@ static const struct lex_keyword keywords[] = {
 	{ "chroot",		CHROOT },
 	{ "connect",		CONNECT },
 	{ "connections",	CONNECTIONS },
+	{ "control",		CONTROL },
 	{ "domain",		DOMAIN },
 	{ "eps",		EPS },
 	{ "forward",		FORWARD },
+	{ "group",		GROUP },
 	{ "idle",		IDLE },
 	{ "include",		INCLUDE },
+	{ "listen",		LISTEN },
 	{ "max",		MAX },
+	{ "metrics",		METRICS },
+	{ "on",			ON },
 	{ "pool",		POOL },
 	{ "port",		PORT },
 	{ "prefork",		PREFORK },

@@ -6,7 +6,8 @@
  * local epsd for the eps process whenever it asks, and supervises.  It opens
  * no TCP socket: the connectors dial out themselves, to addresses the
  * parent resolved.  common/proc.c is the parent; this file gives it the
- * process table and what a reload may change.
+ * process table, what a reload may change and which child answers which
+ * control command (the eps process serves /metrics).
  */
 
 #include <stdio.h>
@@ -25,10 +26,25 @@ static const struct proc_type procs[] = {
 	{ .title = "eps", .id = PROC_EPS, .talks_to = 1U << PROC_CONNECTOR,
 	  .init = eps_init, .config = eps_config,
 	  .dispatch = eps_dispatch, .shutdown = eps_shutdown,
-	  .chan_event = eps_chan_event },
+	  .chan_event = eps_chan_event, .metrics = eps_metrics },
 	{ .title = "connector", .id = PROC_CONNECTOR,
 	  .talks_to = 1U << PROC_EPS, .init = connector_init,
-	  .config = connector_config, .dispatch = connector_dispatch },
+	  .config = connector_config, .dispatch = connector_dispatch,
+	  .metrics = connector_metrics, .control = connector_control },
+};
+
+/* The commands the children answer, and who answers them. */
+static const struct proc_ctlcmd ctlcmds[] = {
+	{ "show connections", 1U << PROC_CONNECTOR, 0, 0, NULL },
+	{ "show pools", 1U << PROC_CONNECTOR, 0, 0, NULL },
+};
+
+/* What show summary adds up from the metrics. */
+static const char *const summary[] = {
+	"privproxyd_connections_active",
+	"privproxyd_connections_accepted_total",
+	"privproxyd_connections_refused_total", "privproxyd_domains",
+	"privproxyd_announced", "privproxyd_epsd_connected", NULL
 };
 
 static void *
@@ -77,6 +93,12 @@ dispatch(struct privsep *ps, struct proc_child *c, struct frame *f)
 	    epsclient_parent_dispatch(c, f, conf->eps_socket));
 }
 
+static struct proc_ctlconf *
+ctlconf(void *arg)
+{
+	return (&((struct privproxyd_conf *)arg)->ctl);
+}
+
 static const struct proc_daemon privproxyd = {
 	.name = "privproxyd", .conffile = PRIVPROXYD_CONF,
 	.types = procs, .ntypes = nitems(procs),
@@ -84,6 +106,8 @@ static const struct proc_daemon privproxyd = {
 	.conf_new = config_new, .conf_free = config_free,
 	.conf_setup = setup, .conf_keep = keep,
 	.dispatch = dispatch,
+	.ctlconf = ctlconf, .ctlcmds = ctlcmds, .nctlcmds = nitems(ctlcmds),
+	.metrics_type = PROC_EPS, .summary = summary,
 };
 
 int

@@ -31,6 +31,7 @@
 #include "compat.h"
 #include "dname.h"
 #include "eps.h"
+#include "metrics.h"
 #include "net.h"
 #include "proc.h"
 #include "rpc.h"
@@ -103,6 +104,7 @@ struct privproxyd_conf {
 	unsigned int		 max_conns;
 	struct pp_publics	 publics;
 	struct pp_domains	 domains;
+	struct proc_ctlconf	 ctl;		/* the parent's: control, metrics */
 };
 
 /* privproxyd.c */
@@ -135,5 +137,25 @@ struct pp_domain *config_domain(struct privproxyd_conf *, const char *);
 
 /* parse.y */
 struct privproxyd_conf *parse_config(const char *, char **, int);
+
+/*
+ * Operations: each child's numbers and its answers to the control
+ * socket's commands, at the end of its file (proc.h: metrics, control).
+ */
+#define CONNECTOR_FAILURES	8	/* reasons, connector.c's table */
+struct connector_stats {
+	uint64_t	 accepted;
+	uint64_t	 failed[CONNECTOR_FAILURES];
+	uint64_t	 pool_hits;	/* of accepted: over a pooled one */
+	uint64_t	 bytes_in;	/* relays that ended, ClientHello in */
+	uint64_t	 bytes_out;
+};
+extern struct connector_stats connector_stats;
+/* a connection failed before its relay: what failed (pconn_fail()) */
+void	 connector_failed(const char *what);
+void	 connector_metrics(struct privsep *, struct metrics *);
+int	 connector_control(struct privsep *, uint32_t, const char *, int,
+	    char **, char *, size_t);
+void	 eps_metrics(struct privsep *, struct metrics *);
 
 #endif /* PRIVPROXYD_H */

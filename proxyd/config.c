@@ -85,6 +85,7 @@ config_new(void)
 	c->op_max_calls = PROXYD_OP_CALLS;
 	c->op_max_tokens = PROXYD_OP_TOKENS;
 	c->op_max_announce = PROXYD_OP_ANNOUNCE;
+	proc_ctlconf_init(&c->ctl);
 	TAILQ_INIT(&c->operators);
 	return (c);
 }

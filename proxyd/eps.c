@@ -494,3 +494,16 @@ eps_init(struct privsep *p)
 		fatal("%s", __func__);
 	evtimer_add(purge_ev, &tv);
 }
+
+/*
+ * Operations.
+ */
+
+void
+eps_metrics(struct privsep *p, struct metrics *m)
+{
+	(void)metrics_declare(m, "proxyd_epsd_connected", METRIC_GAUGE,
+	    "1 while the eps process is connected to the local epsd.");
+	(void)metrics_add(m, "proxyd_epsd_connected", NULL, 0,
+	    eps != NULL && epsclient_connected(eps));
+}

@@ -125,6 +125,8 @@ struct conn {
 	struct ch_parser	*hello;		/* a hello still coming */
 	union sockaddr_any	 peer;
 	union sockaddr_any	 local;		/* wildcard sockets only */
+	time_t			 started;
+	size_t			 hellolen;	/* the client's, before relay */
 };
 
 struct bconn {
@@ -345,6 +347,8 @@ conn_close(struct conn *c, int alert, const char *why)
 	char	 a[NET_ADDRSTRLEN];
 
 	if (why != NULL)
+		listener_refused(why);
+	if (why != NULL)
 		log_limited(&refused_limit, "refused client %s: %s",
 		    peerstr(&c->peer, a), why);
 	if (c->fd != -1 && c->sp == NULL)
@@ -367,9 +371,12 @@ conn_splice_done(struct splice *sp, enum splice_end end, int error,
 			log_debug("client %s: %s, %llu bytes in, %llu out",
 			    peerstr(&c->peer, a), end == SPLICE_IDLE ?
 			    "idle timeout" : "done",
-			    (unsigned long long)splice_bytes(sp, 0),
+			    (unsigned long long)(c->hellolen +
+			    splice_bytes(sp, 0)),
 			    (unsigned long long)splice_bytes(sp, 1));
 	}
+	listener_stats.bytes_in += c->hellolen + splice_bytes(sp, 0);
+	listener_stats.bytes_out += splice_bytes(sp, 1);
 	conn_free(c);
 }
 
@@ -406,8 +413,6 @@ conn_start_relay(struct conn *c)
 	}
 	free(c->buf);
 	c->buf = NULL;
-	free(c->name);
-	c->name = NULL;
 }
 
 /* Keep what is still to be sent in the connection's own buffer. */
@@ -611,6 +616,7 @@ conn_routed(struct conn *c, uint8_t *p, size_t n)
 	size_t		 hl;
 	int		 fd;
 
+	c->hellolen = n;
 	if ((r = route_find(c->name)) == NULL) {
 		(void)snprintf(why, sizeof(why), "no announcement for %s",
 		    c->name);
@@ -626,8 +632,10 @@ conn_routed(struct conn *c, uint8_t *p, size_t n)
 		if (log_getverbose() > 0)
 			log_debug("client %s: %s on a pooled backchannel of %s",
 			    peerstr(&c->peer, why), c->name, r->pool->name);
-		if (conn_first_write(c, p - hl, hl + n, fd, bcev) == 0)
+		if (conn_first_write(c, p - hl, hl + n, fd, bcev) == 0) {
+			listener_stats.pool_hits++;
 			return;
+		}
 		/* it died idle, unnoticed so far: the next one */
 		log_debug("pooled backchannel of %s: %s", r->pool->name,
 		    strerror(errno));
@@ -638,6 +646,8 @@ conn_routed(struct conn *c, uint8_t *p, size_t n)
 		conn_close(c, TLS_ALERT_INTERNAL_ERROR, "out of memory");
 		return;
 	}
+	if (r->pool->want > 0)
+		listener_stats.pool_misses++;
 	if (log_getverbose() > 0)
 		log_debug("client %s: %s: no pooled backchannel of %s here, "
 		    "notifying", peerstr(&c->peer, why), c->name,
@@ -837,6 +847,8 @@ conn_new(int fd, const union sockaddr_any *ss, const struct lsock *l)
 	} while (c->id == 0 || RB_FIND(conn_ids, &conns, c) != NULL);
 	RB_INSERT(conn_ids, &conns, c);
 	nconns++;
+	listener_stats.accepted++;
+	c->started = proc_now();
 	if (l->wildcard && getsockname(fd, &c->local.sa, &sl) == -1)
 		memset(&c->local, 0, sizeof(c->local));
 	conn_hello(c);
@@ -1214,6 +1226,7 @@ bconn_new(int fd, const union sockaddr_any *ss)
 	b->peer = *ss;
 	TAILQ_INSERT_TAIL(&bconns, b, entry);
 	nbconns++;
+	listener_stats.bc_accepted++;
 	/* TCP_DEFER_ACCEPT: the preamble is most likely there already */
 	if (!bconn_more(b))
 		return;
@@ -1300,6 +1313,7 @@ lsock_accept(evutil_socket_t lfd, short ev, void *arg)
 			bconn_new(fd, &ss);
 		} else {
 			if (nconns >= conf->max_conns) {
+				listener_refused("limit");
 				log_limited(&refused_limit, "refused client: "
 				    "limit of %u connections reached",
 				    conf->max_conns);
@@ -1652,4 +1666,207 @@ listener_init(struct privsep *p)
 	if ((pause_ev = evtimer_new(ps->base, accept_resume, NULL)) == NULL ||
 	    (routed_ev = evtimer_new(ps->base, accept_routed, NULL)) == NULL)
 		fatal("%s", __func__);
+}
+
+/*
+ * Operations: the numbers, the connections and the pools of this
+ * listener.
+ */
+
+struct listener_stats	 listener_stats;
+
+/* The reasons a client is refused for, as the metrics label them. */
+static const struct {
+	const char	*prefix;	/* of the reason logged */
+	const char	*label;
+} refusals[] = {
+	{ "limit", "limit" },
+	{ "too many connections waiting", "limit" },
+	{ "no ClientHello in time", "handshake_timeout" },
+	{ "not a TLS", "not_tls" },
+	{ "no server name", "bad_name" },
+	{ "bad server name", "bad_name" },
+	{ "no announcement for", "unknown_name" },
+	{ "no backchannel for", "no_backchannel" },
+	{ "private proxy for", "private_unreachable" },
+	{ "backchannel does not take", "backchannel" },
+	{ "ClientHello too", "bad_clienthello" },
+	{ "bad ClientHello", "bad_clienthello" },
+	{ "TLS version too old", "bad_clienthello" },
+	{ "", "internal" },		/* the rest: ours */
+};
+
+void
+listener_refused(const char *why)
+{
+	size_t	 i;
+
+	for (i = 0; i < nitems(refusals) - 1; i++)
+		if (strncmp(why, refusals[i].prefix,
+		    strlen(refusals[i].prefix)) == 0)
+			break;
+	if (i < LISTENER_REFUSALS)
+		listener_stats.refused[i]++;
+}
+
+static const char *
+conn_state_name(enum conn_state st)
+{
+	switch (st) {
+	case C_HELLO:
+		return ("hello");
+	case C_ROUTE:
+		return ("route");
+	case C_WAIT:
+		return ("wait");
+	case C_SEND:
+		return ("send");
+	case C_RELAY:
+		return ("relay");
+	}
+	return ("?");
+}
+
+void
+listener_metrics(struct privsep *p, struct metrics *m)
+{
+	struct metric_label	 l;
+	struct conn		*c;
+	uint64_t		 in = listener_stats.bytes_in;
+	uint64_t		 out = listener_stats.bytes_out;
+	uint64_t		 refused[nitems(refusals)];
+	size_t			 i, k;
+
+	RB_FOREACH(c, conn_ids, &conns)
+		if (c->sp != NULL) {
+			in += c->hellolen + splice_bytes(c->sp, 0);
+			out += splice_bytes(c->sp, 1);
+		}
+	(void)metrics_declare(m, "proxyd_connections_accepted_total",
+	    METRIC_COUNTER, "Client connections accepted.");
+	(void)metrics_add(m, "proxyd_connections_accepted_total", NULL, 0,
+	    (double)listener_stats.accepted);
+	(void)metrics_declare(m, "proxyd_connections_active", METRIC_GAUGE,
+	    "Client connections open: reading the ClientHello, waiting for "
+	    "a backchannel, or relayed.");
+	(void)metrics_add(m, "proxyd_connections_active", NULL, 0, nconns);
+	(void)metrics_declare(m, "proxyd_connections_refused_total",
+	    METRIC_COUNTER, "Client connections refused, by reason.");
+	/* each label once, with the sum of its prefixes */
+	memset(refused, 0, sizeof(refused));
+	for (i = 0; i < nitems(refusals) && i < LISTENER_REFUSALS; i++) {
+		for (k = 0; strcmp(refusals[k].label, refusals[i].label) != 0;
+		    k++)
+			;
+		refused[k] += listener_stats.refused[i];
+	}
+	l.name = "reason";
+	for (i = 0; i < nitems(refusals); i++) {
+		for (k = 0; strcmp(refusals[k].label, refusals[i].label) != 0;
+		    k++)
+			;
+		if (k != i)
+			continue;
+		l.value = refusals[i].label;
+		(void)metrics_add(m, "proxyd_connections_refused_total", &l, 1,
+		    (double)refused[i]);
+	}
+	(void)metrics_declare(m, "proxyd_bytes_total", METRIC_COUNTER,
+	    "Bytes relayed: in from the clients (their ClientHello "
+	    "included), out to them.");
+	l.name = "direction";
+	l.value = "in";
+	(void)metrics_add(m, "proxyd_bytes_total", &l, 1, (double)in);
+	l.value = "out";
+	(void)metrics_add(m, "proxyd_bytes_total", &l, 1, (double)out);
+	(void)metrics_declare(m, "proxyd_backchannels_accepted_total",
+	    METRIC_COUNTER, "Backchannel connections accepted, pooled ones "
+	    "included.");
+	(void)metrics_add(m, "proxyd_backchannels_accepted_total", NULL, 0,
+	    (double)listener_stats.bc_accepted);
+	(void)metrics_declare(m, "proxyd_backchannels_waiting", METRIC_GAUGE,
+	    "Backchannels that have not sent their preamble yet.");
+	(void)metrics_add(m, "proxyd_backchannels_waiting", NULL, 0, nbconns);
+	(void)metrics_declare(m, "proxyd_pool_size", METRIC_GAUGE,
+	    "Pooled backchannels idle, ready for a client.");
+	(void)metrics_add(m, "proxyd_pool_size", NULL, 0, npooled);
+	(void)metrics_declare(m, "proxyd_pool_hits_total", METRIC_COUNTER,
+	    "Clients joined to a pooled backchannel.");
+	(void)metrics_add(m, "proxyd_pool_hits_total", NULL, 0,
+	    (double)listener_stats.pool_hits);
+	(void)metrics_declare(m, "proxyd_pool_misses_total", METRIC_COUNTER,
+	    "Clients of an operator with a pool for whom no pooled "
+	    "backchannel was idle here: they took the notification path.");
+	(void)metrics_add(m, "proxyd_pool_misses_total", NULL, 0,
+	    (double)listener_stats.pool_misses);
+}
+
+static int
+listener_connections(struct privsep *p, uint32_t ref)
+{
+	struct proc_rows	 rows;
+	msgpack_packer		*pk;
+	struct conn		*c;
+	time_t			 now = proc_now();
+	char			 a[NET_ADDRSTRLEN];
+
+	proc_rows_init(&rows, p, ref);
+	RB_FOREACH(c, conn_ids, &conns) {
+		pk = proc_rows_add(&rows);
+		msgpack_pack_map(pk, 6);
+		mp_pack_kstr(pk, "client", peerstr(&c->peer, a));
+		mp_pack_str(pk, "name");
+		if (c->name != NULL)
+			mp_pack_str(pk, c->name);
+		else
+			msgpack_pack_nil(pk);
+		mp_pack_kstr(pk, "state", conn_state_name(c->state));
+		mp_pack_kuint(pk, "age", (uint64_t)(now - c->started));
+		mp_pack_kuint(pk, "bytes_in", c->hellolen + (c->sp != NULL ?
+		    splice_bytes(c->sp, 0) : 0));
+		mp_pack_kuint(pk, "bytes_out", c->sp != NULL ?
+		    splice_bytes(c->sp, 1) : 0);
+	}
+	return (proc_rows_end(&rows));
+}
+
+static int
+listener_pools(struct privsep *p, uint32_t ref)
+{
+	struct proc_rows	 rows;
+	msgpack_packer		*pk;
+	struct lpool		*lp;
+
+	proc_rows_init(&rows, p, ref);
+	RB_FOREACH(lp, lpools, &lpools) {
+		pk = proc_rows_add(&rows);
+		msgpack_pack_map(pk, 6);
+		mp_pack_kstr(pk, "operator", lp->name);
+		mp_pack_kuint(pk, "listener", (uint64_t)p->instance);
+		mp_pack_kuint(pk, "idle", lp->nidle);
+		mp_pack_kuint(pk, "max", lpool_max(lp));
+		mp_pack_kuint(pk, "routes", lp->nroutes);
+		mp_pack_kbool(pk, "key", lp->haskey);
+	}
+	return (proc_rows_end(&rows));
+}
+
+int
+listener_control(struct privsep *p, uint32_t ref, const char *cmd, int argc,
+    char **argv, char *why, size_t whylen)
+{
+	int	 rv;
+
+	if (strcmp(cmd, "show connections") == 0)
+		rv = listener_connections(p, ref);
+	else if (strcmp(cmd, "show pools") == 0)
+		rv = listener_pools(p, ref);
+	else {
+		(void)snprintf(why, whylen, "%s: not a listener command",
+		    cmd);
+		return (-1);
+	}
+	if (rv == -1)
+		(void)strlcpy(why, "the parent did not take the list", whylen);
+	return (rv);
 }

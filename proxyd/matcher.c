@@ -792,3 +792,91 @@ matcher_init(struct privsep *p)
 	evtimer_add(sweep_ev, &tv);
 	evtimer_add(sync_ev, &wait);
 }
+
+/*
+ * Operations: announcements, routes, tokens.
+ */
+
+void
+matcher_metrics(struct privsep *p, struct metrics *m)
+{
+	struct proxyd_operator	*op;
+	struct announce		*a;
+	struct metric_label	 l;
+
+	(void)metrics_declare(m, "proxyd_announcements", METRIC_GAUGE,
+	    "Names announced, by the operator that announced them.");
+	l.name = "operator";
+	if (conf != NULL)
+		TAILQ_FOREACH(op, &conf->operators, entry) {
+			l.value = op->name;
+			(void)metrics_add(m, "proxyd_announcements", &l, 1, 0);
+		}
+	RB_FOREACH(a, announces, &announces) {
+		l.value = a->op;
+		(void)metrics_add(m, "proxyd_announcements", &l, 1, 1);
+	}
+	(void)metrics_declare(m, "proxyd_tokens_issued_total", METRIC_COUNTER,
+	    "Tokens issued to clients waiting for a backchannel.");
+	(void)metrics_add(m, "proxyd_tokens_issued_total", NULL, 0,
+	    (double)tokens.issued_total);
+	(void)metrics_declare(m, "proxyd_tokens_used_total", METRIC_COUNTER,
+	    "Tokens a backchannel presented in time.");
+	(void)metrics_add(m, "proxyd_tokens_used_total", NULL, 0,
+	    (double)tokens.used);
+	(void)metrics_declare(m, "proxyd_tokens_expired_total",
+	    METRIC_COUNTER, "Tokens no backchannel presented in time, or "
+	    "whose client left first.");
+	(void)metrics_add(m, "proxyd_tokens_expired_total", NULL, 0,
+	    (double)tokens.expired);
+	(void)metrics_declare(m, "proxyd_tokens_failed_total", METRIC_COUNTER,
+	    "Tokens whose private proxy could not be told, or whose "
+	    "listener went away.");
+	(void)metrics_add(m, "proxyd_tokens_failed_total", NULL, 0,
+	    (double)tokens.failed);
+	(void)metrics_declare(m, "proxyd_tokens_pending", METRIC_GAUGE,
+	    "Tokens issued and not yet used.");
+	(void)metrics_add(m, "proxyd_tokens_pending", NULL, 0,
+	    tokens.nissued);
+	(void)metrics_declare_histogram(m, "proxyd_notification_seconds",
+	    "Seconds from issuing a token to the backchannel presenting it.",
+	    token_notify_bounds, TOKEN_NOTIFY_NBOUNDS);
+	(void)metrics_add_hist(m, "proxyd_notification_seconds", NULL, 0,
+	    &tokens.notify);
+}
+
+int
+matcher_control(struct privsep *p, uint32_t ref, const char *cmd, int argc,
+    char **argv, char *why, size_t whylen)
+{
+	struct proc_rows	 rows;
+	msgpack_packer		*pk;
+	struct announce		*a;
+	time_t			 now = time(NULL);
+	int			 routes;
+
+	if (strcmp(cmd, "show routes") == 0)
+		routes = 1;
+	else if (strcmp(cmd, "show announcements") == 0)
+		routes = 0;
+	else {
+		(void)snprintf(why, whylen, "%s: not a matcher command", cmd);
+		return (-1);
+	}
+	proc_rows_init(&rows, p, ref);
+	RB_FOREACH(a, announces, &announces) {
+		if (a->expires <= now)
+			continue;	/* the sweep has not come by yet */
+		pk = proc_rows_add(&rows);
+		msgpack_pack_map(pk, routes ? 2 : 3);
+		mp_pack_kstr(pk, "name", a->name);
+		mp_pack_kstr(pk, "operator", a->op);
+		if (!routes)
+			mp_pack_kuint(pk, "ttl", (uint64_t)(a->expires - now));
+	}
+	if (proc_rows_end(&rows) == -1) {
+		(void)strlcpy(why, "the parent did not take the list", whylen);
+		return (-1);
+	}
+	return (0);
+}

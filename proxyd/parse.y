@@ -6,6 +6,7 @@
 
 %{
 #include <sys/socket.h>
+#include <sys/un.h>
 
 #include <limits.h>
 #include <stdarg.h>
@@ -34,6 +35,7 @@ typedef struct lex_yystype YYSTYPE;
 %token	ALLOW ANNOUNCEMENTS BACKCHANNEL CALLS CHROOT CONNECTIONS ENDPOINT EPS
 %token	HANDSHAKE IDLE INCLUDE LISTEN MAX ON OPERATOR PORT PREAMBLE
 %token	POOL PREFORK SOCKET TIMEOUT TOKEN TOKENS TTL USER ERROR
+%token	CONTROL GROUP METRICS
 %token	<v.string>	STRING
 %token	<v.number>	NUMBER
 %type	<v.string>	port
@@ -153,6 +155,26 @@ main		: USER STRING			{
 			    "max operator announcements",
 			    &conf->op_max_announce);
 		}
+		| CONTROL SOCKET STRING		{
+			struct sockaddr_un	 sun;
+
+			if (lex_path(&lx, $3, conf->ctl.socket,
+			    sizeof(conf->ctl.socket)) == 0 &&
+			    strlen(conf->ctl.socket) >= sizeof(sun.sun_path))
+				yyerror("control socket path %s is too long",
+				    conf->ctl.socket);
+		}
+		| CONTROL GROUP STRING		{
+			if (proc_ctlconf_group(&conf->ctl, $3) == -1)
+				yyerror("control group %s: no such group", $3);
+			free($3);
+		}
+		| METRICS LISTEN ON STRING PORT port {
+			(void)lex_addrs(&lx, $4, $6, 1, conf->ctl.metrics,
+			    &conf->ctl.nmetrics, PROC_METRICS_MAX);
+			free($4);
+			free($6);
+		}
 		;
 
 operator	: OPERATOR STRING		{
@@ -228,13 +250,16 @@ static const struct lex_keyword keywords[] = {
 	{ "calls",		CALLS },
 	{ "chroot",		CHROOT },
 	{ "connections",	CONNECTIONS },
+	{ "control",		CONTROL },
 	{ "endpoint",		ENDPOINT },
 	{ "eps",		EPS },
+	{ "group",		GROUP },
 	{ "handshake",		HANDSHAKE },
 	{ "idle",		IDLE },
 	{ "include",		INCLUDE },
 	{ "listen",		LISTEN },
 	{ "max",		MAX },
+	{ "metrics",		METRICS },
 	{ "on",			ON },
 	{ "operator",		OPERATOR },
 	{ "pool",		POOL },

@@ -7,7 +7,9 @@
  * sends them their configuration, connects the eps process to the local
  * epsd whenever it asks, and supervises.  It runs no network-facing
  * code.  common/proc.c is the parent; this file gives it the process
- * table and what differs: the sockets, and what a reload may change.
+ * table and what differs: the sockets, what a reload may change, and
+ * which child answers which control command (the eps process serves
+ * /metrics).
  */
 
 #include <sys/stat.h>
@@ -26,14 +28,32 @@ static const struct proc_type procs[] = {
 	  .talks_to = (1U << PROC_MATCHER) | (1U << PROC_LISTENER),
 	  .init = listener_init,
 	  .config = listener_config, .dispatch = listener_dispatch,
-	  .chan_event = listener_chan_event },
+	  .chan_event = listener_chan_event, .metrics = listener_metrics,
+	  .control = listener_control },
 	{ .title = "matcher", .id = PROC_MATCHER,
 	  .talks_to = (1U << PROC_LISTENER) | (1U << PROC_EPS),
 	  .init = matcher_init, .config = matcher_config,
-	  .dispatch = matcher_dispatch, .chan_event = matcher_chan_event },
+	  .dispatch = matcher_dispatch, .chan_event = matcher_chan_event,
+	  .metrics = matcher_metrics, .control = matcher_control },
 	{ .title = "eps", .id = PROC_EPS, .talks_to = 1U << PROC_MATCHER,
 	  .init = eps_init, .config = eps_config,
-	  .dispatch = eps_dispatch, .chan_event = eps_chan_event },
+	  .dispatch = eps_dispatch, .chan_event = eps_chan_event,
+	  .metrics = eps_metrics },
+};
+
+/* The commands the children answer, and who answers them. */
+static const struct proc_ctlcmd ctlcmds[] = {
+	{ "show connections", 1U << PROC_LISTENER, 0, 0, NULL },
+	{ "show announcements", 1U << PROC_MATCHER, 0, 0, NULL },
+	{ "show routes", 1U << PROC_MATCHER, 0, 0, NULL },
+	{ "show pools", 1U << PROC_LISTENER, 0, 0, NULL },
+};
+
+/* What show summary adds up from the metrics. */
+static const char *const summary[] = {
+	"proxyd_connections_active", "proxyd_connections_accepted_total",
+	"proxyd_connections_refused_total", "proxyd_announcements",
+	"proxyd_tokens_pending", "proxyd_epsd_connected", NULL
 };
 
 /* per listener instance: public sockets, then backchannel sockets */
@@ -178,6 +198,12 @@ dispatch(struct privsep *ps, struct proc_child *c, struct frame *f)
 	    epsclient_parent_dispatch(c, f, conf->eps_socket));
 }
 
+static struct proc_ctlconf *
+ctlconf(void *arg)
+{
+	return (&((struct proxyd_conf *)arg)->ctl);
+}
+
 static const struct proc_daemon proxyd = {
 	.name = "proxyd", .conffile = PROXYD_CONF,
 	.types = procs, .ntypes = nitems(procs),
@@ -185,6 +211,8 @@ static const struct proc_daemon proxyd = {
 	.conf_new = config_new, .conf_free = config_free,
 	.conf_setup = setup, .conf_keep = keep, .conf_send = send_listeners,
 	.dispatch = dispatch,
+	.ctlconf = ctlconf, .ctlcmds = ctlcmds, .nctlcmds = nitems(ctlcmds),
+	.metrics_type = PROC_EPS, .summary = summary,
 };
 
 int

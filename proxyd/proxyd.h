@@ -29,6 +29,7 @@
 #include "compat.h"
 #include "dname.h"
 #include "eps.h"
+#include "metrics.h"
 #include "net.h"
 #include "proc.h"
 #include "rpc.h"
@@ -142,6 +143,7 @@ struct proxyd_conf {
 	unsigned int		 op_max_tokens;
 	unsigned int		 op_max_announce;
 	struct proxyd_operators	 operators;
+	struct proc_ctlconf	 ctl;		/* the parent's: control, metrics */
 };
 
 /* proxyd.c */
@@ -179,5 +181,30 @@ struct proxyd_operator *config_operator(struct proxyd_conf *,
 
 /* parse.y */
 struct proxyd_conf *parse_config(const char *, char **macros, int nmacros);
+
+/*
+ * Operations: each child's numbers and its answers to the control
+ * socket's commands, at the end of its file (proc.h: metrics, control).
+ */
+#define LISTENER_REFUSALS	16	/* reasons, listener.c's table */
+struct listener_stats {
+	uint64_t	 accepted;	/* clients */
+	uint64_t	 bc_accepted;	/* backchannels */
+	uint64_t	 refused[LISTENER_REFUSALS];
+	uint64_t	 bytes_in;	/* relays that ended, ClientHello in */
+	uint64_t	 bytes_out;
+	uint64_t	 pool_hits;	/* clients on a pooled backchannel */
+	uint64_t	 pool_misses;	/* ... of a pool, none idle here */
+};
+extern struct listener_stats listener_stats;
+/* one client refused, counted by the class of the reason it is given */
+void	 listener_refused(const char *why);
+void	 listener_metrics(struct privsep *, struct metrics *);
+int	 listener_control(struct privsep *, uint32_t, const char *, int,
+	    char **, char *, size_t);
+void	 matcher_metrics(struct privsep *, struct metrics *);
+int	 matcher_control(struct privsep *, uint32_t, const char *, int,
+	    char **, char *, size_t);
+void	 eps_metrics(struct privsep *, struct metrics *);
 
 #endif /* PROXYD_H */

@@ -1,7 +1,11 @@
 /*
  * token.c: the table of one-time tokens (token.h).  Tokens are found
  * by their first 8 bytes in a tree and compared whole in constant
- * time; a list keeps them oldest first for the sweep.
+ * time; a list keeps them oldest first for the sweep.  The table
+ * counts what became of its tokens, and how long a used one took from
+ * its issue to the backchannel that presented it (the notification
+ * round trip: the incoming call through the EPS network, the private
+ * proxy's dial, its preamble).
  */
 
 #include <time.h>
@@ -11,6 +15,10 @@
 
 static int	token_cmp(struct token *, struct token *);
 RB_GENERATE_STATIC(token_tree, token, node, token_cmp)
+
+const double	 token_notify_bounds[TOKEN_NOTIFY_NBOUNDS] = {
+	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10
+};
 
 static int
 token_cmp(struct token *a, struct token *b)
@@ -52,6 +60,9 @@ token_init(struct token_table *tt, time_t (*clock)(void))
 	TAILQ_INIT(&tt->age);
 	tt->ntokens = tt->nissued = 0;
 	tt->clock = clock;
+	tt->issued_total = tt->used = tt->expired = tt->failed = 0;
+	metric_hist_init(&tt->notify, token_notify_bounds,
+	    TOKEN_NOTIFY_NBOUNDS);
 }
 
 void
@@ -99,12 +110,14 @@ token_issue_op(struct token_table *tt, unsigned int max,
 	t->listener = listener;
 	t->connid = connid;
 	t->expires = token_now(tt) + lifetime;
+	(void)clock_gettime(CLOCK_MONOTONIC, &t->issued);
 	(void)strlcpy(t->name, name, sizeof(t->name));
 	t->opcount = opcount;
 	if (opcount != NULL)
 		(*opcount)++;
 	tt->ntokens++;
 	tt->nissued++;
+	tt->issued_total++;
 	return (t);
 }
 
@@ -123,8 +136,25 @@ token_lookup(struct token_table *tt, const uint8_t tok[EPS_TOKEN_LEN])
 void
 token_end(struct token_table *tt, struct token *t, enum token_state st)
 {
+	struct timespec	 now;
+
 	if (t->state != TOKEN_ISSUED || st == TOKEN_ISSUED)
 		return;
+	switch (st) {
+	case TOKEN_USED:
+		tt->used++;
+		if (clock_gettime(CLOCK_MONOTONIC, &now) == 0)
+			metric_hist_observe(&tt->notify,
+			    (double)(now.tv_sec - t->issued.tv_sec) +
+			    (now.tv_nsec - t->issued.tv_nsec) / 1e9);
+		break;
+	case TOKEN_EXPIRED:
+		tt->expired++;
+		break;
+	default:
+		tt->failed++;
+		break;
+	}
 	token_unissue(tt, t);
 	t->state = st;
 	t->expires = token_now(tt) + TOKEN_KEEP;

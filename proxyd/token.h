@@ -21,6 +21,7 @@
 #include "compat.h"
 #include "dname.h"
 #include "eps.h"
+#include "metrics.h"
 
 #define TOKEN_KEEP	60	/* s a finished token is remembered */
 
@@ -43,6 +44,7 @@ struct token {
 						 * count of issued tokens */
 	time_t			 expires;	/* issued: expires then;
 						 * else forgotten then */
+	struct timespec		 issued;	/* monotonic */
 	char			 name[DNAME_MAX + 1];
 };
 
@@ -55,7 +57,18 @@ struct token_table {
 	unsigned int		 ntokens;	/* issued and remembered */
 	unsigned int		 nissued;
 	time_t			(*clock)(void);
+	/* what became of them, for the metrics */
+	uint64_t		 issued_total;
+	uint64_t		 used;
+	uint64_t		 expired;
+	uint64_t		 failed;
+	/* seconds from the issue to the backchannel presenting it */
+	struct metric_hist	 notify;
 };
+
+/* The bounds of the notification histogram, in seconds. */
+#define TOKEN_NOTIFY_NBOUNDS	12
+extern const double	 token_notify_bounds[TOKEN_NOTIFY_NBOUNDS];
 
 /* An empty table; clock NULL: time(3). */
 void		 token_init(struct token_table *, time_t (*clock)(void));

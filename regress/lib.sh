@@ -14,7 +14,8 @@
 # in $C, by etc/demo/gencerts.sh.  Configurations are written into $T
 # from the variables below, and the daemons run from $BIN ($B from
 # make, default build) in the foreground (-d), each logging to
-# $T/NAME.log.  Everything listens on 127.0.0.1 only.
+# $T/NAME.log, with its control socket at $T/NAME.ctl.  Everything
+# listens on 127.0.0.1 only.
 #
 # Output: one line per check, "PASS case/check", "FAIL case/check: why"
 # (followed by the tails of the logs, indented) or "SKIP case/check:
@@ -81,6 +82,7 @@
 #			check_header long_connection ask request_loop
 #			parallel_requests start_loop stop_loop measure_rate
 #			check_ratio start_download holders download_beside
+#	control		ctl check_ctl check_jq scrape check_prom metric
 #	checks on daemons  daemons_alive check_privsep check_kill9
 #			refused_link check_filtered pooled npooled
 #			wait_pooled addresses start_flood check_link_flood
@@ -863,6 +865,7 @@ conf_proxyd()
 	eval "cp_pub=\$P_PUBLIC$cp_s cp_bc=\$P_BC$cp_s"
 	cat >"$T/proxyd$cp_s.conf" <<EOT
 # proxyd.conf of public site "$cp_s", written by regress/lib.sh for $CASE
+control socket "$T/proxyd$cp_s.ctl"
 user "nobody"
 $CHROOT_LINE
 ${cp_pf:+prefork $cp_pf}
@@ -882,6 +885,7 @@ conf_epsd_public()
 	eval "cp_eps=\$P_EPS$cp_s"
 	cat >"$T/epsd-public$cp_s.conf" <<EOT
 # epsd.conf of public site "$cp_s", written by regress/lib.sh for $CASE
+control socket "$T/epsd-public$cp_s.ctl"
 operator "public$cp_s"
 user "nobody"
 $CHROOT_LINE
@@ -903,6 +907,7 @@ conf_epsd_private()
 	cp_s=${1:-}
 	cat >"$T/epsd-private$cp_s.conf" <<EOT
 # epsd.conf of private site "$cp_s", written by regress/lib.sh for $CASE
+control socket "$T/epsd-private$cp_s.ctl"
 operator "${EPSPRIV_OP:-private$cp_s}"
 user "nobody"
 $CHROOT_LINE
@@ -930,6 +935,7 @@ conf_privproxyd()
 }"
 	cat >"$T/privproxyd$cp_s.conf" <<EOT
 # privproxyd.conf of private site "$cp_s", written by regress/lib.sh
+control socket "$T/privproxyd$cp_s.ctl"
 user "nobody"
 $CHROOT_LINE
 eps socket "$T/epsd-private$cp_s.sock"
@@ -1637,6 +1643,72 @@ request_loop()
 	echo "$lp_ok $lp_bad"
 }
 
+# -------------------------------------------------------------- control
+
+# ctl NAME ARGS...: epsctl ARGS (options first, then the command) on
+# daemon NAME's control socket, $T/NAME.ctl; what it prints goes to
+# $T/ctl.out, its complaints to $T/ctl.err, its exit status to $CTL_RC.
+ctl()
+{
+	cl_name=$1
+	shift
+	"$BIN/epsctl" -s "$T/$cl_name.ctl" "$@" >"$T/ctl.out" 2>"$T/ctl.err"
+	CTL_RC=$?
+}
+
+# check_ctl CHECK NAME ARGS...: ctl NAME ARGS succeeds.
+check_ctl()
+{
+	cl_check=$1
+	shift
+	ctl "$@"
+	if [ "$CTL_RC" -eq 0 ]; then
+		pass "$cl_check"
+	else
+		fail "$cl_check" "epsctl $*: exit $CTL_RC: $(head -c 300 \
+		    "$T/ctl.err")"
+	fi
+}
+
+# check_jq CHECK FILTER [FILE]: jq -e FILTER holds for FILE, by default
+# the last ctl's output (run with -j).
+check_jq()
+{
+	if jq -e "$2" "${3:-$T/ctl.out}" >/dev/null 2>&1; then
+		pass "$1"
+	else
+		fail "$1" "not $2: $(head -c 400 "${3:-$T/ctl.out}")"
+	fi
+}
+
+# scrape PORT: GET /metrics from 127.0.0.1:PORT into $T/scrape.out,
+# the response's headers into $T/scrape.hdr.
+scrape()
+{
+	curl -sS --max-time 15 -D "$T/scrape.hdr" -o "$T/scrape.out" \
+	    "http://127.0.0.1:$1/metrics" 2>"$T/scrape.err"
+}
+
+# check_prom CHECK FILE: FILE is Prometheus text exposition that
+# regress/promcheck.sh finds no fault in.
+check_prom()
+{
+	if [ -s "$2" ] && sh "$REGRESS/promcheck.sh" "$2" \
+	    2>"$T/promcheck.err"; then
+		pass "$1"
+	else
+		fail "$1" "${2##*/}: $(head -n 5 "$T/promcheck.err" 2>/dev/null |
+		    tr '\n' ' ')"
+	fi
+}
+
+# metric FILE SERIES: the value of the sample SERIES, as it is written
+# (name{label="value",...}), in the exposition text FILE; empty if none.
+metric()
+{
+	awk -v s="$2" '$1 == s { print $2; exit }' "$1"
+}
+
 # ---------------------------------------------------- checks on daemons
 
 # daemons_alive CHECK NAME...: each daemon and all its children still
@@ -2160,7 +2232,7 @@ check_demo_stops()
 
 # --------------------------------------------------------------- set up
 
-for lib_b in proxyd privproxyd epsd internal-server; do
+for lib_b in proxyd privproxyd epsd epsctl internal-server; do
 	if [ ! -x "$BIN/$lib_b" ]; then
 		echo "FAIL $CASE/setup: $BIN/$lib_b not built (run make)"
 		exit 1

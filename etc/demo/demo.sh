@@ -12,7 +12,8 @@
 #	$B/epsd			the private site's EPS server, dials 5555
 #	$B/proxyd		the public proxy, ports 4433 and 4434
 #	$B/privproxyd		the private proxy (dials 4434)
-# Sockets and logs are in /tmp/eps-demo/ (NAME.log for each process).
+# Sockets, control sockets (NAME.ctl, for epsctl -s) and logs (NAME.log)
+# are in /tmp/eps-demo/.
 # Once proxyd says the private proxy announced test.internal-server.local
 # it sends the demo request and shows the answer, then waits until
 # Ctrl-C and stops all five, by pid.  If a process dies, or the name is

@@ -152,8 +152,8 @@ sed "s|epsd-public.key|epsd-private.key|" "$T/epsd-public.conf.good" \
     >"$T/epsd-public.conf"
 hup epsd-public
 assert_log reload-mismatched-key "$T/epsd-public.log" \
-    "^$(ere "$T/epsd-public.conf"):$(lineof "$T/epsd-public.conf" \
-    'tls key'): tls key .*does not match" 10 "$from"
+    "(^|[0-9] )$(ere "$T/epsd-public.conf"):$(lineof \
+    "$T/epsd-public.conf" 'tls key'): tls key .*does not match" 10 "$from"
 assert_log reload-refused "$T/epsd-public.log" "not reloaded" 10 "$from"
 check reload-still-running "epsd-public is gone after a refused reload" \
     alive "$(dpid epsd-public)"
