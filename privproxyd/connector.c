@@ -304,8 +304,9 @@ side_dial(struct pconn *c, struct side *s, short what)
 /*
  * A side is writable (connected) or, with nothing to write yet,
  * readable.  No SO_ERROR: a failed connect shows in the first send.
+ * -1 when the connection failed and is freed: do not touch c then.
  */
-static void
+static int
 side_write(struct pconn *c, struct side *s)
 {
 	const char	*what = s == &c->bc ? "backchannel" : "internal server";
@@ -324,7 +325,7 @@ side_write(struct pconn *c, struct side *s)
 		    MSG_NOSIGNAL);
 		if (n == -1) {
 			if (errno == EAGAIN || errno == EINTR)
-				return;
+				return (0);
 			err = errno;
 			if (s->sent == 0)
 				goto redial;
@@ -332,22 +333,25 @@ side_write(struct pconn *c, struct side *s)
 				pool_lost(c, what, strerror(err), 0);
 			else
 				pconn_fail(c, what, strerror(err));
-			return;
+			return (-1);
 		}
 		s->sent += (size_t)n;
 	}
 	s->ready = 1;
-	return;
+	return (0);
 
  redial:
 	if (c->pool != NULL && s == &c->bc) {
 		/* a pooled backchannel is not redialled: it is replaced */
 		pool_lost(c, what, strerror(err), 0);
-		return;
+		return (-1);
 	}
 	if (side_dial(c, s, c->state == S_CONNECT ? EV_READ | EV_WRITE :
-	    EV_WRITE) == -1)
+	    EV_WRITE) == -1) {
 		pconn_fail(c, what, strerror(err ? err : errno));
+		return (-1);
+	}
+	return (0);
 }
 
 /*
@@ -776,8 +780,8 @@ side_event(evutil_socket_t fd, short what, void *arg)
 	}
 	if (s->ready)
 		return;
-	side_write(c, s);
-	if (!s->ready)
+	/* -1: c is gone (failed, or a pooled one replaced) */
+	if (side_write(c, s) == -1 || !s->ready)
 		return;
 	if (c->state == S_DIAL && c->pool != NULL) {
 		pool_sent(c);
