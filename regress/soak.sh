@@ -14,50 +14,15 @@ N=${SOAK_REQUESTS:-200000}
 P=${SOAK_PARALLEL:-25}
 BATCH=100			# requests per curl run
 
-# sample FILE: "pid rss_kB fds" of every process of the four daemons.
-sample()
-{
-	for sm_d in proxyd privproxyd epsd-public epsd-private; do
-		sm_p=$(dpid "$sm_d")
-		for sm_c in "$sm_p" $(children "$sm_p"); do
-			if [ "$sm_c" = "$sm_p" ]; then
-				sm_t=parent
-			else
-				sm_t=$(title "$sm_c" | sed 's/^[a-z]*: //')
-			fi
-			echo "$sm_d:$sm_t $sm_c $(awk \
-			    '/^VmRSS:/ { print $2 }' "/proc/$sm_c/status") \
-			    $(ls "/proc/$sm_c/fd" 2>/dev/null | wc -l)"
-		done
-	done >"$1"
-}
-
-# requests COUNT: COUNT demo requests, P in parallel, a new connection
-# each; the number that succeeded in $T/ok.COUNT.
-requests()
-{
-	rq_url="https://$NAME:$P_PUBLIC/jsonrpc"
-	seq 1 $(($1 / BATCH)) | xargs -P "$P" -I{} sh -c '
-		i=0; set --
-		while [ $i -lt '"$BATCH"' ]; do
-			set -- "$@" -H "Connection: close" "$0"
-			i=$((i + 1))
-		done
-		curl -sS --max-time 60 --cacert "'"$C/root.crt"'" \
-		    --resolve "'"$NAME:$P_PUBLIC"':127.0.0.1" "$@" 2>/dev/null |
-		    grep -o "\"success\"" | wc -l' "$rq_url" |
-	    awk '{ n += $1 } END { print n + 0 }' >"$T/ok.$1"
-}
-
 start_all
 warm=$((N / 10))
 t0=$(date +%s)
-requests "$warm"
-sample "$T/first"
-requests $((N - warm))
-sample "$T/last"
+ok1=$(parallel_requests "$warm" "$P" "$BATCH")
+proc_sample "$T/first" proxyd privproxyd epsd-public epsd-private
+ok2=$(parallel_requests $((N - warm)) "$P" "$BATCH")
+proc_sample "$T/last" proxyd privproxyd epsd-public epsd-private
 secs=$(($(date +%s) - t0))
-ok=$(($(cat "$T/ok.$warm") + $(cat "$T/ok.$((N - warm))")))
+ok=$((ok1 + ok2))
 want=$(((warm / BATCH + (N - warm) / BATCH) * BATCH))
 note "$ok of $want requests served in $secs s, $P in parallel"
 check soak-0-failures "$((want - ok)) failed" [ "$ok" -eq "$want" ]

@@ -12,17 +12,7 @@
 #   method name holds a newline: the public router logs it escaped.
 . "$(dirname "$0")/../lib.sh"
 
-PY=
-for py in /usr/bin/python3 python3; do
-	if "$py" -c 'import msgpack' 2>/dev/null; then
-		PY=$py
-		break
-	fi
-done
-if [ -z "$PY" ]; then
-	skip all "no python3 with msgpack (python3-msgpack)"
-	exit 0
-fi
+need_python msgpack
 
 FORGED='FORGED: listener: refused client 6.6.6.6:1: all is well'
 
