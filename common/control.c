@@ -1454,8 +1454,7 @@ static int
 json_string(struct evbuffer *b, const char *s, size_t len)
 {
 	const uint8_t	*p = (const uint8_t *)s;
-	size_t		 i = 0, n, k;
-	uint32_t	 cp, min;
+	size_t		 i = 0, n;
 	const char	*e;
 	char		 u[8];
 
@@ -1492,39 +1491,15 @@ json_string(struct evbuffer *b, const char *s, size_t len)
 			continue;
 		}
 		/* a UTF-8 sequence goes as it is, anything else as U+FFFD */
-		if ((p[i] & 0xe0) == 0xc0) {
-			n = 1;
-			cp = p[i] & 0x1f;
-			min = 0x80;
-		} else if ((p[i] & 0xf0) == 0xe0) {
-			n = 2;
-			cp = p[i] & 0x0f;
-			min = 0x800;
-		} else if ((p[i] & 0xf8) == 0xf0) {
-			n = 3;
-			cp = p[i] & 0x07;
-			min = 0x10000;
-		} else
-			n = 0;
-		for (k = 1; n > 0 && k <= n; k++) {
-			if (i + k >= len || (p[i + k] & 0xc0) != 0x80) {
-				n = 0;
-				break;
-			}
-			cp = (cp << 6) | (p[i + k] & 0x3f);
-		}
-		if (n > 0 && (cp < min || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff)))
-			n = 0;
-		if (n == 0) {
+		if ((n = utf8_seqlen(p + i, len - i)) == 0) {
 			if (evbuffer_add(b, "\\ufffd", 6) == -1)
 				return (-1);
 			i++;
 			continue;
 		}
-		if (evbuffer_add(b, &p[i], n + 1) == -1)
+		if (evbuffer_add(b, &p[i], n) == -1)
 			return (-1);
-		i += n + 1;
+		i += n;
 	}
 	return (evbuffer_add(b, "\"", 1));
 }

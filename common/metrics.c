@@ -102,6 +102,38 @@ valid_name(const char *s, int metric)
 	return (1);
 }
 
+size_t
+utf8_seqlen(const uint8_t *p, size_t len)
+{
+	size_t		 n, k;
+	uint32_t	 cp, min;
+
+	if ((p[0] & 0xe0) == 0xc0) {
+		n = 1;
+		cp = p[0] & 0x1f;
+		min = 0x80;
+	} else if ((p[0] & 0xf0) == 0xe0) {
+		n = 2;
+		cp = p[0] & 0x0f;
+		min = 0x800;
+	} else if ((p[0] & 0xf8) == 0xf0) {
+		n = 3;
+		cp = p[0] & 0x07;
+		min = 0x10000;
+	} else
+		return (0);
+	if (len <= n)
+		return (0);
+	for (k = 1; k <= n; k++) {
+		if ((p[k] & 0xc0) != 0x80)
+			return (0);
+		cp = (cp << 6) | (p[k] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return (0);
+	return (n + 1);
+}
+
 /*
  * Text for a label value or a help: well-formed UTF-8 (no overlong
  * forms, no surrogates) without control characters but tab and newline,
@@ -111,8 +143,7 @@ static int
 valid_text(const char *s, size_t len)
 {
 	const uint8_t	*p = (const uint8_t *)s;
-	size_t		 i = 0, n, k;
-	uint32_t	 cp, min;
+	size_t		 i = 0, n;
 
 	while (i < len) {
 		if ((p[i] < 0x20 && p[i] != '\t' && p[i] != '\n') ||
@@ -122,31 +153,9 @@ valid_text(const char *s, size_t len)
 			i++;
 			continue;
 		}
-		if ((p[i] & 0xe0) == 0xc0) {
-			n = 1;
-			cp = p[i] & 0x1f;
-			min = 0x80;
-		} else if ((p[i] & 0xf0) == 0xe0) {
-			n = 2;
-			cp = p[i] & 0x0f;
-			min = 0x800;
-		} else if ((p[i] & 0xf8) == 0xf0) {
-			n = 3;
-			cp = p[i] & 0x07;
-			min = 0x10000;
-		} else
+		if ((n = utf8_seqlen(p + i, len - i)) == 0)
 			return (0);
-		if (len - i <= n)
-			return (0);
-		for (k = 1; k <= n; k++) {
-			if ((p[i + k] & 0xc0) != 0x80)
-				return (0);
-			cp = (cp << 6) | (p[i + k] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return (0);
-		i += n + 1;
+		i += n;
 	}
 	return (1);
 }

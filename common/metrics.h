@@ -175,4 +175,11 @@ void		 metrics_http_set_timeout(struct metrics_http *, int secs);
 void		 metrics_http_done(struct metrics_http_req *,
 		    struct evbuffer *text);
 
+/*
+ * The length of the well-formed multi-byte UTF-8 sequence at p (no
+ * overlong form, no surrogate, at most U+10FFFF), len bytes at most
+ * there; 0 if there is none.
+ */
+size_t		 utf8_seqlen(const uint8_t *, size_t);
+
 #endif /* METRICS_H */
