@@ -182,11 +182,13 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@B=$(B) sh etc/demo/demo.sh
 
-bench: all
+bench: deps
+	@$(MAKE) --no-print-directory all
 	@B=$(B) sh regress/bench.sh
 
 # The soak test, not part of regress (SOAK_REQUESTS=5000 for a short run).
-soak: all
+soak: deps
+	@$(MAKE) --no-print-directory all
 	@B=$(B) sh regress/soak.sh
 
 lint:
