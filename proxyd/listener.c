@@ -1090,6 +1090,7 @@ bconn_drop(struct bconn *b)
 {
 	char	 a[NET_ADDRSTRLEN];
 
+	listener_stats.bc_refused[BC_REF_EVICTED]++;
 	log_limited(&refused_limit, "refused backchannel from %s: %u "
 	    "waiting for their preamble, this one the longest",
 	    peerstr(&b->peer, a), PROXYD_MAX_PENDING);
@@ -1102,6 +1103,7 @@ bconn_timeout(evutil_socket_t fd, short ev, void *arg)
 	struct bconn	*b = arg;
 	char		 a[NET_ADDRSTRLEN];
 
+	listener_stats.bc_refused[BC_REF_NO_PREAMBLE]++;
 	log_limited(&refused_limit, "refused backchannel from %s: no "
 	    "preamble in time", peerstr(&b->peer, a));
 	bconn_free(b, 1);
@@ -1118,9 +1120,11 @@ bconn_handoff(struct bconn *b, const uint8_t *tok)
 	mp_pack_kbin(&m.pk, "token", tok, EPS_TOKEN_LEN);
 	mp_pack_kstr(&m.pk, "addr", peerstr(&b->peer, a));
 	if (proc_send_mp(ps, PROC_MATCHER, 0, IMSG_BC_HANDOFF, 0, b->fd,
-	    &m) == -1)
+	    &m) == -1) {
+		listener_stats.bc_refused[BC_REF_UNAVAILABLE]++;
 		log_limited(&refused_limit, "refused backchannel from %s: "
 		    "matcher unavailable", a);
+	}
 	mp_out_free(&m);
 	b->fd = -1;		/* passed on, or closed by proc_send */
 	bconn_free(b, 0);
@@ -1144,6 +1148,7 @@ bconn_preamble(struct bconn *b)
 	    (b->pre[BC_MAGIC_LEN + 2] != 0 ||
 	    b->pre[BC_MAGIC_LEN + 3] != 0)) ||
 	    b->pre[BC_MAGIC_LEN + 1] > BC_KIND_POOL) {
+		listener_stats.bc_refused[BC_REF_BAD_PREAMBLE]++;
 		log_limited(&refused_limit, "refused backchannel from %s: "
 		    "bad preamble", peerstr(&b->peer, a));
 		bconn_free(b, 1);
@@ -1156,6 +1161,7 @@ bconn_preamble(struct bconn *b)
 		want = (unsigned int)b->pre[BC_MAGIC_LEN + 2] << 8 |
 		    b->pre[BC_MAGIC_LEN + 3];
 		if ((p = lpool_bykey(tok)) == NULL) {
+			listener_stats.bc_refused[BC_REF_POOL_KEY]++;
 			log_limited(&refused_limit, "refused backchannel from "
 			    "%s: unknown or outdated pool key",
 			    peerstr(&b->peer, a));
@@ -1190,10 +1196,12 @@ bconn_more(struct bconn *b)
 	if (n == -1) {
 		if (errno == EAGAIN || errno == EINTR)
 			return (1);
+		listener_stats.bc_refused[BC_REF_TRUNCATED]++;
 		bconn_free(b, 1);
 		return (0);
 	}
 	if (n == 0) {
+		listener_stats.bc_refused[BC_REF_TRUNCATED]++;
 		log_limited(&refused_limit, "refused backchannel from %s: "
 		    "closed before its preamble", peerstr(&b->peer, a));
 		bconn_free(b, 1);
@@ -1446,6 +1454,7 @@ handoff_in(struct frame *f)
 	}
 	mp_free(&d);
 	if ((c = token_find(tok)) == NULL || c->state != C_WAIT) {
+		listener_stats.bc_refused[BC_REF_TOKEN_EXPIRED]++;
 		log_limited(&refused_limit, "refused backchannel from %s: "
 		    "token expired", addr);
 		explicit_bzero(tok, sizeof(tok));
@@ -1787,6 +1796,7 @@ listener_metrics(struct privsep *p, struct metrics *m)
 	(void)metrics_declare(m, "proxyd_backchannels_waiting", METRIC_GAUGE,
 	    "Backchannels that have not sent their preamble yet.");
 	(void)metrics_add(m, "proxyd_backchannels_waiting", NULL, 0, nbconns);
+	bc_refused_metrics(m, listener_stats.bc_refused);
 	(void)metrics_declare(m, "proxyd_pool_size", METRIC_GAUGE,
 	    "Pooled backchannels idle, ready for a client.");
 	(void)metrics_add(m, "proxyd_pool_size", NULL, 0, npooled);

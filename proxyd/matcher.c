@@ -6,7 +6,9 @@
  * name, and issues the one-time tokens, whose table (token.c) remembers
  * what became of each: issued (and by which listener), used, expired or
  * failed.  A token that is no longer issued stays known for a while, so
- * a late or second use of it is refused with the right reason.
+ * a late or second use of it is refused with the right reason, and
+ * counted by it (proxyd_backchannels_refused_total, whose other reasons
+ * the listeners count).
  *
  * Name lookup: the exact name first, then "*.suffix" patterns from the
  * most specific to the least.
@@ -90,6 +92,7 @@ static unsigned int		 nroutes_pend;
 static int			 synced;	/* listeners have our table */
 static struct event		*sync_ev;
 static struct log_limit		 refused_limit = LOG_LIMIT_INITIALIZER(10);
+static uint64_t			 bc_refused[BC_REFUSALS];
 /* names come and go as peers say: their lines are limited too */
 static struct log_limit		 names_limit = LOG_LIMIT_INFO(20);
 
@@ -276,7 +279,7 @@ handoff(struct proc_chan *from, struct frame *f)
 	struct token	*t;
 	uint8_t		 tok[EPS_TOKEN_LEN];
 	char		 addr[NET_ADDRSTRLEN];
-	const char	*why;
+	enum bc_refusal	 why;
 
 	if (f->fd == -1 || mp_parse(&d, f->data, f->len) == -1 ||
 	    mp_map_bin(d.root, "token", tok, sizeof(tok)) == -1 ||
@@ -287,23 +290,26 @@ handoff(struct proc_chan *from, struct frame *f)
 	}
 	mp_free(&d);
 	t = token_lookup(&tokens, tok);
-	if ((why = token_refusal(t)) == NULL) {
+	if (token_why(t, &why) == 0) {
 		mp_out_init(&m);
 		msgpack_pack_map(&m.pk, 2);
 		mp_pack_kbin(&m.pk, "token", tok, EPS_TOKEN_LEN);
 		mp_pack_kstr(&m.pk, "addr", addr);
 		if (proc_send_mp(ps, PROC_LISTENER, t->listener,
-		    IMSG_BC_HANDOFF, 0, f->fd, &m) == -1)
+		    IMSG_BC_HANDOFF, 0, f->fd, &m) == -1) {
+			bc_refused[BC_REF_UNAVAILABLE]++;
 			log_limited(&refused_limit, "refused backchannel "
 			    "from %s: listener unavailable", addr);
+		}
 		f->fd = -1;
 		mp_out_free(&m);
 		token_end(&tokens, t, TOKEN_USED);
 		explicit_bzero(tok, sizeof(tok));
 		return;
 	}
+	bc_refused[why]++;
 	log_limited(&refused_limit, "refused backchannel from %s: %s", addr,
-	    why);
+	    token_refusal(t));
 	explicit_bzero(tok, sizeof(tok));
 }
 
@@ -838,11 +844,17 @@ matcher_metrics(struct privsep *p, struct metrics *m)
 	    "Tokens issued and not yet used.");
 	(void)metrics_add(m, "proxyd_tokens_pending", NULL, 0,
 	    tokens.nissued);
+	(void)metrics_declare(m, "proxyd_tokens_remembered", METRIC_GAUGE,
+	    "Tokens no longer issued and still known, so that a late or "
+	    "second use is refused with its reason.");
+	(void)metrics_add(m, "proxyd_tokens_remembered", NULL, 0,
+	    tokens.ntokens - tokens.nissued);
 	(void)metrics_declare_histogram(m, "proxyd_notification_seconds",
 	    "Seconds from issuing a token to the backchannel presenting it.",
 	    token_notify_bounds, TOKEN_NOTIFY_NBOUNDS);
 	(void)metrics_add_hist(m, "proxyd_notification_seconds", NULL, 0,
 	    &tokens.notify);
+	bc_refused_metrics(m, bc_refused);
 }
 
 int

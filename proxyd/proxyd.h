@@ -186,10 +186,37 @@ struct proxyd_conf *parse_config(const char *, char **macros, int nmacros);
  * Operations: each child's numbers and its answers to the control
  * socket's commands, at the end of its file (proc.h: metrics, control).
  */
+/*
+ * Why a backchannel is refused, as proxyd_backchannels_refused_total
+ * labels it.  The listener counts what it refuses itself (preambles,
+ * pool keys, a backchannel whose client left while the matcher handed
+ * it over), the matcher what it refuses by its token table, and the
+ * parent adds the two up.
+ */
+enum bc_refusal {
+	BC_REF_BAD_PREAMBLE,	/* bad magic, version or kind */
+	BC_REF_TRUNCATED,	/* closed before its whole preamble */
+	BC_REF_NO_PREAMBLE,	/* no whole preamble in time */
+	BC_REF_EVICTED,		/* the longest waiting for its preamble,
+				   closed to make room */
+	BC_REF_POOL_KEY,	/* unknown or outdated pool key */
+	BC_REF_UNKNOWN_TOKEN,	/* never issued, or forgotten */
+	BC_REF_TOKEN_USED,
+	BC_REF_TOKEN_EXPIRED,	/* its client gave up or left */
+	BC_REF_TOKEN_FAILED,	/* its client's call failed */
+	BC_REF_UNAVAILABLE,	/* the process it goes to is not there */
+	BC_REFUSALS
+};
+/* token.c (the table of tokens is token.h): the family, one sample for
+ * each reason with counts[reason] */
+const char *bc_refusal_label(enum bc_refusal);
+void	 bc_refused_metrics(struct metrics *, const uint64_t *counts);
+
 #define LISTENER_REFUSALS	16	/* reasons, listener.c's table */
 struct listener_stats {
 	uint64_t	 accepted;	/* clients */
 	uint64_t	 bc_accepted;	/* backchannels */
+	uint64_t	 bc_refused[BC_REFUSALS];
 	uint64_t	 refused[LISTENER_REFUSALS];
 	uint64_t	 bytes_in;	/* relays that ended, ClientHello in */
 	uint64_t	 bytes_out;

@@ -1,11 +1,16 @@
 /*
  * token.c: the table of one-time tokens (token.h).  Tokens are found
  * by their first 8 bytes in a tree and compared whole in constant
- * time; a list keeps them oldest first for the sweep.  The table
- * counts what became of its tokens, and how long a used one took from
- * its issue to the backchannel that presented it (the notification
- * round trip: the incoming call through the EPS network, the private
- * proxy's dial, its preamble).
+ * time; two lists keep them for the sweep, the issued ones in the
+ * order they expire in, the ended ones in the order they are forgotten
+ * in (the order they ended in: each is kept TOKEN_KEEP seconds).  The
+ * table counts what became of its tokens, and how long a used one took
+ * from its issue to the backchannel that presented it (the
+ * notification round trip: the incoming call through the EPS network,
+ * the private proxy's dial, its preamble).
+ *
+ * Also here: the reasons a backchannel is refused for (proxyd.h), by
+ * their metric labels, which the listener and the matcher both export.
  */
 
 #include <time.h>
@@ -18,6 +23,20 @@ RB_GENERATE_STATIC(token_tree, token, node, token_cmp)
 
 const double	 token_notify_bounds[TOKEN_NOTIFY_NBOUNDS] = {
 	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10
+};
+
+/* by enum bc_refusal */
+static const char	*bc_refusal_labels[BC_REFUSALS] = {
+	"bad_preamble",
+	"truncated",
+	"no_preamble",
+	"evicted",
+	"pool_key",
+	"unknown_token",
+	"token_used",
+	"token_expired",
+	"token_failed",
+	"unavailable",
 };
 
 static int
@@ -44,10 +63,12 @@ token_unissue(struct token_table *tt, struct token *t)
 static void
 token_free(struct token_table *tt, struct token *t)
 {
-	if (t->state == TOKEN_ISSUED)
+	if (t->state == TOKEN_ISSUED) {
 		token_unissue(tt, t);
+		TAILQ_REMOVE(&tt->issued, t, entry);
+	} else
+		TAILQ_REMOVE(&tt->ended, t, entry);
 	RB_REMOVE(token_tree, &tt->tree, t);
-	TAILQ_REMOVE(&tt->age, t, age);
 	explicit_bzero(t, sizeof(*t));
 	free(t);
 	tt->ntokens--;
@@ -57,7 +78,8 @@ void
 token_init(struct token_table *tt, time_t (*clock)(void))
 {
 	RB_INIT(&tt->tree);
-	TAILQ_INIT(&tt->age);
+	TAILQ_INIT(&tt->issued);
+	TAILQ_INIT(&tt->ended);
 	tt->ntokens = tt->nissued = 0;
 	tt->clock = clock;
 	tt->issued_total = tt->used = tt->expired = tt->failed = 0;
@@ -70,7 +92,9 @@ token_clear(struct token_table *tt)
 {
 	struct token	*t;
 
-	while ((t = TAILQ_FIRST(&tt->age)) != NULL)
+	while ((t = TAILQ_FIRST(&tt->issued)) != NULL)
+		token_free(tt, t);
+	while ((t = TAILQ_FIRST(&tt->ended)) != NULL)
 		token_free(tt, t);
 }
 
@@ -91,13 +115,13 @@ token_issue_op(struct token_table *tt, unsigned int max,
 
 	if (opcount != NULL && *opcount >= opmax)
 		return (NULL);
-
+	if (tt->nissued >= max)
+		return (NULL);
 	/* remembered tokens make room for new ones */
 	while (tt->ntokens >= 2 * max &&
-	    (old = TAILQ_FIRST(&tt->age)) != NULL &&
-	    old->state != TOKEN_ISSUED)
+	    (old = TAILQ_FIRST(&tt->ended)) != NULL)
 		token_free(tt, old);
-	if (tt->nissued >= max || tt->ntokens >= 2 * max)
+	if (tt->ntokens >= 2 * max)
 		return (NULL);
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return (NULL);
@@ -105,11 +129,19 @@ token_issue_op(struct token_table *tt, unsigned int max,
 		arc4random_buf(t->tok, sizeof(t->tok));
 		memcpy(&t->key, t->tok, sizeof(t->key));
 	} while (RB_INSERT(token_tree, &tt->tree, t) != NULL);
-	TAILQ_INSERT_TAIL(&tt->age, t, age);
 	t->state = TOKEN_ISSUED;
 	t->listener = listener;
 	t->connid = connid;
 	t->expires = token_now(tt) + lifetime;
+	/* after the last that expires no later: at the tail unless the
+	 * lifetime just became shorter */
+	old = TAILQ_LAST(&tt->issued, token_list);
+	while (old != NULL && old->expires > t->expires)
+		old = TAILQ_PREV(old, token_list, entry);
+	if (old != NULL)
+		TAILQ_INSERT_AFTER(&tt->issued, old, t, entry);
+	else
+		TAILQ_INSERT_HEAD(&tt->issued, t, entry);
 	(void)clock_gettime(CLOCK_MONOTONIC, &t->issued);
 	(void)strlcpy(t->name, name, sizeof(t->name));
 	t->opcount = opcount;
@@ -156,6 +188,8 @@ token_end(struct token_table *tt, struct token *t, enum token_state st)
 		break;
 	}
 	token_unissue(tt, t);
+	TAILQ_REMOVE(&tt->issued, t, entry);
+	TAILQ_INSERT_TAIL(&tt->ended, t, entry);
 	t->state = st;
 	t->expires = token_now(tt) + TOKEN_KEEP;
 }
@@ -163,43 +197,94 @@ token_end(struct token_table *tt, struct token *t, enum token_state st)
 void
 token_sweep(struct token_table *tt)
 {
-	struct token	*t, *tn;
+	struct token	*t;
 	time_t		 now = token_now(tt);
 
-	TAILQ_FOREACH_SAFE(t, &tt->age, age, tn) {
-		if (t->expires > now)
-			continue;
-		if (t->state == TOKEN_ISSUED)
-			token_end(tt, t, TOKEN_EXPIRED);
-		else
-			token_free(tt, t);
-	}
+	while ((t = TAILQ_FIRST(&tt->ended)) != NULL && t->expires <= now)
+		token_free(tt, t);
+	/* those that expire now are remembered from now on */
+	while ((t = TAILQ_FIRST(&tt->issued)) != NULL && t->expires <= now)
+		token_end(tt, t, TOKEN_EXPIRED);
 }
 
 void
 token_listener_gone(struct token_table *tt, int listener)
 {
-	struct token	*t;
+	struct token	*t, *tn;
 
-	TAILQ_FOREACH(t, &tt->age, age)
-		if (t->state == TOKEN_ISSUED && t->listener == listener)
+	TAILQ_FOREACH_SAFE(t, &tt->issued, entry, tn)
+		if (t->listener == listener)
 			token_end(tt, t, TOKEN_FAILED);
+}
+
+int
+token_why(const struct token *t, enum bc_refusal *why)
+{
+	if (t == NULL) {
+		*why = BC_REF_UNKNOWN_TOKEN;
+		return (-1);
+	}
+	switch (t->state) {
+	case TOKEN_ISSUED:
+		return (0);
+	case TOKEN_USED:
+		*why = BC_REF_TOKEN_USED;
+		break;
+	case TOKEN_EXPIRED:
+		*why = BC_REF_TOKEN_EXPIRED;
+		break;
+	case TOKEN_FAILED:
+	default:
+		*why = BC_REF_TOKEN_FAILED;
+		break;
+	}
+	return (-1);
 }
 
 const char *
 token_refusal(const struct token *t)
 {
-	if (t == NULL)
-		return ("unknown token");
-	switch (t->state) {
-	case TOKEN_ISSUED:
+	enum bc_refusal	 why;
+
+	if (token_why(t, &why) == 0)
 		return (NULL);
-	case TOKEN_USED:
+	switch (why) {
+	case BC_REF_UNKNOWN_TOKEN:
+		return ("unknown token");
+	case BC_REF_TOKEN_USED:
 		return ("token already used");
-	case TOKEN_EXPIRED:
+	case BC_REF_TOKEN_EXPIRED:
 		return ("token expired");
-	case TOKEN_FAILED:
+	default:
 		break;
 	}
 	return ("token of a failed connection");
+}
+
+/*
+ * The reasons a backchannel is refused for.
+ */
+
+const char *
+bc_refusal_label(enum bc_refusal why)
+{
+	if ((unsigned int)why >= BC_REFUSALS)
+		return ("?");
+	return (bc_refusal_labels[why]);
+}
+
+void
+bc_refused_metrics(struct metrics *m, const uint64_t *counts)
+{
+	struct metric_label	 l;
+	int			 i;
+
+	(void)metrics_declare(m, "proxyd_backchannels_refused_total",
+	    METRIC_COUNTER, "Backchannel connections refused, by reason.");
+	l.name = "reason";
+	for (i = 0; i < BC_REFUSALS; i++) {
+		l.value = bc_refusal_labels[i];
+		(void)metrics_add(m, "proxyd_backchannels_refused_total", &l,
+		    1, (double)counts[i]);
+	}
 }

@@ -7,7 +7,14 @@
  * it fails (the call to the private proxy failed, or the listener went
  * away).  A token that is no longer issued is remembered for
  * TOKEN_KEEP seconds, so that a late or second use of it is refused
- * with the right reason; after that it is forgotten, and unknown.
+ * with the right reason; after that it is forgotten, and unknown.  The
+ * table holds at most twice as many tokens as may be issued at once:
+ * when it is full, the token that ended first is forgotten first, so
+ * that a new one can be issued.
+ *
+ * Issued tokens are kept in the order they expire in, ended ones in
+ * the order they are forgotten in, so that the sweep looks at no more
+ * than those whose time has come; a lookup is O(log n).
  *
  * The table reads the time through its clock (time(3) unless another
  * is given), so that a test can move it.
@@ -22,6 +29,7 @@
 #include "dname.h"
 #include "eps.h"
 #include "metrics.h"
+#include "proxyd.h"
 
 #define TOKEN_KEEP	60	/* s a finished token is remembered */
 
@@ -34,7 +42,7 @@ enum token_state {
 
 struct token {
 	RB_ENTRY(token)		 node;
-	TAILQ_ENTRY(token)	 age;
+	TAILQ_ENTRY(token)	 entry;		/* issued or ended list */
 	uint64_t		 key;
 	uint8_t			 tok[EPS_TOKEN_LEN];
 	enum token_state	 state;
@@ -53,7 +61,9 @@ TAILQ_HEAD(token_list, token);
 
 struct token_table {
 	struct token_tree	 tree;
-	struct token_list	 age;		/* oldest first */
+	struct token_list	 issued;	/* first to expire first */
+	struct token_list	 ended;		/* first to be forgotten
+						 * first */
 	unsigned int		 ntokens;	/* issued and remembered */
 	unsigned int		 nissued;
 	time_t			(*clock)(void);
@@ -76,8 +86,9 @@ void		 token_init(struct token_table *, time_t (*clock)(void));
 void		 token_clear(struct token_table *);
 /*
  * A new token for a client of listener, valid for lifetime seconds.
- * At most max are issued at once and twice as many known: the oldest
- * remembered ones make room.  NULL when the table is full.
+ * At most max are issued at once and twice as many known: the
+ * remembered ones that ended first make room.  NULL when max are
+ * issued.
  */
 struct token	*token_issue(struct token_table *, unsigned int max,
 		    unsigned int lifetime, int listener, uint32_t connid,
@@ -101,8 +112,13 @@ void		 token_end(struct token_table *, struct token *,
 void		 token_sweep(struct token_table *);
 /* Every token still issued by listener fails (the listener is gone). */
 void		 token_listener_gone(struct token_table *, int listener);
-/* Why a backchannel with token t (NULL: unknown) is refused; NULL if
- * t is issued and may be used. */
+/*
+ * Why a backchannel presenting token t (NULL: unknown) is refused, in
+ * *why: BC_REF_UNKNOWN_TOKEN, BC_REF_TOKEN_USED, BC_REF_TOKEN_EXPIRED
+ * or BC_REF_TOKEN_FAILED; 0 if t is issued and may be used, else -1.
+ */
+int		 token_why(const struct token *, enum bc_refusal *why);
+/* The same as the log says it; NULL if t may be used. */
 const char	*token_refusal(const struct token *);
 
 #endif /* TOKEN_H */

@@ -5,11 +5,14 @@
  * says what happens to one token and when (it is ended as used,
  * expired or failed at some second, or never), and what a backchannel
  * presenting it later is told; the test sweeps every second, as the
- * matcher does.  Then the limits, the lookup and the listener's end.
+ * matcher does.  Then the limits, the lookup, the listener's end and
+ * the reasons of a refusal as codes and metric labels.
  */
 
 #include <stdio.h>
 #include <string.h>
+
+#include <event2/buffer.h>
 
 #include "token.h"
 #include "unit.h"
@@ -24,6 +27,7 @@ static void	 test_lives(void);
 static void	 test_lookup(void);
 static void	 test_limits(void);
 static void	 test_listener_gone(void);
+static void	 test_reasons(void);
 
 static time_t
 test_clock(void)
@@ -167,7 +171,8 @@ test_lookup(void)
 	    u->state == TOKEN_USED && tt.nissued == 63);
 	token_clear(&tt);
 	UT_CHECK("token: clear forgets all",
-	    tt.ntokens == 0 && tt.nissued == 0 && TAILQ_EMPTY(&tt.age));
+	    tt.ntokens == 0 && tt.nissued == 0 &&
+	    TAILQ_EMPTY(&tt.issued) && TAILQ_EMPTY(&tt.ended));
 }
 
 static void
@@ -208,7 +213,10 @@ test_limits(void)
 	    "unknown token") == 0);
 	token_clear(&tt);
 
-	/* an issued token is never dropped to make room */
+	/*
+	 * An issued token is never dropped to make room, and an old one
+	 * still issued does not keep the remembered ones behind it.
+	 */
 	token_init(&tt, test_clock);
 	a = token_issue(&tt, 2, LIFETIME, 0, 1, "a.example.org");
 	b = token_issue(&tt, 2, LIFETIME, 0, 2, "a.example.org");
@@ -224,15 +232,36 @@ test_limits(void)
 	d = token_issue(&tt, 2, LIFETIME, 0, 4, "a.example.org");
 	if (d != NULL)
 		token_end(&tt, d, TOKEN_USED);
-	UT_CHECK("token: the oldest still issued keeps the remembered ones",
-	    c != NULL && d != NULL && tt.ntokens == 4 && tt.nissued == 1 &&
-	    token_issue(&tt, 2, LIFETIME, 0, 5, "a.example.org") == NULL &&
-	    a->state == TOKEN_ISSUED);
+	UT_CHECK("token: the oldest still issued, remembered ones behind "
+	    "it make room", c != NULL && d != NULL && tt.ntokens == 4 &&
+	    tt.nissued == 1 &&
+	    token_issue(&tt, 2, LIFETIME, 0, 5, "a.example.org") != NULL &&
+	    a->state == TOKEN_ISSUED && tt.ntokens == 4 && tt.nissued == 2);
+	UT_CHECK("token: max 2 issued, a third is refused though tokens "
+	    "are remembered",
+	    token_issue(&tt, 2, LIFETIME, 0, 6, "a.example.org") == NULL &&
+	    tt.nissued == 2);
 	now += LIFETIME;
 	token_sweep(&tt);
-	UT_CHECK("token: once it expires, room again",
+	UT_CHECK("token: once they expire, room again",
 	    a->state == TOKEN_EXPIRED && tt.nissued == 0 &&
-	    token_issue(&tt, 2, LIFETIME, 0, 6, "a.example.org") != NULL);
+	    token_issue(&tt, 2, LIFETIME, 0, 7, "a.example.org") != NULL);
+	token_clear(&tt);
+
+	/* a shorter lifetime (a reload) expires first all the same */
+	token_init(&tt, test_clock);
+	a = token_issue(&tt, 8, LIFETIME, 0, 1, "a.example.org");
+	b = token_issue(&tt, 8, 2, 0, 2, "a.example.org");
+	if (a == NULL || b == NULL) {
+		UT_CHECK("token: setup for two lifetimes", 0);
+		token_clear(&tt);
+		return;
+	}
+	now += 2;
+	token_sweep(&tt);
+	UT_CHECK("token: a shorter lifetime issued later expires first",
+	    b->state == TOKEN_EXPIRED && a->state == TOKEN_ISSUED &&
+	    tt.nissued == 1);
 	token_clear(&tt);
 }
 
@@ -271,6 +300,117 @@ test_listener_gone(void)
 	token_clear(&tt);
 }
 
+static void
+test_reasons(void)
+{
+	static const struct {
+		const char		*name;
+		enum token_state	 end;	/* NOTHING: still issued */
+		time_t			 at;	/* when it is presented */
+		int			 known;	/* 0: presented unknown */
+		int			 ok;	/* token_why() */
+		enum bc_refusal		 why;
+		const char		*label;
+	} cases[] = {
+		{ "unknown", NOTHING, 0, 0, -1, BC_REF_UNKNOWN_TOKEN,
+		    "unknown_token" },
+		{ "issued", NOTHING, 0, 1, 0, 0, NULL },
+		{ "used", TOKEN_USED, 0, 1, -1, BC_REF_TOKEN_USED,
+		    "token_used" },
+		{ "given up", TOKEN_EXPIRED, 0, 1, -1, BC_REF_TOKEN_EXPIRED,
+		    "token_expired" },
+		{ "expired at its time", NOTHING, LIFETIME, 1, -1,
+		    BC_REF_TOKEN_EXPIRED, "token_expired" },
+		{ "expired, still told from unknown", NOTHING,
+		    LIFETIME + TOKEN_KEEP - 1, 1, -1, BC_REF_TOKEN_EXPIRED,
+		    "token_expired" },
+		{ "expired, then forgotten", NOTHING, LIFETIME + TOKEN_KEEP,
+		    1, -1, BC_REF_UNKNOWN_TOKEN, "unknown_token" },
+		{ "failed", TOKEN_FAILED, 0, 1, -1, BC_REF_TOKEN_FAILED,
+		    "token_failed" },
+	};
+	static const char	*labels[BC_REFUSALS] = {
+		"bad_preamble", "truncated", "no_preamble", "evicted",
+		"pool_key", "unknown_token", "token_used", "token_expired",
+		"token_failed", "unavailable",
+	};
+	struct token_table	 tt;
+	struct token		*t;
+	struct metrics		*m;
+	struct evbuffer		*b;
+	enum bc_refusal		 why;
+	uint64_t		 counts[BC_REFUSALS];
+	uint8_t			 tok[EPS_TOKEN_LEN];
+	char			 name[160], line[160], *text;
+	size_t			 i;
+	time_t			 s;
+	int			 ok, r;
+
+	for (i = 0; i < nitems(cases); i++) {
+		now = 3000;
+		token_init(&tt, test_clock);
+		if ((t = token_issue(&tt, 4, LIFETIME, 0, 1,
+		    "a.example.org")) == NULL) {
+			UT_CHECK("token: reasons: issued", 0);
+			continue;
+		}
+		memcpy(tok, t->tok, sizeof(tok));
+		if (!cases[i].known)
+			tok[EPS_TOKEN_LEN - 1] ^= 1;
+		if (cases[i].end != NOTHING)
+			token_end(&tt, t, cases[i].end);
+		for (s = 1; s <= cases[i].at; s++) {
+			now = 3000 + s;
+			token_sweep(&tt);
+		}
+		why = BC_REFUSALS;
+		r = token_why(token_lookup(&tt, tok), &why);
+		snprintf(name, sizeof(name), "token: reason of %s: %s",
+		    cases[i].name, cases[i].label != NULL ? cases[i].label :
+		    "none");
+		ok = r == cases[i].ok;
+		if (ok && r == -1)
+			ok = why == cases[i].why &&
+			    strcmp(bc_refusal_label(why), cases[i].label) == 0;
+		UT_CHECK(name, ok);
+		token_clear(&tt);
+	}
+
+	/* every reason has its label, and the family says each */
+	ok = 1;
+	for (i = 0; i < BC_REFUSALS; i++)
+		if (strcmp(bc_refusal_label((enum bc_refusal)i),
+		    labels[i]) != 0)
+			ok = 0;
+	UT_CHECK("token: each reason's label", ok &&
+	    strcmp(bc_refusal_label(BC_REFUSALS), "?") == 0);
+	for (i = 0; i < BC_REFUSALS; i++)
+		counts[i] = 10 * i + 1;
+	m = metrics_new();
+	b = evbuffer_new();
+	ok = m != NULL && b != NULL;
+	if (ok) {
+		bc_refused_metrics(m, counts);
+		ok = metrics_write(m, b) == 0 &&
+		    evbuffer_add(b, "", 1) == 0 &&
+		    (text = (char *)evbuffer_pullup(b, -1)) != NULL &&
+		    strstr(text, "# TYPE proxyd_backchannels_refused_total "
+		    "counter\n") != NULL;
+		for (i = 0; ok && i < BC_REFUSALS; i++) {
+			snprintf(line, sizeof(line), "\n"
+			    "proxyd_backchannels_refused_total{reason=\"%s\"} "
+			    "%zu\n", labels[i], 10 * i + 1);
+			if (strstr(text, line) == NULL)
+				ok = 0;
+		}
+	}
+	UT_CHECK("token: the refusals family has one sample a reason", ok &&
+	    metrics_count(m) == BC_REFUSALS);
+	if (b != NULL)
+		evbuffer_free(b);
+	metrics_free(m);
+}
+
 int
 main(void)
 {
@@ -278,5 +418,6 @@ main(void)
 	test_lookup();
 	test_limits();
 	test_listener_gone();
+	test_reasons();
 	UT_EXIT();
 }
