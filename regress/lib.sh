@@ -83,6 +83,7 @@
 #			parallel_requests start_loop stop_loop measure_rate
 #			check_ratio start_download holders download_beside
 #	control		ctl check_ctl check_jq scrape check_prom metric
+#			ctl_metric wait_metric
 #	checks on daemons  daemons_alive check_privsep check_kill9
 #			refused_link check_filtered pooled npooled
 #			wait_pooled addresses start_flood check_link_flood
@@ -609,7 +610,7 @@ wait_log()
 wait_size()
 {
 	ws_n=0
-	while [ "$(wc -c <"$1" 2>/dev/null || echo 0)" -lt "$2" ]; do
+	while [ "$(wc -c 2>/dev/null <"$1" || echo 0)" -lt "$2" ]; do
 		ws_n=$((ws_n + 1))
 		[ "$ws_n" -lt 100 ] || return 1
 		sleep 0.1
@@ -1713,6 +1714,29 @@ check_prom()
 metric()
 {
 	awk -v s="$2" '$1 == s { print $2; exit }' "$1"
+}
+
+# ctl_metric NAME SERIES: the value of SERIES (as for metric) in what
+# "epsctl show metrics" of daemon NAME says now; empty if none.
+ctl_metric()
+{
+	ctl "$1" show metrics
+	[ "$CTL_RC" -eq 0 ] && metric "$T/ctl.out" "$2"
+}
+
+# wait_metric NAME SERIES MIN TIMEOUT: until ctl_metric NAME SERIES is
+# MIN or more, looking every 0.2 s; false after TIMEOUT seconds.  The
+# last value read is in $METRIC (empty if none).
+wait_metric()
+{
+	wm_i=0
+	while :; do
+		METRIC=$(ctl_metric "$1" "$2")
+		[ -n "$METRIC" ] && [ "$METRIC" -ge "$3" ] && return 0
+		[ "$wm_i" -ge $(($4 * 5)) ] && return 1
+		sleep 0.2
+		wm_i=$((wm_i + 1))
+	done
 }
 
 # ---------------------------------------------------- checks on daemons
