@@ -93,6 +93,7 @@
 #			check_kill_child check_kill_all check_renewed
 #			start_hellos hang unhang start_stalls wait_stalls
 #			stalls stall_ids stall_span start_silent
+#			start_relays
 #	install		make_top installed_expected check_initscripts
 #	demo		check_demo_stops
 # Programs the functions run are in regress/tools/: flood.py (for
@@ -2137,6 +2138,24 @@ stall_span()
 	awk '$2 >= 0 { if (n++ == 0 || $2 < lo) lo = $2; if ($2 > hi) hi = $2 }
 	    END { printf "%s %s\n", n ? lo : "-", n ? hi : "-" }' \
 	    "$T/stall.$1"
+}
+
+# start_relays NAME SOURCE N SECS: regress/tools/hold.py relays,
+# tracked as relays-NAME: N TLS connections from SOURCE to $NAME through
+# proxyd, one request each, held open for SECS s; returns once all had
+# their answer (30 s at most), "held N failed N" in $T/relays.NAME.
+start_relays()
+{
+	rm -f "$T/relays.$1"
+	start_daemon "relays-$1" python3 "$REGRESS/tools/hold.py" relays \
+	    "$P_PUBLIC" "$NAME" "$C/root.crt" "$2" "$3" "$4" "$T/relays.$1"
+	sr_i=0
+	while [ ! -e "$T/relays.$1" ] && [ "$sr_i" -lt 300 ] &&
+	    alive "$(dpid "relays-$1")"; do
+		sleep 0.1
+		sr_i=$((sr_i + 1))
+	done
+	[ -e "$T/relays.$1" ] || echo "held 0 failed $3" >"$T/relays.$1"
 }
 
 # start_silent NAME PORT SOURCE N RATE SECS: regress/tools/hold.py

@@ -11,6 +11,11 @@
 #   17th to 20th come, one more when a real client from 127.0.0.2 comes,
 #   which is served, as one from 127.0.0.3 is; the other 15 are closed
 #   at the timeout; the evictions are counted and logged.
+# - "max source connections 20": with 19 relayed connections and a
+#   stalled one from 127.0.0.4, a real client from there takes the
+#   stalled one's place and is served; with 20 relayed, the next one
+#   from there is refused, counted and logged, one from 127.0.0.3 is
+#   served.
 # - 5,000 silent connections to the backchannel port from 127.0.0.2,
 #   held open, while the demo request loops on the notified path, then
 #   on the pool: no request fails, proxyd holds at most 32 of them at a
@@ -30,7 +35,8 @@ PROXYD_PREFORK=1
 PROXYD_NOFILE=1300
 PROXYD_EXTRA="timeout handshake $TO
 max connections 2000
-max source handshakes 16"
+max source handshakes 16
+max source connections 20"
 WWW=www.internal-server.local
 DL_NAME=$WWW
 ports
@@ -86,6 +92,34 @@ oldest" [ "$early" = "0,1,2,3,4" ]
 check b-others-at-timeout "$(stalls b $((TO - 1)) $((TO + 10))) of 15 \
 closed at the timeout" [ "$(stalls b $((TO - 1)) $((TO + 10)))" -eq 15 ]
 
+# e. a source at its connections: a handshake makes room, else refused
+from=$(lines "$log")
+start_relays e 127.0.0.4 19 60
+check e-held-19 "$(cat "$T/relays.e")" grep -qx "held 19 failed 0" \
+    "$T/relays.e"
+start_stalls e 127.0.0.4 1 0 $((TO + 20))
+check_demo_from e-served-for-handshake 127.0.0.4
+assert_log e-evicted-logged "$log" "refused client 127\.0\.0\.4:[0-9]+: \
+evicted: 20 connections from 127\.0\.0\.4, this one the oldest handshake" \
+    0 "$from"
+start_relays e2 127.0.0.4 1 60
+check e-held-20 "$(cat "$T/relays.e2")" grep -qx "held 1 failed 0" \
+    "$T/relays.e2"
+refute e-refused "a 21st connection from 127.0.0.4 was served" \
+    demo_from 127.0.0.4
+check_demo_from e-other-source 127.0.0.3
+lim=$(ctl_metric proxyd \
+    'proxyd_connections_refused_total{reason="source_limit"}')
+check e-counted "source_limit: $lim, not 1" [ "${lim:-0}" -eq 1 ]
+assert_log e-refused-logged "$log" "refused client 127\.0\.0\.4:[0-9]+: \
+source limit: 20 connections from 127\.0\.0\.4, none in its handshake" \
+    0 "$from"
+stop_pid "$(dpid relays-e)"
+stop_pid "$(dpid relays-e2)"
+wait_stalls e
+check e-stall-evicted "the stalled one closed $(stall_span e | \
+    cut -d' ' -f1) s after its bytes" [ "$(stalls e 0 $((TO - 1)))" -eq 1 ]
+
 # c. 5,000 silent backchannels from 127.0.0.2, notified path then pool
 for path in notify pool; do
 	if [ "$path" = pool ]; then
@@ -97,9 +131,9 @@ for path in notify pool; do
 	from=$(lines "$log")
 	ev0=$(ctl_metric proxyd \
 	    'proxyd_backchannels_evicted_total{reason="source_limit"}')
-	start_silent "$path" "$P_BC" 127.0.0.2 5000 1000 8
+	start_silent "$path" "$P_BC" 127.0.0.2 5000 1000 6
 	start_loop
-	most=$(most_metric proxyd proxyd_backchannels_waiting 7)
+	most=$(most_metric proxyd proxyd_backchannels_waiting 5)
 	wait "$(dpid "silent-$path")"
 	stop_loop
 	ev=$(ctl_metric proxyd \

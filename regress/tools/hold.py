@@ -11,6 +11,10 @@
 #	127.0.0.1:PORT from SOURCE, RATE a second, that never send a
 #	byte, all held open until SECS after the first; prints "opened N
 #	closed N errors N", closed being those the peer closed.
+# hold.py relays PORT NAME CAFILE SOURCE N SECS OUT: N TLS connections
+#	to NAME through 127.0.0.1:PORT from SOURCE, one request each on
+#	https://NAME/jsonrpc (kept alive), held open for SECS; OUT gets
+#	"held N failed N" once all have had their answer.
 import os, resource, selectors, socket, ssl, sys, time
 
 def raise_nofile():
@@ -115,12 +119,46 @@ def silent(port, src, n, rate, secs):
     print("opened %d closed %d errors %d" % (made, closed, errs),
           flush=True)
 
+def relays(port, name, cafile, src, n, secs, out):
+    raise_nofile()
+    ctx = ssl.create_default_context(cafile=cafile)
+    req = ("GET /jsonrpc HTTP/1.1\r\nHost: %s\r\n\r\n" % name).encode()
+    held = []
+    failed = 0
+    for i in range(n):
+        try:
+            s = socket.create_connection(("127.0.0.1", port), timeout=10,
+                                         source_address=(src, 0))
+            t = ctx.wrap_socket(s, server_hostname=name)
+            t.sendall(req)
+            data = b""
+            while b"success" not in data:
+                b = t.recv(65536)
+                if not b:
+                    break
+                data += b
+            if b"success" in data:
+                held.append(t)
+            else:
+                t.close()
+                failed += 1
+        except OSError:
+            failed += 1
+    with open(out + ".tmp", "w") as f:
+        f.write("held %d failed %d\n" % (len(held), failed))
+    os.rename(out + ".tmp", out)
+    time.sleep(secs)
+    for t in held:
+        t.close()
+
 m = sys.argv[1]
 a = sys.argv[2:]
 if m == "hellos":
     hellos(int(a[0]), a[1], a[2].split(","), int(a[3]), float(a[4]),
            float(a[5]), a[6])
+elif m == "relays":
+    relays(int(a[0]), a[1], a[2], a[3], int(a[4]), float(a[5]), a[6])
 elif m == "silent":
     silent(int(a[0]), a[1], int(a[2]), float(a[3]), float(a[4]))
 else:
-    sys.exit("usage: hold.py hellos|silent ...")
+    sys.exit("usage: hold.py hellos|silent|relays ...")
