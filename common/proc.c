@@ -144,13 +144,17 @@ proc_nofile(void)
 /*
  * A relayed connection holds its two sockets, nothing else: pipes come
  * from the splice pool (SPLICE_MAXPIPES, two descriptors each) only
- * while bytes are in flight.  The reserve is for channels, listening
- * sockets and connections not relayed yet: backchannels waiting for a
- * preamble or idle in a pool.
+ * while bytes are in flight.  The reserve (proc.h) is for channels,
+ * listening sockets and connections not relayed yet: in a proxyd
+ * listener, up to PROXYD_MAX_PENDING (256) backchannels waiting for a
+ * preamble and PROXYD_MAX_POOLED (512) idle pooled ones, which
+ * listener.c checks fit with room to spare; in a privproxyd connector,
+ * up to PP_MAX_POOLED (512) pooled backchannels.  A client counts two
+ * descriptors from its accept on, so the clients of "max connections"
+ * never take the backchannels' descriptors, nor they the clients'.
  */
 #define PROC_FDS_PER_RELAY	2
 #define PROC_FDS_PIPES		(2 * SPLICE_MAXPIPES)
-#define PROC_FDS_RESERVE	1024
 #define PROC_FDS_SPARE		(PROC_FDS_PIPES + PROC_FDS_RESERVE)
 
 /* the limit as computed at start, logged once the parent logs for good */

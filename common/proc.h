@@ -356,9 +356,17 @@ int		 proc_chan_send(struct proc_chan *, uint16_t type,
 /* The descriptors a process may have open (raised to the hard limit). */
 rlim_t		 proc_nofile(void);
 /*
+ * Descriptors proc_max_relays() keeps apart from the relays: channels,
+ * listening sockets and connections not relayed yet, whose own bounds
+ * (a daemon's backchannels waiting for a preamble or idle in a pool)
+ * must fit in it, so that clients and backchannels cannot take each
+ * other's descriptors.
+ */
+#define PROC_FDS_RESERVE	1024
+/*
  * How many connections one process may relay: configured (0: not set)
  * or the default, as far as the descriptor limit allows at two
- * descriptors a connection, the splice pipes and a reserve of 1024 set
+ * descriptors a connection, the splice pipes and PROC_FDS_RESERVE set
  * aside; a configured number the limit cannot hold is kept, with a
  * warning.  The first answer is logged once the parent has started.
  */

@@ -14,7 +14,12 @@
  * bytes are in flight (as in haproxy).  A pipe is held across events
  * only while the destination does not take all it holds; when every
  * pipe of the pool (SPLICE_MAXPIPES, see splice_set_pool()) is busy, the
- * direction reads into the buffer instead for that round.
+ * direction reads into the buffer instead for that round.  So it does
+ * when no pipe can be made, the process being out of descriptors
+ * (EMFILE, ENFILE) or memory: a relay never fails for want of a pipe,
+ * and the next SPLICE_PIPE_WAIT rounds that would want a new pipe do not
+ * ask pipe2(2) again, so that a process at its limit does not pay a
+ * failing system call for every read.
  *
  * A read shorter than the buffer means the source is drained: the
  * direction waits for its next event instead of reading again into an
@@ -73,6 +78,8 @@
 #define SPLICE_BUFSZ	(16 * 1024)	/* a full read moves to splice(2) */
 #define SPLICE_CHUNK	(1024 * 1024)	/* splice(2) len; the pipe bounds it */
 #define SPLICE_ROUNDS	8		/* reads per event, at most */
+#define SPLICE_PIPE_WAIT 64		/* rounds without pipe2(2) after it
+					   failed */
 
 #define DIR_EOF		0x01	/* source reached end of file */
 #define DIR_SHUT	0x02	/* destination shut down for writing */
@@ -119,6 +126,8 @@ static struct splice_pool	 splice_pool =
 static unsigned int		 splice_nidle;	/* pipes in the pool */
 static unsigned int		 splice_nopen;	/* pipes in all */
 static unsigned int		 splice_maxpipes = SPLICE_MAXPIPES;
+static unsigned int		 splice_pipe_wait;	/* rounds before the
+							   next pipe2(2) */
 /* what a direction read and is writing: never held across events */
 static uint8_t			 splice_rbuf[SPLICE_BUFSZ];
 
@@ -135,24 +144,39 @@ static void	 splice_timeout(int, short, void *);
 static void	 splice_end(struct splice *, enum splice_end, int);
 static void	 splice_release(struct splice *);
 
-/* An empty pipe from the pool, a new one, or NULL if all are busy. */
+/*
+ * An empty pipe from the pool, a new one, or NULL if all are busy or
+ * none can be made.
+ */
 static struct splice_pipe *
 pipe_get(void)
 {
 	struct splice_pipe	*p;
+	int			 fd[2];
 
 	if ((p = SLIST_FIRST(&splice_pool)) != NULL) {
 		SLIST_REMOVE_HEAD(&splice_pool, p_entry);
 		splice_nidle--;
 		return (p);
 	}
-	if (splice_nopen >= splice_maxpipes ||
-	    (p = malloc(sizeof(*p))) == NULL)
+	if (splice_nopen >= splice_maxpipes)
 		return (NULL);
-	if (pipe2(p->p_fd, O_NONBLOCK | O_CLOEXEC) == -1) {
-		free(p);
+	if (splice_pipe_wait > 0) {
+		splice_pipe_wait--;
 		return (NULL);
 	}
+	if (pipe2(fd, O_NONBLOCK | O_CLOEXEC) == -1) {
+		splice_pipe_wait = SPLICE_PIPE_WAIT;
+		return (NULL);
+	}
+	if ((p = malloc(sizeof(*p))) == NULL) {
+		(void)close(fd[0]);
+		(void)close(fd[1]);
+		splice_pipe_wait = SPLICE_PIPE_WAIT;
+		return (NULL);
+	}
+	p->p_fd[0] = fd[0];
+	p->p_fd[1] = fd[1];
 	splice_nopen++;
 	return (p);
 }

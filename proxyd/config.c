@@ -8,7 +8,8 @@
  * each setting's key in the map, its bounds, which are those of
  * parse.y, and its field:
  *
- *	{endpoint, prefork, to_handshake, ..., max_ttl,
+ *	{endpoint, prefork, to_handshake, ..., max_conns, max_src_hs,
+ *	 max_src_conns, ..., max_ttl,
  *	 operators: [{name: str, max_pool, max_calls, max_tokens,
  *	 max_announce, allow: [pattern, ...]}, ...]}
  *
@@ -54,6 +55,11 @@ const struct setting config_settings[] = {
 	SETTING_UINT("to_idle", struct proxyd_conf, to_idle, 0, 86400 * 7),
 	/* the parent resolves 0 ("as the descriptors allow") first */
 	SETTING_UINT("max_conns", struct proxyd_conf, max_conns, 1, 1000000),
+	/* per listener and source; 0: no limit of its own */
+	SETTING_UINT("max_src_hs", struct proxyd_conf, max_src_hs,
+	    0, 1000000),
+	SETTING_UINT("max_src_conns", struct proxyd_conf, max_src_conns,
+	    0, 1000000),
 	SETTING_UINT("max_tokens", struct proxyd_conf, max_tokens, 1, 1000000),
 	SETTING_UINT("max_announce", struct proxyd_conf, max_announce,
 	    1, 1000000),
@@ -79,6 +85,8 @@ config_new(void)
 	c->to_preamble = PROXYD_TO_PREAMBLE;
 	c->to_idle = PROXYD_TO_IDLE;
 	c->max_conns = 0;		/* as the descriptor limit allows */
+	c->max_src_hs = PROXYD_SRC_HANDSHAKES;
+	c->max_src_conns = PROXYD_SRC_CONNS;
 	c->max_tokens = PROXYD_MAX_TOKENS;
 	c->max_announce = PROXYD_MAX_ANNOUNCE;
 	c->max_ttl = PROXYD_MAX_TTL;

@@ -43,6 +43,34 @@
  * BC_POOL_FULL.  An idle pooled backchannel that becomes readable was
  * closed by its private proxy (or broke the protocol) and is closed.
  *
+ * Limits, each per listener.  Clients: "max connections" in all, and of
+ * those from one source (net_source_key(): an IPv4 address or an IPv6
+ * /64) "max source handshakes" still in their handshake, that is not
+ * past a whole ClientHello, and "max source connections" in all.  A new
+ * client whose source holds its handshakes takes the place of that
+ * source's oldest handshake; one whose source holds its connections, or
+ * that finds the listener full, takes the place of the oldest handshake
+ * of its source, or of the listener; it is refused only when there is
+ * none.  The handshakes are kept in age order, in all and per source,
+ * and the sources in a tree, each freed with its last connection: a few
+ * pointers and a lookup per accept.  A real client's ClientHello comes
+ * with its connection (TCP_DEFER_ACCEPT below), so it is in its
+ * handshake for microseconds and never the oldest.  Backchannels have a
+ * budget of their own: PROXYD_MAX_PENDING waiting for their preamble,
+ * PROXYD_SRC_PENDING of them from one source, the oldest (the source's
+ * own, or the listener's) making room for a new one; a private proxy
+ * sends its preamble with its connection and never waits there.  These
+ * and PROXYD_MAX_POOLED idle pooled backchannels fit in the descriptors
+ * proc_max_relays() keeps apart from the clients' (checked below).
+ * Evictions and refusals are counted and logged, rate limited.
+ *
+ * A listening socket whose accept runs out of descriptors or memory
+ * (EMFILE, ENFILE, ENOBUFS, ENOMEM) pauses alone, for 100 ms doubling
+ * up to 1 s while it goes on failing, and from 100 ms again once it has
+ * accepted; the others, the backchannel port for clients already
+ * waiting, go on.  A relay needs no new descriptor: without a pipe it
+ * goes on with read/write (splice.c).
+ *
  * System calls on the fast path: the listening sockets carry
  * TCP_DEFER_ACCEPT, TCP_NODELAY and SO_KEEPALIVE, which accepted sockets
  * inherit, so a client is accepted with its ClientHello already there
@@ -74,6 +102,14 @@
 #define HELLO_BUF0	2048	/* first heap buffer for a ClientHello */
 #define ACCEPT_BATCH	1	/* accepts per event: epoll says if more */
 #define DEFER_ACCEPT	1	/* s the kernel waits for a first byte */
+#define PAUSE_MIN_MS	100	/* a socket out of descriptors pauses, */
+#define PAUSE_MAX_MS	1000	/* doubling up to this while it fails */
+
+/* channels, listening sockets, the rest: room in the reserve */
+#if PROXYD_MAX_PENDING + PROXYD_MAX_POOLED + 2 * PROC_INSTMAX + \
+    4 * PROXYD_MAXLISTEN > PROC_FDS_RESERVE
+#error "pending and pooled backchannels do not fit in PROC_FDS_RESERVE"
+#endif
 
 enum conn_state {
 	C_HELLO,
@@ -96,6 +132,20 @@ struct lsock {
 	int			 wildcard;	/* each socket has its own */
 	union sockaddr_any	 addr;
 	struct event		*ev;
+	struct event		*pause;		/* out of descriptors */
+	unsigned int		 pause_ms;	/* the last pause, 0 if none */
+	int			 paused;
+};
+
+/* What one source holds in this listener. */
+struct lsource {
+	RB_ENTRY(lsource)	 node;
+	TAILQ_HEAD(, conn)	 hs;		/* in their handshake, by age */
+	TAILQ_HEAD(, bconn)	 pending;	/* before their preamble */
+	unsigned int		 nhs;
+	unsigned int		 nconns;
+	unsigned int		 npending;
+	char			 key[NET_SOURCELEN];
 };
 
 struct conn {
@@ -121,6 +171,10 @@ struct conn {
 	uint8_t			 token[EPS_TOKEN_LEN];
 	struct splice		*sp;
 	const struct lsock	*ls;
+	struct lsource		*src;
+	TAILQ_ENTRY(conn)	 hsentry;	/* handshakes, all */
+	TAILQ_ENTRY(conn)	 srcentry;	/* handshakes, its source's */
+	int			 inhs;		/* in its handshake */
 	char			*name;		/* until the relay starts */
 	struct ch_parser	*hello;		/* a hello still coming */
 	union sockaddr_any	 peer;
@@ -131,6 +185,8 @@ struct conn {
 
 struct bconn {
 	TAILQ_ENTRY(bconn)	 entry;
+	TAILQ_ENTRY(bconn)	 srcentry;
+	struct lsource		*src;
 	int			 fd;
 	struct event		*ev;
 	struct event		*timer;
@@ -174,17 +230,21 @@ RB_HEAD(conn_ids, conn);
 RB_HEAD(conn_toks, conn);
 RB_HEAD(lpools, lpool);
 RB_HEAD(lroutes, lroute);
+RB_HEAD(lsources, lsource);
 TAILQ_HEAD(bconns, bconn);
 TAILQ_HEAD(lsocks, lsock);
+TAILQ_HEAD(hsconns, conn);
 
 static int	conn_idcmp(struct conn *, struct conn *);
 static int	conn_tokcmp(struct conn *, struct conn *);
 static int	lpool_cmp(struct lpool *, struct lpool *);
 static int	lroute_cmp(struct lroute *, struct lroute *);
+static int	lsource_cmp(struct lsource *, struct lsource *);
 RB_GENERATE_STATIC(conn_ids, conn, idnode, conn_idcmp)
 RB_GENERATE_STATIC(conn_toks, conn, toknode, conn_tokcmp)
 RB_GENERATE_STATIC(lpools, lpool, node, lpool_cmp)
 RB_GENERATE_STATIC(lroutes, lroute, node, lroute_cmp)
+RB_GENERATE_STATIC(lsources, lsource, node, lsource_cmp)
 
 static struct privsep		*ps;
 static struct proxyd_conf	*conf;
@@ -194,14 +254,16 @@ static struct lpools		 lpools = RB_INITIALIZER(&lpools);
 static struct lroutes		 lroutes = RB_INITIALIZER(&lroutes);
 static struct bconns		 bconns = TAILQ_HEAD_INITIALIZER(bconns);
 static struct lsocks		 lsocks = TAILQ_HEAD_INITIALIZER(lsocks);
+static struct lsources		 lsources = RB_INITIALIZER(&lsources);
+static struct hsconns		 handshakes = TAILQ_HEAD_INITIALIZER(handshakes);
 static uint32_t			 nextid;
 static unsigned int		 nconns;
+static unsigned int		 nhandshakes;	/* of those */
+static unsigned int		 nsources;
 static unsigned int		 nbconns;	/* waiting for a preamble */
 static unsigned int		 npooled;	/* idle pooled backchannels */
 static unsigned int		 nlroutes;
 static uint32_t			 routes_gen;	/* of the last full table */
-static struct event		*pause_ev;
-static int			 paused;	/* out of descriptors */
 static int			 routed;	/* has a table, or waited */
 static struct event		*routed_ev;
 static struct log_limit		 refused_limit = LOG_LIMIT_INITIALIZER(10);
@@ -213,7 +275,7 @@ static void	conn_read(evutil_socket_t, short, void *);
 static void	conn_timeout(evutil_socket_t, short, void *);
 static void	conn_join(struct conn *, int bcfd, struct event *bcev);
 static void	bconn_free(struct bconn *, int closefd);
-static void	bconn_drop(struct bconn *);
+static void	bconn_drop(struct bconn *, const struct lsource *);
 static void	pool_keep(struct lpool *, int fd, unsigned int want,
 		    unsigned int hops, struct event *ev);
 
@@ -239,6 +301,12 @@ static int
 lroute_cmp(struct lroute *a, struct lroute *b)
 {
 	return (strcmp(a->name, b->name));
+}
+
+static int
+lsource_cmp(struct lsource *a, struct lsource *b)
+{
+	return (strcmp(a->key, b->key));
 }
 
 static uint64_t
@@ -297,6 +365,60 @@ send_alert(int fd, int alert)
 	(void)send(fd, rec, sizeof(rec), MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
+/*
+ * Sources: what each address (IPv4) or /64 (IPv6) holds here.
+ */
+
+static struct lsource *
+source_find(const char *key)
+{
+	struct lsource	 k;
+
+	(void)strlcpy(k.key, key, sizeof(k.key));
+	return (RB_FIND(lsources, &lsources, &k));
+}
+
+static struct lsource *
+source_get(const char *key)
+{
+	struct lsource	*src;
+
+	if ((src = source_find(key)) != NULL)
+		return (src);
+	if ((src = calloc(1, sizeof(*src))) == NULL)
+		return (NULL);
+	(void)strlcpy(src->key, key, sizeof(src->key));
+	TAILQ_INIT(&src->hs);
+	TAILQ_INIT(&src->pending);
+	RB_INSERT(lsources, &lsources, src);
+	nsources++;
+	return (src);
+}
+
+/* Free a source that holds nothing any more. */
+static void
+source_put(struct lsource *src)
+{
+	if (src == NULL || src->nconns > 0 || src->npending > 0)
+		return;
+	RB_REMOVE(lsources, &lsources, src);
+	nsources--;
+	free(src);
+}
+
+/* A client's handshake is over: it holds no handshake slot any more. */
+static void
+conn_hs_end(struct conn *c)
+{
+	if (!c->inhs)
+		return;
+	c->inhs = 0;
+	TAILQ_REMOVE(&handshakes, c, hsentry);
+	nhandshakes--;
+	TAILQ_REMOVE(&c->src->hs, c, srcentry);
+	c->src->nhs--;
+}
+
 static void
 token_done(const uint8_t *token, int used)
 {
@@ -318,6 +440,11 @@ conn_free(struct conn *c)
 		token_done(c->token, 0);
 	}
 	RB_REMOVE(conn_ids, &conns, c);
+	conn_hs_end(c);
+	if (c->src != NULL) {
+		c->src->nconns--;
+		source_put(c->src);
+	}
 	if (c->sp != NULL)
 		splice_free(c->sp);		/* closes fd and bcfd */
 	if (c->ev != NULL)
@@ -733,6 +860,7 @@ conn_hello(struct conn *c)
 		}
 		goto wait;
 	case CH_OK:
+		conn_hs_end(c);
 		free(c->hello);
 		c->hello = NULL;
 		if ((c->name = strdup(info.sni)) == NULL) {
@@ -828,13 +956,72 @@ conn_join(struct conn *c, int bcfd, struct event *bcev)
 	}
 }
 
+/*
+ * Make room for a client from source key, by the rules at the top of
+ * this file: 0, or -1 when it is to be refused.
+ */
+static int
+conn_admit(const char *key, const union sockaddr_any *ss)
+{
+	struct lsource	*src;
+	struct conn	*c;
+	char		 why[NET_SOURCELEN + 96], a[NET_ADDRSTRLEN];
+
+	while (conf->max_src_hs > 0 && (src = source_find(key)) != NULL &&
+	    src->nhs >= conf->max_src_hs) {
+		(void)snprintf(why, sizeof(why), "evicted: %u handshakes "
+		    "from %s, this one the oldest", src->nhs, key);
+		conn_close(TAILQ_FIRST(&src->hs), 0, why);
+	}
+	while (conf->max_src_conns > 0 && (src = source_find(key)) != NULL &&
+	    src->nconns >= conf->max_src_conns) {
+		if ((c = TAILQ_FIRST(&src->hs)) == NULL) {
+			listener_refused("source limit");
+			log_limited(&refused_limit, "refused client %s: "
+			    "source limit: %u connections from %s, none in "
+			    "its handshake", peerstr(ss, a), src->nconns, key);
+			return (-1);
+		}
+		(void)snprintf(why, sizeof(why), "evicted: %u connections "
+		    "from %s, this one the oldest handshake", src->nconns,
+		    key);
+		conn_close(c, 0, why);
+	}
+	while (nconns >= conf->max_conns) {
+		if ((c = TAILQ_FIRST(&handshakes)) == NULL) {
+			listener_refused("limit");
+			log_limited(&refused_limit, "refused client %s: "
+			    "limit of %u connections reached, none in its "
+			    "handshake", peerstr(ss, a), conf->max_conns);
+			return (-1);
+		}
+		conn_close(c, 0, "evicted: the listener is full, this one "
+		    "the oldest handshake");
+	}
+	return (0);
+}
+
 static void
 conn_new(int fd, const union sockaddr_any *ss, const struct lsock *l)
 {
 	struct conn	*c;
 	socklen_t	 sl = sizeof(c->local);
+	char		 key[NET_SOURCELEN], a[NET_ADDRSTRLEN];
 
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
+	if (net_source_key(&ss->sa, key, sizeof(key)) == -1) {
+		listener_refused("not an IP address");
+		log_limited(&refused_limit, "refused client %s: not an IP "
+		    "address", peerstr(ss, a));
+		close(fd);
+		return;
+	}
+	if (conn_admit(key, ss) == -1) {
+		close(fd);
+		return;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->src = source_get(key)) == NULL) {
+		free(c);
 		close(fd);
 		return;
 	}
@@ -847,6 +1034,12 @@ conn_new(int fd, const union sockaddr_any *ss, const struct lsock *l)
 	} while (c->id == 0 || RB_FIND(conn_ids, &conns, c) != NULL);
 	RB_INSERT(conn_ids, &conns, c);
 	nconns++;
+	c->src->nconns++;
+	c->inhs = 1;
+	TAILQ_INSERT_TAIL(&handshakes, c, hsentry);
+	nhandshakes++;
+	TAILQ_INSERT_TAIL(&c->src->hs, c, srcentry);
+	c->src->nhs++;
 	listener_stats.accepted++;
 	c->started = proc_now();
 	if (l->wildcard && getsockname(fd, &c->local.sa, &sl) == -1)
@@ -1074,6 +1267,11 @@ static void
 bconn_free(struct bconn *b, int closefd)
 {
 	TAILQ_REMOVE(&bconns, b, entry);
+	if (b->src != NULL) {
+		TAILQ_REMOVE(&b->src->pending, b, srcentry);
+		b->src->npending--;
+		source_put(b->src);
+	}
 	if (closefd && b->fd != -1)
 		close(b->fd);
 	if (b->ev != NULL)
@@ -1085,15 +1283,23 @@ bconn_free(struct bconn *b, int closefd)
 	nbconns--;
 }
 
+/* Make room for a new backchannel: the oldest waiting, of src if src. */
 static void
-bconn_drop(struct bconn *b)
+bconn_drop(struct bconn *b, const struct lsource *src)
 {
 	char	 a[NET_ADDRSTRLEN];
 
-	listener_stats.bc_refused[BC_REF_EVICTED]++;
-	log_limited(&refused_limit, "refused backchannel from %s: %u "
-	    "waiting for their preamble, this one the longest",
-	    peerstr(&b->peer, a), PROXYD_MAX_PENDING);
+	if (src != NULL) {
+		listener_stats.bc_refused[BC_REF_SOURCE_EVICTED]++;
+		log_limited(&refused_limit, "refused backchannel from %s: %u "
+		    "from %s waiting for their preamble, this one the longest",
+		    peerstr(&b->peer, a), src->npending, src->key);
+	} else {
+		listener_stats.bc_refused[BC_REF_EVICTED]++;
+		log_limited(&refused_limit, "refused backchannel from %s: %u "
+		    "waiting for their preamble, this one the longest",
+		    peerstr(&b->peer, a), PROXYD_MAX_PENDING);
+	}
 	bconn_free(b, 1);
 }
 
@@ -1220,13 +1426,33 @@ bconn_read(evutil_socket_t fd, short ev, void *arg)
 	(void)bconn_more(arg);
 }
 
+/*
+ * A new backchannel.  A private proxy sends its preamble at once, so it
+ * is there when we accept: only slow or silent ones wait, and the
+ * oldest of them, from the same source or in all, makes room.
+ */
 static void
 bconn_new(int fd, const union sockaddr_any *ss)
 {
+	struct lsource	*src;
 	struct bconn	*b;
 	struct timeval	 tv;
+	char		 key[NET_SOURCELEN], a[NET_ADDRSTRLEN];
 
-	if ((b = calloc(1, sizeof(*b))) == NULL) {
+	if (net_source_key(&ss->sa, key, sizeof(key)) == -1) {
+		log_limited(&refused_limit, "refused backchannel from %s: "
+		    "not an IP address", peerstr(ss, a));
+		close(fd);
+		return;
+	}
+	while ((src = source_find(key)) != NULL &&
+	    src->npending >= PROXYD_SRC_PENDING)
+		bconn_drop(TAILQ_FIRST(&src->pending), src);
+	while (nbconns >= PROXYD_MAX_PENDING)
+		bconn_drop(TAILQ_FIRST(&bconns), NULL);
+	if ((b = calloc(1, sizeof(*b))) == NULL ||
+	    (b->src = source_get(key)) == NULL) {
+		free(b);
 		close(fd);
 		return;
 	}
@@ -1234,6 +1460,8 @@ bconn_new(int fd, const union sockaddr_any *ss)
 	b->peer = *ss;
 	TAILQ_INSERT_TAIL(&bconns, b, entry);
 	nbconns++;
+	TAILQ_INSERT_TAIL(&b->src->pending, b, srcentry);
+	b->src->npending++;
 	listener_stats.bc_accepted++;
 	/* TCP_DEFER_ACCEPT: the preamble is most likely there already */
 	if (!bconn_more(b))
@@ -1251,18 +1479,13 @@ bconn_new(int fd, const union sockaddr_any *ss)
  * Listening sockets.
  */
 
+/* Watch a listening socket, unless it has no reason to. */
 static void
-accept_pause(int on)
+lsock_arm(struct lsock *l)
 {
-	struct lsock	*l;
-
-	paused = on;
-	TAILQ_FOREACH(l, &lsocks, entry) {
-		if (on)
-			event_del(l->ev);
-		else if (routed && conf != NULL)
-			event_add(l->ev, NULL);
-	}
+	if (routed && conf != NULL && !l->paused &&
+	    !event_pending(l->ev, EV_READ, NULL))
+		event_add(l->ev, NULL);
 }
 
 /*
@@ -1273,18 +1496,44 @@ accept_pause(int on)
 static void
 accept_routed(evutil_socket_t fd, short ev, void *arg)
 {
+	struct lsock	*l;
+
 	if (routed)
 		return;
 	routed = 1;
 	evtimer_del(routed_ev);
-	if (!paused)
-		accept_pause(0);
+	TAILQ_FOREACH(l, &lsocks, entry)
+		lsock_arm(l);
 }
 
 static void
 accept_resume(evutil_socket_t fd, short ev, void *arg)
 {
-	accept_pause(0);
+	struct lsock	*l = arg;
+
+	l->paused = 0;
+	lsock_arm(l);
+}
+
+/* Out of descriptors or memory: this socket, and only it, waits. */
+static void
+accept_pause(struct lsock *l, int error)
+{
+	struct timeval	 tv;
+	char		 a[NET_ADDRSTRLEN];
+
+	l->pause_ms = l->pause_ms == 0 ? PAUSE_MIN_MS :
+	    MINIMUM(2 * l->pause_ms, PAUSE_MAX_MS);
+	listener_stats.accept_paused++;
+	log_limited(&refused_limit, "accept on %s%s: %s; pausing it for "
+	    "%u ms", l->backchannel ? "backchannel " : "",
+	    peerstr(&l->addr, a), strerror(error), l->pause_ms);
+	l->paused = 1;
+	event_del(l->ev);
+	tv.tv_sec = l->pause_ms / 1000;
+	tv.tv_usec = (l->pause_ms % 1000) * 1000;
+	if (evtimer_add(l->pause, &tv) == -1)
+		accept_resume(-1, 0, l);
 }
 
 static void
@@ -1292,7 +1541,6 @@ lsock_accept(evutil_socket_t lfd, short ev, void *arg)
 {
 	struct lsock		*l = arg;
 	union sockaddr_any	 ss;
-	struct timeval		 tv = { 1, 0 };
 	socklen_t		 sl;
 	int			 fd, i;
 
@@ -1301,35 +1549,15 @@ lsock_accept(evutil_socket_t lfd, short ev, void *arg)
 		fd = accept4(l->fd, &ss.sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
 			if (errno == EMFILE || errno == ENFILE ||
-			    errno == ENOBUFS || errno == ENOMEM) {
-				log_limited(&refused_limit, "accept: %s; "
-				    "pausing for a second", strerror(errno));
-				accept_pause(1);
-				evtimer_add(pause_ev, &tv);
-			}
+			    errno == ENOBUFS || errno == ENOMEM)
+				accept_pause(l, errno);
 			return;
 		}
-		if (l->backchannel) {
-			/*
-			 * A private proxy sends its preamble at once, so it
-			 * is there when we accept: only slow or silent ones
-			 * wait.  The oldest of them makes room.
-			 */
-			if (nbconns >= PROXYD_MAX_PENDING) {
-				bconn_drop(TAILQ_FIRST(&bconns));
-			}
+		l->pause_ms = 0;
+		if (l->backchannel)
 			bconn_new(fd, &ss);
-		} else {
-			if (nconns >= conf->max_conns) {
-				listener_refused("limit");
-				log_limited(&refused_limit, "refused client: "
-				    "limit of %u connections reached",
-				    conf->max_conns);
-				close(fd);
-				continue;
-			}
+		else
 			conn_new(fd, &ss, l);
-		}
 	}
 }
 
@@ -1372,7 +1600,8 @@ lsock_add(struct frame *f)
 	    IN6_IS_ADDR_UNSPECIFIED(&l->addr.sin6.sin6_addr)))
 		l->wildcard = 1;
 	if ((l->ev = event_new(ps->base, l->fd, EV_READ | EV_PERSIST,
-	    lsock_accept, l)) == NULL)
+	    lsock_accept, l)) == NULL ||
+	    (l->pause = evtimer_new(ps->base, accept_resume, l)) == NULL)
 		fatal("%s: event_new", __func__);
 	TAILQ_INSERT_TAIL(&lsocks, l, entry);
 }
@@ -1606,8 +1835,7 @@ listener_config(struct privsep *p, void *nconf, char *why, size_t whylen)
 	RB_FOREACH_SAFE(lp, lpools, &lpools, t)
 		lpool_trim(lp);
 	TAILQ_FOREACH(l, &lsocks, entry)
-		if (!paused && routed && !event_pending(l->ev, EV_READ, NULL))
-			event_add(l->ev, NULL);
+		lsock_arm(l);
 	if (!routed && !evtimer_pending(routed_ev, NULL)) {
 		tv.tv_sec = PROXYD_SYNC_WAIT;
 		tv.tv_usec = 0;
@@ -1672,8 +1900,7 @@ void
 listener_init(struct privsep *p)
 {
 	ps = p;
-	if ((pause_ev = evtimer_new(ps->base, accept_resume, NULL)) == NULL ||
-	    (routed_ev = evtimer_new(ps->base, accept_routed, NULL)) == NULL)
+	if ((routed_ev = evtimer_new(ps->base, accept_routed, NULL)) == NULL)
 		fatal("%s", __func__);
 }
 
@@ -1691,6 +1918,9 @@ static const struct {
 } refusals[] = {
 	{ "limit", "limit" },
 	{ "too many connections waiting", "limit" },
+	{ "evicted: the listener is full", "evicted" },
+	{ "evicted:", "source_evicted" },
+	{ "source limit", "source_limit" },
 	{ "no ClientHello in time", "handshake_timeout" },
 	{ "not a TLS", "not_tls" },
 	{ "no server name", "bad_name" },
@@ -1759,6 +1989,15 @@ listener_metrics(struct privsep *p, struct metrics *m)
 	    "Client connections open: reading the ClientHello, waiting for "
 	    "a backchannel, or relayed.");
 	(void)metrics_add(m, "proxyd_connections_active", NULL, 0, nconns);
+	(void)metrics_declare(m, "proxyd_connections_handshaking",
+	    METRIC_GAUGE, "Client connections not past their ClientHello "
+	    "yet.");
+	(void)metrics_add(m, "proxyd_connections_handshaking", NULL, 0,
+	    nhandshakes);
+	(void)metrics_declare(m, "proxyd_sources", METRIC_GAUGE,
+	    "Sources (IPv4 addresses, IPv6 /64s) with a client or a "
+	    "backchannel waiting for its preamble.");
+	(void)metrics_add(m, "proxyd_sources", NULL, 0, nsources);
 	(void)metrics_declare(m, "proxyd_connections_refused_total",
 	    METRIC_COUNTER, "Client connections refused, by reason.");
 	/* each label once, with the sum of its prefixes */
@@ -1797,6 +2036,10 @@ listener_metrics(struct privsep *p, struct metrics *m)
 	    "Backchannels that have not sent their preamble yet.");
 	(void)metrics_add(m, "proxyd_backchannels_waiting", NULL, 0, nbconns);
 	bc_refused_metrics(m, listener_stats.bc_refused);
+	(void)metrics_declare(m, "proxyd_accept_paused_total", METRIC_COUNTER,
+	    "Pauses of a listening socket out of descriptors or memory.");
+	(void)metrics_add(m, "proxyd_accept_paused_total", NULL, 0,
+	    (double)listener_stats.accept_paused);
 	(void)metrics_declare(m, "proxyd_pool_size", METRIC_GAUGE,
 	    "Pooled backchannels idle, ready for a client.");
 	(void)metrics_add(m, "proxyd_pool_size", NULL, 0, npooled);

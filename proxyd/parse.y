@@ -33,8 +33,9 @@ typedef struct lex_yystype YYSTYPE;
 %}
 
 %token	ALLOW ANNOUNCEMENTS BACKCHANNEL CALLS CHROOT CONNECTIONS ENDPOINT EPS
-%token	HANDSHAKE IDLE INCLUDE LISTEN MAX ON OPERATOR PORT PREAMBLE
-%token	POOL PREFORK SOCKET TIMEOUT TOKEN TOKENS TTL USER ERROR
+%token	HANDSHAKE HANDSHAKES IDLE INCLUDE LISTEN MAX ON OPERATOR PORT
+%token	PREAMBLE POOL PREFORK SOCKET SOURCE TIMEOUT TOKEN TOKENS TTL USER
+%token	ERROR
 %token	CONTROL GROUP METRICS
 %token	<v.string>	STRING
 %token	<v.number>	NUMBER
@@ -129,6 +130,14 @@ main		: USER STRING			{
 		| MAX CONNECTIONS NUMBER	{
 			(void)lex_uint(&lx, $3, 1, 1000000, "max connections",
 			    &conf->max_conns);
+		}
+		| MAX SOURCE HANDSHAKES NUMBER	{
+			(void)lex_uint(&lx, $4, 0, 1000000,
+			    "max source handshakes", &conf->max_src_hs);
+		}
+		| MAX SOURCE CONNECTIONS NUMBER	{
+			(void)lex_uint(&lx, $4, 0, 1000000,
+			    "max source connections", &conf->max_src_conns);
 		}
 		| MAX TOKENS NUMBER		{
 			(void)lex_uint(&lx, $3, 1, 1000000, "max tokens",
@@ -255,6 +264,7 @@ static const struct lex_keyword keywords[] = {
 	{ "eps",		EPS },
 	{ "group",		GROUP },
 	{ "handshake",		HANDSHAKE },
+	{ "handshakes",		HANDSHAKES },
 	{ "idle",		IDLE },
 	{ "include",		INCLUDE },
 	{ "listen",		LISTEN },
@@ -267,6 +277,7 @@ static const struct lex_keyword keywords[] = {
 	{ "preamble",		PREAMBLE },
 	{ "prefork",		PREFORK },
 	{ "socket",		SOCKET },
+	{ "source",		SOURCE },
 	{ "timeout",		TIMEOUT },
 	{ "token",		TOKEN },
 	{ "tokens",		TOKENS },

@@ -59,6 +59,15 @@
 					   room for a new one) */
 #define PROXYD_MAX_POOLED	512	/* per listener: idle pooled
 					   backchannels, all operators */
+#define PROXYD_SRC_PENDING	32	/* per listener: backchannels from one
+					   source (net_source_key()) waiting
+					   for their preamble (its oldest
+					   makes room) */
+#define PROXYD_SRC_HANDSHAKES	64	/* per listener: clients from one
+					   source not past their ClientHello
+					   yet (its oldest makes room) */
+#define PROXYD_SRC_CONNS	0	/* per listener: clients from one
+					   source, 0 for no limit of its own */
 #define PROXYD_POOL_GRACE	60	/* s an old pool key is still taken */
 #define PROXYD_SYNC_WAIT	2	/* s a new matcher waits for the eps
 					   process's replay before it pushes
@@ -135,6 +144,8 @@ struct proxyd_conf {
 	unsigned int		 to_preamble;
 	unsigned int		 to_idle;
 	unsigned int		 max_conns;
+	unsigned int		 max_src_hs;	/* 0: none */
+	unsigned int		 max_src_conns;	/* 0: none */
 	unsigned int		 max_tokens;
 	unsigned int		 max_announce;
 	unsigned int		 max_ttl;
@@ -199,6 +210,7 @@ enum bc_refusal {
 	BC_REF_NO_PREAMBLE,	/* no whole preamble in time */
 	BC_REF_EVICTED,		/* the longest waiting for its preamble,
 				   closed to make room */
+	BC_REF_SOURCE_EVICTED,	/* the same, among its source's */
 	BC_REF_POOL_KEY,	/* unknown or outdated pool key */
 	BC_REF_UNKNOWN_TOKEN,	/* never issued, or forgotten */
 	BC_REF_TOKEN_USED,
@@ -212,12 +224,14 @@ enum bc_refusal {
 const char *bc_refusal_label(enum bc_refusal);
 void	 bc_refused_metrics(struct metrics *, const uint64_t *counts);
 
-#define LISTENER_REFUSALS	16	/* reasons, listener.c's table */
+#define LISTENER_REFUSALS	24	/* reasons, listener.c's table */
 struct listener_stats {
 	uint64_t	 accepted;	/* clients */
 	uint64_t	 bc_accepted;	/* backchannels */
 	uint64_t	 bc_refused[BC_REFUSALS];
 	uint64_t	 refused[LISTENER_REFUSALS];
+	uint64_t	 accept_paused;	/* a listening socket out of
+					   descriptors or memory */
 	uint64_t	 bytes_in;	/* relays that ended, ClientHello in */
 	uint64_t	 bytes_out;
 	uint64_t	 pool_hits;	/* clients on a pooled backchannel */

@@ -31,6 +31,7 @@ static const char	*bc_refusal_labels[BC_REFUSALS] = {
 	"truncated",
 	"no_preamble",
 	"evicted",
+	"source_evicted",
 	"pool_key",
 	"unknown_token",
 	"token_used",

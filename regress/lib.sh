@@ -38,6 +38,8 @@
 #	PROXYD_PREFORK	listeners (2; empty for the daemon's default)
 #	PROXYD_OPS	operator blocks of proxyd.conf
 #	PROXYD_EXTRA	more lines for proxyd.conf (timeouts, limits)
+#	PROXYD_NOFILE	proxyd's descriptor limit, soft and hard (prlimit;
+#			empty: the one the case has)
 #	EPSPUB_PEERS	peer blocks of the public epsd.conf
 #	EPSPUB_EXTRA	more lines for the public epsd.conf
 #	EPSPRIV_EXTRA	more lines for the private epsd.conf
@@ -82,18 +84,22 @@
 #			check_header long_connection ask request_loop
 #			parallel_requests start_loop stop_loop measure_rate
 #			check_ratio start_download holders download_beside
+#			demo_from check_demo_from
 #	control		ctl check_ctl check_jq scrape check_prom metric
-#			ctl_metric wait_metric
+#			ctl_metric wait_metric most_metric
 #	checks on daemons  daemons_alive check_privsep check_kill9
 #			refused_link check_filtered pooled npooled
 #			wait_pooled addresses start_flood check_link_flood
 #			check_kill_child check_kill_all check_renewed
-#			start_hellos hang unhang
+#			start_hellos hang unhang start_stalls wait_stalls
+#			stalls stall_ids stall_span start_silent
+#			start_relays
 #	install		make_top installed_expected check_initscripts
 #	demo		check_demo_stops
 # Programs the functions run are in regress/tools/: flood.py (for
-# start_flood), load.py (measure_rate, start_hellos) and demopty.py
-# (check_demo_stops); tokens.py is run by 35-tokens.
+# start_flood), load.py (measure_rate, start_hellos), hold.py
+# (start_stalls, start_silent) and demopty.py (check_demo_stops);
+# tokens.py is run by 35-tokens.
 # Functions that start with check_ (and check, refute, assert_log,
 # refute_log, daemons_alive, eventually_demo, capture, refused_link)
 # print checks; the others only tell or do.  A check must not run in
@@ -1200,7 +1206,13 @@ start_proxyd()
 	sp_s=${1:-}
 	conf_proxyd "$sp_s"
 	st_from=$(lines "$T/proxyd$sp_s.log")
-	spawn "proxyd$sp_s" proxyd "$T/proxyd$sp_s.conf"
+	if [ -n "${PROXYD_NOFILE:-}" ]; then
+		start_daemon "proxyd$sp_s" prlimit \
+		    --nofile="$PROXYD_NOFILE:$PROXYD_NOFILE" -- \
+		    "$BIN/proxyd" $(dflags) -f "$T/proxyd$sp_s.conf"
+	else
+		spawn "proxyd$sp_s" proxyd "$T/proxyd$sp_s.conf"
+	fi
 	up "proxyd$sp_s" "connected to epsd" 15 "$st_from"
 }
 
@@ -1630,6 +1642,25 @@ download_beside()
 }
 
 
+# demo_from ADDR: the demo request works, made from the local address
+# ADDR (127.0.0.3, say) to proxyd's 127.0.0.1; curl's output in
+# $T/from.out.
+demo_from()
+{
+	curl_demo --interface "$1" >"$T/from.out" 2>&1 &&
+	    jq -e '.message == "success"' "$T/from.out" >/dev/null 2>&1
+}
+
+# check_demo_from CHECK ADDR: demo_from ADDR.
+check_demo_from()
+{
+	if demo_from "$2"; then
+		pass "$1"
+	else
+		fail "$1" "request from $2: $(head -c 300 "$T/from.out")"
+	fi
+}
+
 # request_loop NAME FILE: requests to NAME one after the other until
 # FILE exists; then prints "OK FAILED", the two counts.  What the last
 # failed request said is in $T/loop.fail.
@@ -1717,11 +1748,14 @@ metric()
 }
 
 # ctl_metric NAME SERIES: the value of SERIES (as for metric) in what
-# "epsctl show metrics" of daemon NAME says now; empty if none.
+# "epsctl show metrics" of daemon NAME says now, kept in $T/NAME.prom;
+# empty if none.
 ctl_metric()
 {
 	ctl "$1" show metrics
-	[ "$CTL_RC" -eq 0 ] && metric "$T/ctl.out" "$2"
+	[ "$CTL_RC" -eq 0 ] || return 0
+	cp "$T/ctl.out" "$T/$1.prom"
+	metric "$T/$1.prom" "$2"
 }
 
 # wait_metric NAME SERIES MIN TIMEOUT: until ctl_metric NAME SERIES is
@@ -1737,6 +1771,20 @@ wait_metric()
 		sleep 0.2
 		wm_i=$((wm_i + 1))
 	done
+}
+
+# most_metric NAME SERIES SECS: the highest value ctl_metric NAME SERIES
+# gave, asked every 0.2 s for SECS s (0 if none).
+most_metric()
+{
+	mm_end=$(($(now_ms) + $3 * 1000))
+	mm_most=0
+	while [ "$(now_ms)" -lt "$mm_end" ]; do
+		mm_v=$(ctl_metric "$1" "$2")
+		[ "${mm_v:-0}" -le "$mm_most" ] || mm_most=$mm_v
+		sleep 0.2
+	done
+	echo "$mm_most"
 }
 
 # ---------------------------------------------------- checks on daemons
@@ -2052,6 +2100,91 @@ unhang()
 {
 	kill -CONT "$2"
 	stop_pid "$(dpid "flood-$1")"
+}
+
+# start_stalls NAME SOURCES N GAP SECS: regress/tools/hold.py hellos,
+# tracked as stall-NAME: N connections to proxyd's public port, one
+# every GAP s, from the SOURCES (comma separated) in turn, each sending
+# half a ClientHello for $NAME and nothing more, until proxyd has closed
+# them all or for SECS s after the last one.  Returns once all are
+# opened (60 s at most); wait_stalls NAME waits for the end.
+start_stalls()
+{
+	rm -f "$T/stall.$1" "$T/stall.$1.opened"
+	start_daemon "stall-$1" python3 "$REGRESS/tools/hold.py" hellos \
+	    "$P_PUBLIC" "$NAME" "$2" "$3" "$4" "$5" "$T/stall.$1"
+	sl_i=0
+	while [ ! -e "$T/stall.$1.opened" ] && [ "$sl_i" -lt 600 ] &&
+	    alive "$(dpid "stall-$1")"; do
+		sleep 0.1
+		sl_i=$((sl_i + 1))
+	done
+}
+
+# wait_stalls NAME: start_stalls NAME has ended; what it printed
+# ("opened N closed N errors N") is in $T/stall-NAME.log.
+wait_stalls()
+{
+	wait "$(dpid "stall-$1")" 2>/dev/null
+	[ -s "$T/stall.$1" ] || : >"$T/stall.$1"
+}
+
+# stalls NAME LO HI: how many connections of start_stalls NAME proxyd
+# closed from LO s after their bytes went out to before HI s; stalls
+# NAME -1 0 counts those it never closed.
+stalls()
+{
+	awk -v lo="$2" -v hi="$3" '$2 >= lo && $2 < hi { n++ }
+	    END { print n + 0 }' "$T/stall.$1"
+}
+
+# stall_ids NAME LO HI: the same connections, by their index (0 the
+# first opened), comma separated.
+stall_ids()
+{
+	awk -v lo="$2" -v hi="$3" '$2 >= lo && $2 < hi {
+	    printf "%s%s", (n++ ? "," : ""), $1 } END { print "" }' \
+	    "$T/stall.$1"
+}
+
+# stall_span NAME: "MIN MAX", the shortest and longest time (s) from a
+# connection's bytes to its close, of those of start_stalls NAME that
+# proxyd closed.
+stall_span()
+{
+	awk '$2 >= 0 { if (n++ == 0 || $2 < lo) lo = $2; if ($2 > hi) hi = $2 }
+	    END { printf "%s %s\n", n ? lo : "-", n ? hi : "-" }' \
+	    "$T/stall.$1"
+}
+
+# start_relays NAME SOURCE N SECS: regress/tools/hold.py relays,
+# tracked as relays-NAME: N TLS connections from SOURCE to $NAME through
+# proxyd, one request each, held open for SECS s; returns once all had
+# their answer (30 s at most), "held N failed N" in $T/relays.NAME.
+start_relays()
+{
+	rm -f "$T/relays.$1"
+	start_daemon "relays-$1" python3 "$REGRESS/tools/hold.py" relays \
+	    "$P_PUBLIC" "$NAME" "$C/root.crt" "$2" "$3" "$4" "$T/relays.$1"
+	sr_i=0
+	while [ ! -e "$T/relays.$1" ] && [ "$sr_i" -lt 300 ] &&
+	    alive "$(dpid "relays-$1")"; do
+		sleep 0.1
+		sr_i=$((sr_i + 1))
+	done
+	[ -e "$T/relays.$1" ] || echo "held 0 failed $3" >"$T/relays.$1"
+}
+
+# start_silent NAME PORT SOURCE N RATE SECS: regress/tools/hold.py
+# silent, tracked as silent-NAME: N connections to 127.0.0.1:PORT from
+# SOURCE, RATE a second, that never send a byte, held until SECS s
+# after the first; it prints "opened N closed N errors N" (closed: by
+# the peer) into $T/silent-NAME.log.
+start_silent()
+{
+	rm -f "$T/silent-$1.log"
+	start_daemon "silent-$1" python3 "$REGRESS/tools/hold.py" silent \
+	    "$2" "$3" "$4" "$5" "$6"
 }
 
 

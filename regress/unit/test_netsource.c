@@ -1,8 +1,9 @@
 /*
  * test_netsource.c: the source an address counts against.
  *
- * epsd shares its handshake slots out per source: an IPv4 address (the
- * same when it comes mapped into IPv6) or an IPv6 /64, whatever the
+ * epsd shares its handshake slots out per source, and proxyd's listeners
+ * their client connections and waiting backchannels: an IPv4 address
+ * (the same when it comes mapped into IPv6) or an IPv6 /64, whatever the
  * port and whatever the host part of the /64.
  */
 

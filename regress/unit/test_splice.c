@@ -5,7 +5,8 @@
  * relays A and B with splice_start() and drives the client and the
  * server from the same event loop with non-blocking I/O.  Descriptors
  * are counted to see that short exchanges open no pipe, that pipes are
- * pooled only when empty, and that the pool's bound holds.  Every byte
+ * pooled only when empty, and that the pool's bound holds; a process
+ * out of descriptors relays without pipes.  Every byte
  * sent is a function of its offset in the stream, so a byte lost,
  * repeated or moved shows on the receiving end.
  */
@@ -102,6 +103,7 @@ static void	 test_reset(void);
 static void	 test_idle(void);
 static void	 test_backpressure(void);
 static void	 test_pool(void);
+static void	 test_nofile(void);
 
 /* Run the loop until cond holds or secs have passed. */
 #define RUN_UNTIL(cond, secs) do {					\
@@ -672,6 +674,56 @@ test_pool(void)
 	splice_set_pool(SPLICE_MAXPIPES);
 }
 
+/*
+ * No descriptor free (RLIMIT_NOFILE at the lowest free one) and no pipe
+ * pooled: pipe2(2) fails, and a bulk relay goes on with read/write,
+ * every byte there.
+ */
+static void
+test_nofile(void)
+{
+	struct rlimit	 rl, low;
+	struct ctx	 c;
+	int		 fd, full, done;
+
+	splice_set_pool(0);
+	splice_set_pool(SPLICE_MAXPIPES);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 ||
+	    setup(&c, 0, NULL, 0, 0) == -1) {
+		UT_CHECK("splice: relay starts", 0);
+		return;
+	}
+	if ((fd = open("/dev/null", O_RDONLY)) == -1) {
+		perror("/dev/null");
+		exit(2);
+	}
+	close(fd);
+	low = rl;
+	low.rlim_cur = (rlim_t)fd;
+	if (setrlimit(RLIMIT_NOFILE, &low) == -1) {
+		perror("setrlimit");
+		exit(2);
+	}
+	errno = 0;
+	full = open("/dev/null", O_RDONLY) == -1 && errno == EMFILE;
+	c.cli.tosend = c.srv.tosend = 4 * MIB;
+	c.cli.shut = c.srv.shut = 1;
+	end_start(&c.cli, 1);
+	end_start(&c.srv, 1);
+	RUN_UNTIL(c.rl.ncalls > 0 && c.cli.eof && c.srv.eof, 10);
+	done = c.rl.ncalls == 1 && c.rl.why == SPLICE_DONE &&
+	    c.cli.recvd == 4 * MIB && c.srv.recvd == 4 * MIB &&
+	    !c.cli.bad && !c.srv.bad;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		perror("setrlimit");
+		exit(2);
+	}
+	UT_CHECK("splice: no descriptor free for a pipe", full);
+	UT_CHECK("splice: out of descriptors, bulk goes on in read/write",
+	    done);
+	teardown(&c);
+}
+
 int
 main(void)
 {
@@ -696,6 +748,7 @@ main(void)
 	test_idle();
 	test_backpressure();
 	test_pool();
+	test_nofile();
 
 	printf("# splice: %.1f s in all\n", now() - t0);
 	event_free(ticker);

@@ -331,7 +331,7 @@ test_reasons(void)
 	};
 	static const char	*labels[BC_REFUSALS] = {
 		"bad_preamble", "truncated", "no_preamble", "evicted",
-		"pool_key", "unknown_token", "token_used", "token_expired",
+		"source_evicted", "pool_key", "unknown_token", "token_used", "token_expired",
 		"token_failed", "unavailable",
 	};
 	struct token_table	 tt;
