@@ -221,6 +221,15 @@ ticks()
 	    awk '{ s += $12 + $13 + $14 + $15 } END { print s + 0 }'
 }
 
+# systicks PID...: the system part of ticks PID...
+systicks()
+{
+	for tk_p in $(tree "$@"); do
+		cat "/proc/$tk_p/stat" 2>/dev/null
+	done | sed 's/.*) //' |
+	    awk '{ s += $13 + $15 } END { print s + 0 }'
+}
+
 # rss PID...: KiB resident in the processes and their descendants.
 rss()
 {
@@ -637,6 +646,8 @@ m_download()
 	md_w='%{remote_port} %{http_code} %{size_download} %{speed_download}'
 	md_ports=$P_NGINX
 	[ "$PUB_PORT" = "$P_NGINX" ] || md_ports="$P_NGINX $PUB_PORT"
+	md_t0=$(ticks $PUB $PRIV)
+	md_s0=$(systicks $PUB $PRIV)
 	for md_i in 1 2 3; do
 		for md_port in $md_ports; do
 			curl -s -o /dev/null --max-time 120 -w "$md_w\\n" \
@@ -645,6 +656,13 @@ m_download()
 			    "https://$NAME:$md_port/big" 2>/dev/null
 		done
 	done >"$T/dl.$bn_path"
+	# what the proxy spent on the three (the direct ones cost it none)
+	[ "$PUB_PORT" = "$P_NGINX" ] ||
+	    bnote "$bn_path" "download: $(awk -v t="$(($(ticks $PUB $PRIV) - \
+	    md_t0))" -v s="$(($(systicks $PUB $PRIV) - md_s0))" -v hz="$HZ" \
+	    -v mib="$((3 * BIG_MIB))" 'BEGIN { printf "proxy CPU %.0f ms \
+per GiB, %.0f%% of it in the kernel", t * 1000 / hz * 1024 / mib, \
+	    t ? 100 * s / t : 0 }')"
 	md_best=$(dl_best "$PUB_PORT")
 	if [ -n "$md_best" ]; then
 		result dl "$md_best"
