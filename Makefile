@@ -64,7 +64,7 @@ COMMON_SRCS = common/compat.c common/log.c common/frame.c common/chan.c common/p
 	common/mp.c common/rpc.c common/epsclient.c common/clienthello.c \
 	common/splice.c common/net.c common/tlsutil.c common/lex.c \
 	common/dname.c common/settings.c common/control.c common/metrics.c \
-	common/sandbox.c
+	common/sandbox.c common/proxyproto.c
 PROXYD_SRCS = proxyd/proxyd.c proxyd/listener.c proxyd/matcher.c \
 	proxyd/token.c proxyd/eps.c proxyd/config.c proxyd/parse.y
 PRIVPROXYD_SRCS = privproxyd/privproxyd.c privproxyd/connector.c \
@@ -76,7 +76,7 @@ ISERVER_SRCS = examples/internal-server/internal-server.c
 
 UNIT_TESTS = $(basename $(notdir $(wildcard regress/unit/test_*.c)))
 FUZZ_TARGETS = fuzz_clienthello fuzz_frame fuzz_rpc fuzz_conf_proxyd \
-	fuzz_conf_privproxyd fuzz_conf_epsd fuzz_control
+	fuzz_conf_privproxyd fuzz_conf_epsd fuzz_control fuzz_proxyproto
 
 objs = $(patsubst %.y,$(O)/%.o,$(patsubst %.c,$(O)/%.o,$(1)))
 

@@ -22,10 +22,10 @@ pkgs="$pkgs openssl curl jq ca-certificates"
 # tests: clang with its sanitizer and libFuzzer runtimes, the load
 # generators, mandoc -Tlint for the manual pages, ps(1), ss(8), nc(1)
 # for raw, non-TLS bytes, python3 with msgpack for the test drivers
-# that play a hostile peer, and nginx as an internal server that takes
-# the PROXY protocol
+# that play a hostile peer, nginx as an internal server that takes the
+# PROXY protocol and haproxy as a load balancer that sends it
 pkgs="$pkgs clang libclang-rt-14-dev wrk parallel mandoc procps iproute2"
-pkgs="$pkgs netcat-openbsd python3 python3-msgpack nginx-light"
+pkgs="$pkgs netcat-openbsd python3 python3-msgpack nginx-light haproxy"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
 	echo "$prog: dpkg-query not found: install by hand:$pkgs" >&2

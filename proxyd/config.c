@@ -11,7 +11,11 @@
  *	{endpoint, prefork, to_handshake, ..., max_conns, max_src_hs,
  *	 max_src_conns, ..., max_ttl,
  *	 operators: [{name: str, max_pool, max_calls, max_tokens,
- *	 max_announce, allow: [pattern, ...]}, ...]}
+ *	 max_announce, allow: [pattern, ...]}, ...],
+ *	 proxy_protocol: [{listen: "ip:port", from: [network, ...]}, ...]}
+ *
+ * A listener finds a public socket's entry in proxy_protocol by the
+ * socket's address, so a reload may change the trusted networks.
  *
  * The top level's op_max_* are the parser's: each operator's own limits
  * are filled in from them before the map is made.
@@ -24,9 +28,12 @@
 #include "compat.h"
 #include "log.h"
 #include "proxyd.h"
+#include "proxyproto.h"
 #include "settings.h"
 
 static int	 valid_pattern(const char *);
+static int	 valid_addr(const char *);
+static int	 valid_network(const char *);
 
 static const struct setting op_settings[] = {
 	SETTING_STR("name", struct proxyd_operator, name, rpc_valid_name),
@@ -43,6 +50,15 @@ static const struct setting op_settings[] = {
 };
 
 SETTINGS_TAILQ(op, struct proxyd_conf, operators, struct proxyd_operator, entry)
+
+static const struct setting ppin_settings[] = {
+	SETTING_STR("listen", struct proxyd_ppin, addr, valid_addr),
+	SETTING_STRS("from", struct proxyd_ppin, from, nfrom, 1,
+	    PP_NETSTRLEN, valid_network),
+	SETTINGS_END
+};
+
+SETTINGS_TAILQ(ppin, struct proxyd_conf, ppin, struct proxyd_ppin, entry)
 
 const struct setting config_settings[] = {
 	SETTING_STR("endpoint", struct proxyd_conf, endpoint, NULL),
@@ -66,6 +82,8 @@ const struct setting config_settings[] = {
 	SETTING_UINT("max_ttl", struct proxyd_conf, max_ttl, 1, 86400 * 7),
 	SETTING_LIST("operators", 4096, op_settings, op_first, op_next,
 	    op_add),
+	SETTING_LIST("proxy_protocol", PROXYD_MAXLISTEN, ppin_settings,
+	    ppin_first, ppin_next, ppin_add),
 	SETTINGS_END
 };
 
@@ -95,6 +113,7 @@ config_new(void)
 	c->op_max_announce = PROXYD_OP_ANNOUNCE;
 	proc_ctlconf_init(&c->ctl);
 	TAILQ_INIT(&c->operators);
+	TAILQ_INIT(&c->ppin);
 	return (c);
 }
 
@@ -113,12 +132,20 @@ config_free(void *arg)
 {
 	struct proxyd_conf	*c = arg;
 	struct proxyd_operator	*op;
+	struct proxyd_ppin	*pp;
+	size_t			 i;
 
 	if (c == NULL)
 		return;
 	while ((op = TAILQ_FIRST(&c->operators)) != NULL) {
 		TAILQ_REMOVE(&c->operators, op, entry);
 		operator_free(op);
+	}
+	while ((pp = TAILQ_FIRST(&c->ppin)) != NULL) {
+		TAILQ_REMOVE(&c->ppin, pp, entry);
+		for (i = 0; i < pp->nfrom; i++)
+			free(pp->from[i]);
+		free(pp);
 	}
 	free(c);
 }
@@ -138,4 +165,21 @@ static int
 valid_pattern(const char *s)
 {
 	return (dname_valid(s, 1));
+}
+
+static int
+valid_addr(const char *s)
+{
+	struct net_addr	 a;
+
+	return (net_parse(s, &a) == 0);
+}
+
+static int
+valid_network(const char *s)
+{
+	struct pp_net	 net;
+	const char	*why;
+
+	return (pp_net_parse(s, &net, &why) == 0);
 }

@@ -6,6 +6,9 @@
  * backchannels and the token of each client that waits for its private
  * proxy.  A client goes through these states:
  *
+ *	PROXY	on a public address that takes the PROXY protocol, from
+ *		one of its trusted networks: reading the header, under
+ *		the handshake timeout (which goes on running for HELLO)
  *	HELLO	reading the ClientHello, under the handshake timeout
  *	ROUTE	no pooled backchannel: the matcher issues a token and
  *		calls the private operator
@@ -23,6 +26,19 @@
  * write, then the relay.  A name without a route is refused here.  Only
  * a client whose operator has no idle pooled backchannel here goes to
  * the matcher (IMSG_ROUTE), which keeps the token table.
+ *
+ * The PROXY protocol (common/proxyproto.c): a public socket finds the
+ * networks it trusts in the configuration by its own address, again at
+ * each reload.  A client from one of them must start with a v1 or v2
+ * header; its bytes are read with the ClientHello's first read, and the
+ * bytes after it are the ClientHello.  The header's source replaces the
+ * TCP peer and its destination the address connected to, for everything
+ * after: the matcher, the go header, the notification, the control
+ * socket, the logs.  A LOCAL or UNKNOWN header keeps the connection's
+ * own addresses.  A trusted client without a valid header is refused
+ * ("PROXY header"); a client from anywhere else is an ordinary one,
+ * whose PROXY header is no ClientHello.  The parser needs a heap copy
+ * only while a header is cut short.
  *
  * A backchannel connection sends a preamble (common/eps.h).  A token
  * preamble whose token belongs to a client of this listener is joined
@@ -97,11 +113,14 @@
 #include "clienthello.h"
 #include "log.h"
 #include "proxyd.h"
+#include "proxyproto.h"
 #include "splice.h"
 
 #define HELLO_BUF0	2048	/* first heap buffer for a ClientHello */
 #define ACCEPT_BATCH	1	/* accepts per event: epoll says if more */
 #define DEFER_ACCEPT	1	/* s the kernel waits for a first byte */
+#define ADMIT_SOURCE	0x1	/* conn_admit(): the source's limits */
+#define ADMIT_TOTAL	0x2	/* ... the listener's */
 #define PAUSE_MIN_MS	100	/* a socket out of descriptors pauses, */
 #define PAUSE_MAX_MS	1000	/* doubling up to this while it fails */
 
@@ -112,6 +131,7 @@
 #endif
 
 enum conn_state {
+	C_PROXY,
 	C_HELLO,
 	C_ROUTE,
 	C_WAIT,
@@ -135,6 +155,9 @@ struct lsock {
 	struct event		*pause;		/* out of descriptors */
 	unsigned int		 pause_ms;	/* the last pause, 0 if none */
 	int			 paused;
+	/* networks whose clients send a PROXY header first */
+	struct pp_net		 trust[PROXYD_MAXTRUST];
+	size_t			 ntrust;
 };
 
 /* What one source holds in this listener. */
@@ -177,8 +200,11 @@ struct conn {
 	int			 inhs;		/* in its handshake */
 	char			*name;		/* until the relay starts */
 	struct ch_parser	*hello;		/* a hello still coming */
-	union sockaddr_any	 peer;
-	union sockaddr_any	 local;		/* wildcard sockets only */
+	struct pp_parser	*pp;		/* a PROXY header coming */
+	union sockaddr_any	 peer;		/* the PROXY header's, if one */
+	union sockaddr_any	 local;		/* wildcard sockets, or the
+						   PROXY header's */
+	int			 proxied;	/* a header gave both */
 	time_t			 started;
 	size_t			 hellolen;	/* the client's, before relay */
 };
@@ -271,6 +297,7 @@ static struct log_limit		 refused_limit = LOG_LIMIT_INITIALIZER(10);
 static uint8_t			 rbuf[BC_GO_MAX + CH_MAXLEN];
 
 static void	conn_close(struct conn *, int alert, const char *why);
+static int	conn_admit(const char *, const union sockaddr_any *, int);
 static void	conn_read(evutil_socket_t, short, void *);
 static void	conn_timeout(evutil_socket_t, short, void *);
 static void	conn_join(struct conn *, int bcfd, struct event *bcev);
@@ -339,7 +366,8 @@ peerstr(const union sockaddr_any *a, char *buf)
 static const char *
 conn_server(const struct conn *c, char *buf)
 {
-	return (peerstr(c->ls->wildcard ? &c->local : &c->ls->addr, buf));
+	return (peerstr(c->ls->wildcard || c->proxied ? &c->local :
+	    &c->ls->addr, buf));
 }
 
 /* Arm the connection's timer, made when first needed. */
@@ -462,6 +490,7 @@ conn_free(struct conn *c)
 	free(c->buf);
 	free(c->name);
 	free(c->hello);
+	free(c->pp);
 	explicit_bzero(c->token, sizeof(c->token));
 	free(c);
 	nconns--;
@@ -782,7 +811,93 @@ conn_routed(struct conn *c, uint8_t *p, size_t n)
 	conn_route(c);
 }
 
-/* Read the ClientHello: into rbuf first, into the heap if it is long. */
+/*
+ * The PROXY header, from the n bytes at p: the number of them it took,
+ * or -1 if the client was refused.  The header's addresses are the
+ * client's from now on.
+ */
+/*
+ * A PROXY header named the client: charge it to its own source from now
+ * on, under that source's limits, instead of to the balancer's.  0, or
+ * -1 when it was refused (and closed).
+ */
+static int
+conn_resource(struct conn *c)
+{
+	struct lsource	*src;
+	char		 key[NET_SOURCELEN];
+
+	if (net_source_key(&c->peer.sa, key, sizeof(key)) == -1 ||
+	    strcmp(key, c->src->key) == 0)
+		return (0);
+	if (conn_admit(key, &c->peer, ADMIT_SOURCE) == -1) {
+		conn_close(c, 0, NULL);
+		return (-1);
+	}
+	if ((src = source_get(key)) == NULL) {
+		conn_close(c, 0, "out of memory");
+		return (-1);
+	}
+	if (c->inhs) {
+		TAILQ_REMOVE(&c->src->hs, c, srcentry);
+		c->src->nhs--;
+		TAILQ_INSERT_TAIL(&src->hs, c, srcentry);
+		src->nhs++;
+	}
+	c->src->nconns--;
+	source_put(c->src);
+	c->src = src;
+	src->nconns++;
+	return (0);
+}
+
+static ssize_t
+conn_proxy(struct conn *c, const uint8_t *p, size_t n)
+{
+	static struct pp_parser	 first;		/* a header in one read */
+	struct pp_parser	*pp;
+	struct pp_info		 info;
+	size_t			 used;
+	char			 why[96];
+
+	if ((pp = c->pp) == NULL) {
+		pp = &first;
+		pp_init(pp);
+	}
+	switch (pp_feed(pp, p, n, &used, &info)) {
+	case PP_MORE:
+		if (c->pp == NULL) {
+			if ((c->pp = malloc(sizeof(*c->pp))) == NULL) {
+				conn_close(c, 0, "out of memory");
+				return (-1);
+			}
+			memcpy(c->pp, pp, sizeof(*c->pp));
+		}
+		return ((ssize_t)used);
+	case PP_ERR:
+		(void)snprintf(why, sizeof(why), "PROXY header: %s", pp->why);
+		conn_close(c, 0, why);
+		return (-1);
+	case PP_OK:
+		break;
+	}
+	free(c->pp);
+	c->pp = NULL;
+	if (!info.local) {
+		memcpy(&c->peer, &info.src, sizeof(c->peer));
+		memcpy(&c->local, &info.dst, sizeof(c->local));
+		c->proxied = 1;
+		if (conn_resource(c) == -1)
+			return (-1);
+	}
+	c->state = C_HELLO;
+	return ((ssize_t)used);
+}
+
+/*
+ * Read the ClientHello: into rbuf first, into the heap if it is long;
+ * a PROXY header in front of it first where one is expected.
+ */
 static void
 conn_hello(struct conn *c)
 {
@@ -792,7 +907,7 @@ conn_hello(struct conn *c)
 	enum ch_status		 st;
 	uint8_t			*p, *nb;
 	size_t			 have, ncap;
-	ssize_t			 n;
+	ssize_t			 n, u;
 	char			 why[192], a[NET_ADDRSTRLEN], vname[128];
 
 	if (c->buf == NULL) {
@@ -836,6 +951,15 @@ conn_hello(struct conn *c)
 		    peerstr(&c->peer, a));
 		conn_free(c);
 		return;
+	}
+	/* still nothing in the heap: the hello starts after the header */
+	if (c->state == C_PROXY) {
+		if ((u = conn_proxy(c, p, (size_t)n)) == -1)
+			return;
+		p += u;
+		n -= u;
+		if (c->state == C_PROXY || n == 0)
+			goto wait;
 	}
 	/* only the new bytes: the parser picks up where it stopped */
 	st = ch_feed(hp, p + have, (size_t)n, &info);
@@ -921,6 +1045,9 @@ conn_timeout(evutil_socket_t fd, short ev, void *arg)
 	char		 why[DNAME_MAX + 64];
 
 	switch (c->state) {
+	case C_PROXY:
+		conn_close(c, 0, "PROXY header not sent in time");
+		break;
 	case C_HELLO:
 		conn_close(c, 0, "no ClientHello in time");
 		break;
@@ -958,22 +1085,24 @@ conn_join(struct conn *c, int bcfd, struct event *bcev)
 
 /*
  * Make room for a client from source key, by the rules at the top of
- * this file: 0, or -1 when it is to be refused.
+ * this file: 0, or -1 when it is to be refused.  ADMIT_SOURCE applies
+ * the source's limits, ADMIT_TOTAL the listener's.
  */
 static int
-conn_admit(const char *key, const union sockaddr_any *ss)
+conn_admit(const char *key, const union sockaddr_any *ss, int what)
 {
 	struct lsource	*src;
 	struct conn	*c;
 	char		 why[NET_SOURCELEN + 96], a[NET_ADDRSTRLEN];
 
-	while (conf->max_src_hs > 0 && (src = source_find(key)) != NULL &&
+	while ((what & ADMIT_SOURCE) && conf->max_src_hs > 0 && (src = source_find(key)) != NULL &&
 	    src->nhs >= conf->max_src_hs) {
 		(void)snprintf(why, sizeof(why), "evicted: %u handshakes "
 		    "from %s, this one the oldest", src->nhs, key);
 		conn_close(TAILQ_FIRST(&src->hs), 0, why);
 	}
-	while (conf->max_src_conns > 0 && (src = source_find(key)) != NULL &&
+	while ((what & ADMIT_SOURCE) && conf->max_src_conns > 0 &&
+	    (src = source_find(key)) != NULL &&
 	    src->nconns >= conf->max_src_conns) {
 		if ((c = TAILQ_FIRST(&src->hs)) == NULL) {
 			listener_refused("source limit");
@@ -987,7 +1116,7 @@ conn_admit(const char *key, const union sockaddr_any *ss)
 		    key);
 		conn_close(c, 0, why);
 	}
-	while (nconns >= conf->max_conns) {
+	while ((what & ADMIT_TOTAL) && nconns >= conf->max_conns) {
 		if ((c = TAILQ_FIRST(&handshakes)) == NULL) {
 			listener_refused("limit");
 			log_limited(&refused_limit, "refused client %s: "
@@ -1007,6 +1136,7 @@ conn_new(int fd, const union sockaddr_any *ss, const struct lsock *l)
 	struct conn	*c;
 	socklen_t	 sl = sizeof(c->local);
 	char		 key[NET_SOURCELEN], a[NET_ADDRSTRLEN];
+	int		 trusted;
 
 	if (net_source_key(&ss->sa, key, sizeof(key)) == -1) {
 		listener_refused("not an IP address");
@@ -1015,7 +1145,14 @@ conn_new(int fd, const union sockaddr_any *ss, const struct lsock *l)
 		close(fd);
 		return;
 	}
-	if (conn_admit(key, ss) == -1) {
+	/*
+	 * A trusted balancer's clients are charged to their own source
+	 * once its PROXY header names it (conn_proxy), not to the
+	 * balancer's.
+	 */
+	trusted = l->ntrust > 0 && pp_net_match(l->trust, l->ntrust, &ss->sa);
+	if (conn_admit(key, ss, trusted ? ADMIT_TOTAL :
+	    ADMIT_SOURCE | ADMIT_TOTAL) == -1) {
 		close(fd);
 		return;
 	}
@@ -1029,6 +1166,7 @@ conn_new(int fd, const union sockaddr_any *ss, const struct lsock *l)
 	c->bcfd = -1;
 	c->ls = l;
 	c->peer = *ss;
+	c->state = trusted ? C_PROXY : C_HELLO;
 	do {
 		c->id = ++nextid;
 	} while (c->id == 0 || RB_FIND(conn_ids, &conns, c) != NULL);
@@ -1561,6 +1699,32 @@ lsock_accept(evutil_socket_t lfd, short ev, void *arg)
 	}
 }
 
+/* The networks a public socket takes PROXY headers from, if any. */
+static void
+lsock_trust(struct lsock *l)
+{
+	struct proxyd_ppin	*pp;
+	const char		*why;
+	char			 a[NET_ADDRSTRLEN];
+	size_t			 i;
+
+	l->ntrust = 0;
+	if (conf == NULL || l->backchannel)
+		return;
+	(void)peerstr(&l->addr, a);
+	TAILQ_FOREACH(pp, &conf->ppin, entry)
+		if (strcmp(pp->addr, a) == 0)
+			break;
+	if (pp == NULL)
+		return;
+	for (i = 0; i < pp->nfrom && l->ntrust < PROXYD_MAXTRUST; i++)
+		if (pp_net_parse(pp->from[i], &l->trust[l->ntrust], &why) ==
+		    0)
+			l->ntrust++;
+		else
+			log_warnx("%s: %s: %s", __func__, pp->from[i], why);
+}
+
 static void
 lsock_add(struct frame *f)
 {
@@ -1603,6 +1767,7 @@ lsock_add(struct frame *f)
 	    lsock_accept, l)) == NULL ||
 	    (l->pause = evtimer_new(ps->base, accept_resume, l)) == NULL)
 		fatal("%s: event_new", __func__);
+	lsock_trust(l);
 	TAILQ_INSERT_TAIL(&lsocks, l, entry);
 }
 
@@ -1834,8 +1999,10 @@ listener_config(struct privsep *p, void *nconf, char *why, size_t whylen)
 	/* "max pool" may have shrunk, an operator may be gone */
 	RB_FOREACH_SAFE(lp, lpools, &lpools, t)
 		lpool_trim(lp);
-	TAILQ_FOREACH(l, &lsocks, entry)
+	TAILQ_FOREACH(l, &lsocks, entry) {
+		lsock_trust(l);
 		lsock_arm(l);
+	}
 	if (!routed && !evtimer_pending(routed_ev, NULL)) {
 		tv.tv_sec = PROXYD_SYNC_WAIT;
 		tv.tv_usec = 0;
@@ -1932,6 +2099,7 @@ static const struct {
 	{ "ClientHello too", "bad_clienthello" },
 	{ "bad ClientHello", "bad_clienthello" },
 	{ "TLS version too old", "bad_clienthello" },
+	{ "PROXY header", "bad_proxy_header" },
 	{ "", "internal" },		/* the rest: ours */
 };
 
@@ -1952,6 +2120,8 @@ static const char *
 conn_state_name(enum conn_state st)
 {
 	switch (st) {
+	case C_PROXY:
+		return ("proxy");
 	case C_HELLO:
 		return ("hello");
 	case C_ROUTE:

@@ -460,14 +460,16 @@ routes_full(int instance)
 		if (nkeys + ++nset < PROXYD_ROUTES_CHUNK)
 			continue;
 		routes_send(instance, begin, 0, &keys, nkeys, &set, nset);
-		explicit_bzero(keys.sb.data, keys.sb.size);
+		if (keys.sb.data != NULL)	/* none yet: NULL */
+			explicit_bzero(keys.sb.data, keys.sb.size);
 		mp_out_reset(&keys);
 		mp_out_reset(&set);
 		nkeys = nset = 0;
 		begin = 0;
 	}
 	routes_send(instance, begin, 1, &keys, nkeys, &set, nset);
-	explicit_bzero(keys.sb.data, keys.sb.size);
+	if (keys.sb.data != NULL)
+		explicit_bzero(keys.sb.data, keys.sb.size);
 	mp_out_free(&keys);
 	mp_out_free(&set);
 }

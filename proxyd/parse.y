@@ -1,7 +1,9 @@
 /*
  * parse.y: the grammar of proxyd.conf(5).  The lexer is common/lex.c;
  * this file maps its words to keywords and builds a struct proxyd_conf.
- * Host names are resolved here, in the parent, once.
+ * Host names are resolved here, in the parent, once.  The networks of a
+ * "proxy protocol from" are numeric (common/proxyproto.c parses them):
+ * trust is not given to whatever a name resolves to.
  */
 
 %{
@@ -16,17 +18,24 @@
 #include "lex.h"
 #include "log.h"
 #include "proxyd.h"
+#include "proxyproto.h"
 
 static struct lexer		 lx;
 static int			 userset;	/* a "user" statement */
 static struct proxyd_conf	*conf;
 static struct proxyd_operator	*curop;
+/* the networks of the "proxy protocol from" being read */
+static char			*ppnets[PROXYD_MAXTRUST];
+static size_t			 nppnets;
 
 int	 yyparse(void);
 static int	 yylex(void);
 static void	 yyerror(const char *, ...)
 		    __attribute__((__format__ (printf, 1, 2)));
 static int	 add_allow(char *);
+static void	 add_ppnet(char *);
+static void	 clear_ppnets(void);
+static void	 add_ppin(int first);
 
 typedef struct lex_yystype YYSTYPE;
 #define YYSTYPE_IS_DECLARED 1
@@ -36,10 +45,11 @@ typedef struct lex_yystype YYSTYPE;
 %token	HANDSHAKE HANDSHAKES IDLE INCLUDE LISTEN MAX ON OPERATOR PORT
 %token	PREAMBLE POOL PREFORK SOCKET SOURCE TIMEOUT TOKEN TOKENS TTL USER
 %token	ERROR
-%token	CONTROL GROUP METRICS
+%token	CONTROL GROUP METRICS FROM PROTOCOL PROXY
 %token	<v.string>	STRING
 %token	<v.number>	NUMBER
 %type	<v.string>	port
+%type	<v.number>	ppin
 %destructor	{ free($$); }	<v.string>
 
 %%
@@ -91,9 +101,13 @@ main		: USER STRING			{
 			    &n) == 0)
 				conf->prefork = (int)n;
 		}
-		| LISTEN ON STRING PORT port	{
-			(void)lex_addrs(&lx, $3, $5, 1, conf->listen,
-			    &conf->nlisten, PROXYD_MAXLISTEN);
+		| LISTEN ON STRING PORT port ppin {
+			int	 first = conf->nlisten;
+
+			if (lex_addrs(&lx, $3, $5, 1, conf->listen,
+			    &conf->nlisten, PROXYD_MAXLISTEN) == 0 && $6)
+				add_ppin(first);
+			clear_ppnets();
 			free($3);
 			free($5);
 		}
@@ -186,6 +200,22 @@ main		: USER STRING			{
 		}
 		;
 
+ppin		: /* empty */			{ $$ = 0; }
+		| PROXY PROTOCOL FROM		{ clear_ppnets(); }
+		    ppnets			{ $$ = 1; }
+		;
+
+ppnets		: STRING			{ add_ppnet($1); }
+		| '{' optnl ppnetlist_b '}'
+		;
+
+ppnetlist_b	: STRING optnl			{ add_ppnet($1); }
+		| ppnetlist_b ',' optnl STRING optnl {
+			add_ppnet($4);
+		}
+		| ppnetlist_b STRING optnl	{ add_ppnet($2); }
+		;
+
 operator	: OPERATOR STRING		{
 			if (!rpc_valid_name($2) ||
 			    strcmp($2, EPS_LOCAL_OP) == 0)
@@ -262,6 +292,7 @@ static const struct lex_keyword keywords[] = {
 	{ "control",		CONTROL },
 	{ "endpoint",		ENDPOINT },
 	{ "eps",		EPS },
+	{ "from",		FROM },
 	{ "group",		GROUP },
 	{ "handshake",		HANDSHAKE },
 	{ "handshakes",		HANDSHAKES },
@@ -276,6 +307,8 @@ static const struct lex_keyword keywords[] = {
 	{ "port",		PORT },
 	{ "preamble",		PREAMBLE },
 	{ "prefork",		PREFORK },
+	{ "protocol",		PROTOCOL },
+	{ "proxy",		PROXY },
 	{ "socket",		SOCKET },
 	{ "source",		SOURCE },
 	{ "timeout",		TIMEOUT },
@@ -322,6 +355,65 @@ add_allow(char *s)
 	return (0);
 }
 
+/* One network of a "proxy protocol from", checked. */
+static void
+add_ppnet(char *s)
+{
+	struct pp_net	 net;
+	const char	*why;
+
+	if (pp_net_parse(s, &net, &why) == -1) {
+		yyerror("proxy protocol from %s: %s", s, why);
+		free(s);
+		return;
+	}
+	if (nppnets >= PROXYD_MAXTRUST) {
+		yyerror("proxy protocol from %s: more than %d networks", s,
+		    PROXYD_MAXTRUST);
+		free(s);
+		return;
+	}
+	ppnets[nppnets++] = s;
+}
+
+static void
+clear_ppnets(void)
+{
+	while (nppnets > 0)
+		free(ppnets[--nppnets]);
+}
+
+/* The listen addresses from first on take the PROXY protocol. */
+static void
+add_ppin(int first)
+{
+	struct proxyd_ppin	*pp;
+	char			 a[NET_ADDRSTRLEN];
+	size_t			 i;
+	int			 j;
+
+	if (nppnets == 0)	/* each was refused */
+		return;
+	for (j = first; j < conf->nlisten; j++) {
+		(void)net_addrstr(&conf->listen[j], a, sizeof(a));
+		TAILQ_FOREACH(pp, &conf->ppin, entry)
+			if (strcmp(pp->addr, a) == 0)
+				break;
+		if (pp != NULL) {
+			yyerror("listen on %s: proxy protocol given twice", a);
+			continue;
+		}
+		if ((pp = calloc(1, sizeof(*pp))) == NULL)
+			fatal("calloc");
+		(void)strlcpy(pp->addr, a, sizeof(pp->addr));
+		for (i = 0; i < nppnets; i++)
+			if ((pp->from[i] = strdup(ppnets[i])) == NULL)
+				fatal("strdup");
+		pp->nfrom = nppnets;
+		TAILQ_INSERT_TAIL(&conf->ppin, pp, entry);
+	}
+}
+
 struct proxyd_conf *
 parse_config(const char *file, char **macros, int nmacros)
 {
@@ -338,6 +430,7 @@ parse_config(const char *file, char **macros, int nmacros)
 	}
 	userset = 0;
 	yyparse();
+	clear_ppnets();
 	errors = lx.errors;
 
 	if (errors == 0) {

@@ -39,6 +39,8 @@
 #define PROXYD_USER		"_proxyd"	/* the children run as */
 #define PROXYD_MAXLISTEN	8	/* addresses per listen kind */
 #define PROXYD_MAXALLOW		256	/* patterns per operator */
+#define PROXYD_MAXTRUST		32	/* networks a listen address takes
+					   the PROXY protocol from */
 
 #define PROXYD_TO_HANDSHAKE	10	/* s for the whole ClientHello */
 #define PROXYD_TO_TOKEN		10	/* s for the private proxy to come */
@@ -129,6 +131,19 @@ struct proxyd_operator {
 };
 TAILQ_HEAD(proxyd_operators, proxyd_operator);
 
+/*
+ * A public address behind a load balancer: a connection from one of
+ * the networks in from starts with a PROXY protocol header, whose
+ * addresses are the client's (listener.c).
+ */
+struct proxyd_ppin {
+	TAILQ_ENTRY(proxyd_ppin)	 entry;
+	char				 addr[NET_ADDRSTRLEN];	/* "ip:port" */
+	char				*from[PROXYD_MAXTRUST];	/* networks */
+	size_t				 nfrom;
+};
+TAILQ_HEAD(proxyd_ppins, proxyd_ppin);
+
 struct proxyd_conf {
 	char			 user[LOGIN_NAME_MAX];
 	char			 chroot[PATH_MAX];
@@ -154,6 +169,7 @@ struct proxyd_conf {
 	unsigned int		 op_max_tokens;
 	unsigned int		 op_max_announce;
 	struct proxyd_operators	 operators;
+	struct proxyd_ppins	 ppin;		/* of listen addresses */
 	struct proc_ctlconf	 ctl;		/* the parent's: control, metrics */
 };
 

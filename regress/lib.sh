@@ -56,7 +56,8 @@
 #
 # The functions, by section (each is described where it is defined):
 #	output		pass fail skip check refute die note logtails need
-#			need_root need_python quiet_ok
+#			need_root need_python need_installed has_ipv6
+#			quiet_ok
 #	processes	alive track dpid children title child_titles
 #			child_pid child_pids start_time tracked stopped
 #			status_ids children_as fds role_fds vanish stop_pid
@@ -77,6 +78,7 @@
 #	daemons		dflags up hup check_start_err start_s_server
 #			start_is start_epsd_public start_epsd_private
 #			start_proxyd start_privproxyd start_all
+#			start_nginx_pp start_haproxy
 #	clients		curl_name curl_demo name_ok demo_ok check_name
 #			check_demo eventually_demo requests curl_from
 #			check_download s_client alert112 check_alert112
@@ -99,7 +101,7 @@
 # Programs the functions run are in regress/tools/: flood.py (for
 # start_flood), load.py (measure_rate, start_hellos), hold.py
 # (start_stalls, start_silent) and demopty.py (check_demo_stops);
-# tokens.py is run by 35-tokens.
+# tokens.py is run by 35-tokens, ppclient.py by 37-proxyproto-in.
 # Functions that start with check_ (and check, refute, assert_log,
 # refute_log, daemons_alive, eventually_demo, capture, refused_link)
 # print checks; the others only tell or do.  A check must not run in
@@ -228,6 +230,32 @@ sys.argv[1:]]" "$@" 2>/dev/null; then
 	done
 	skip all "no python3 with ${*:-its standard library}"
 	exit 0
+}
+
+# need_installed TOOL: skip the whole case when TOOL is missing and
+# etc/deps.sh, run once per case as root, does not install it (as
+# another user it is not run).
+need_installed()
+{
+	if ! command -v "$1" >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ] &&
+	    [ ! -e "$T/deps.out" ]; then
+		timeout 300 sh "$TOP/etc/deps.sh" >"$T/deps.out" 2>&1
+	fi
+	command -v "$1" >/dev/null 2>&1 && return 0
+	if [ -s "$T/deps.out" ]; then
+		skip all "$1 not installed, and etc/deps.sh failed: \
+$(tail -n 1 "$T/deps.out")"
+	else
+		skip all "$1 not installed (etc/deps.sh installs it)"
+	fi
+	exit 0
+}
+
+# has_ipv6: the loopback interface has ::1.
+has_ipv6()
+{
+	grep -q '^00000000000000000000000000000001 ' /proc/net/if_inet6 \
+	    2>/dev/null
 }
 
 # quiet_ok RC FILE: a command exited with RC 0 and said nothing in FILE.
@@ -1244,6 +1272,134 @@ start_all()
 	done
 }
 
+# start_nginx_pp "LABEL PORT"...: nginx (need_installed nginx first) as
+# an internal server behind privproxyd that takes the PROXY protocol
+# and terminates TLS with the internal server's certificate: for each
+# LABEL (such as v1), a server for LABEL.internal-server.local on
+# 127.0.0.1:PORT that logs "$proxy_protocol_addr $proxy_protocol_port
+# $proxy_protocol_server_addr $proxy_protocol_server_port "$request"
+# $status" to $T/access-LABEL.log and answers every request with
+# "LABEL $proxy_protocol_addr $proxy_protocol_port".  Tracked as nginx,
+# its error log $T/nginx.log; ends the case if it does not listen.
+start_nginx_pp()
+{
+	certs
+	mkdir -p "$T/nginx"
+	if [ "$(id -u)" -eq 0 ]; then
+		ng_user="user nobody nogroup;"
+	else
+		ng_user=
+	fi
+	{
+		cat <<EOT
+# nginx.conf written by regress/lib.sh for $CASE
+daemon off;
+master_process on;
+$ng_user
+worker_processes 1;
+pid $T/nginx/nginx.pid;
+error_log $T/nginx.log info;
+events {
+	worker_connections 64;
+}
+http {
+	client_body_temp_path $T/nginx/body;
+	proxy_temp_path $T/nginx/proxy;
+	fastcgi_temp_path $T/nginx/fastcgi;
+	uwsgi_temp_path $T/nginx/uwsgi;
+	scgi_temp_path $T/nginx/scgi;
+	log_format pp '\$proxy_protocol_addr \$proxy_protocol_port '
+	    '\$proxy_protocol_server_addr \$proxy_protocol_server_port '
+	    '"\$request" \$status';
+	ssl_certificate $C/internal-server.crt;
+	ssl_certificate_key $C/internal-server.key;
+	default_type text/plain;
+EOT
+		for ng_s in "$@"; do
+			ng_l=${ng_s% *}
+			cat <<EOT
+	server {
+		listen 127.0.0.1:${ng_s#* } ssl proxy_protocol;
+		server_name $ng_l.internal-server.local;
+		access_log $T/access-$ng_l.log pp;
+		location / {
+			return 200
+		    "$ng_l \$proxy_protocol_addr \$proxy_protocol_port\n";
+		}
+	}
+EOT
+		done
+		echo "}"
+	} >"$T/nginx.conf"
+	if ! nginx -t -e "$T/nginx.log" -p "$T/nginx/" -c "$T/nginx.conf" \
+	    >"$T/nginx-t.out" 2>&1; then
+		die setup "nginx -t: $(tail -n 3 "$T/nginx-t.out")"
+	fi
+	start_daemon nginx nginx -e "$T/nginx.log" -p "$T/nginx/" \
+	    -c "$T/nginx.conf"
+	for ng_s in "$@"; do
+		wait_listen "${ng_s#* }" || die setup "nginx not listening \
+on ${ng_s#* }: $(tail -n 3 "$T/nginx.log")"
+	done
+}
+
+# start_haproxy "ADDR PORT TO [SERVER OPTIONS]"...: haproxy (need_installed
+# haproxy first) in TCP mode, a load balancer in front of proxyd: for
+# each argument a frontend on ADDR (127.0.0.1 or ::1) port PORT whose
+# one server is 127.0.0.1:TO with the haproxy server OPTIONS (such as
+# "send-proxy source 127.0.0.3").  Tracked as haproxy, logging to
+# $T/haproxy.log; ends the case if it does not listen.
+start_haproxy()
+{
+	if [ "$(id -u)" -eq 0 ]; then
+		hp_user="user nobody
+	group nogroup"
+	else
+		hp_user=
+	fi
+	{
+		cat <<EOT
+# haproxy.cfg written by regress/lib.sh for $CASE
+global
+	$hp_user
+	maxconn 256
+defaults
+	mode tcp
+	timeout connect 5s
+	timeout client 30s
+	timeout server 30s
+EOT
+		hp_i=0
+		for hp_s in "$@"; do
+			hp_i=$((hp_i + 1))
+			echo "$hp_s" | {
+				read -r hp_a hp_p hp_to hp_opts
+				case $hp_a in
+				*:*)	hp_b="[$hp_a]:$hp_p" ;;
+				*)	hp_b="$hp_a:$hp_p" ;;
+				esac
+				cat <<EOT
+frontend fe$hp_i
+	bind $hp_b
+	default_backend be$hp_i
+backend be$hp_i
+	server proxyd 127.0.0.1:$hp_to $hp_opts
+EOT
+			}
+		done
+	} >"$T/haproxy.cfg"
+	if ! haproxy -c -f "$T/haproxy.cfg" >"$T/haproxy-c.out" 2>&1; then
+		die setup "haproxy -c: $(tail -n 3 "$T/haproxy-c.out")"
+	fi
+	start_daemon haproxy haproxy -db -f "$T/haproxy.cfg"
+	for hp_s in "$@"; do
+		hp_p=${hp_s#* }
+		hp_p=${hp_p%% *}
+		wait_listen "$hp_p" || die setup "haproxy not listening on \
+port $hp_p: $(tail -n 3 "$T/haproxy.log")"
+	done
+}
+
 # ------------------------------------------------------------- clients
 
 # curl_name NAME [CURL ARGS]: a request to https://NAME:$P_PUBLIC/jsonrpc
@@ -1327,20 +1483,27 @@ requests()
 	echo "$rq_ok"
 }
 
-# curl_from CHECK NAME ADDR: curl https://NAME:$P_PUBLIC/ through
-# proxyd from ADDR (127.0.0.1 or ::1) to ADDR; the body in
-# $T/CHECK.body, curl's "local-address local-port" in $T/CHECK.port,
-# its complaints in $T/CHECK.err.
+# curl_from CHECK NAME ADDR [FROM [CURL ARGS]]: curl
+# https://NAME:$P_PUBLIC/ through proxyd from ADDR (127.0.0.1 or ::1),
+# or from the local address FROM, to ADDR; the body in $T/CHECK.body,
+# curl's "local-address local-port" in $T/CHECK.port, its complaints
+# in $T/CHECK.err.
 curl_from()
 {
+	cf_check=$1
+	cf_name=$2
 	case $3 in
 	*:*)	cf_to="[$3]" ;;
 	*)	cf_to=$3 ;;
 	esac
+	cf_from=${4:-$3}
+	shift 3
+	[ $# -eq 0 ] || shift
 	curl -sS --max-time 15 --cacert "$C/root.crt" \
-	    --resolve "$2:$P_PUBLIC:$cf_to" -o "$T/$1.body" \
-	    -w '%{local_ip} %{local_port}' "https://$2:$P_PUBLIC/" \
-	    >"$T/$1.port" 2>"$T/$1.err"
+	    --interface "$cf_from" --resolve "$cf_name:$P_PUBLIC:$cf_to" \
+	    -o "$T/$cf_check.body" -w '%{local_ip} %{local_port}' "$@" \
+	    "https://$cf_name:$P_PUBLIC/" >"$T/$cf_check.port" \
+	    2>"$T/$cf_check.err"
 }
 
 # check_download CHECK NAME DIR: from https://NAME:$P_PUBLIC/ (an
@@ -2102,17 +2265,19 @@ unhang()
 	stop_pid "$(dpid "flood-$1")"
 }
 
-# start_stalls NAME SOURCES N GAP SECS: regress/tools/hold.py hellos,
-# tracked as stall-NAME: N connections to proxyd's public port, one
-# every GAP s, from the SOURCES (comma separated) in turn, each sending
-# half a ClientHello for $NAME and nothing more, until proxyd has closed
-# them all or for SECS s after the last one.  Returns once all are
-# opened (60 s at most); wait_stalls NAME waits for the end.
+# start_stalls NAME SOURCES N GAP SECS [PROXYSRCS [PORT]]:
+# regress/tools/hold.py hellos, tracked as stall-NAME: N connections to
+# proxyd's public port (or PORT), one every GAP s, from the SOURCES
+# (comma separated) in turn, each sending half a ClientHello for $NAME
+# (after a PROXY v1 header naming the next of PROXYSRCS, if given) and
+# nothing more, until proxyd has closed them all or for SECS s after
+# the last one.  Returns once all are opened (60 s at most);
+# wait_stalls NAME waits for the end.
 start_stalls()
 {
 	rm -f "$T/stall.$1" "$T/stall.$1.opened"
 	start_daemon "stall-$1" python3 "$REGRESS/tools/hold.py" hellos \
-	    "$P_PUBLIC" "$NAME" "$2" "$3" "$4" "$5" "$T/stall.$1"
+	    "${7:-$P_PUBLIC}" "$NAME" "$2" "$3" "$4" "$5" "$T/stall.$1" ${6:+"$6"}
 	sl_i=0
 	while [ ! -e "$T/stall.$1.opened" ] && [ "$sl_i" -lt 600 ] &&
 	    alive "$(dpid "stall-$1")"; do

@@ -1,4 +1,4 @@
-# hold.py hellos PORT NAME SOURCES N GAP SECS OUT: N connections to
+# hold.py hellos PORT NAME SOURCES N GAP SECS OUT [PROXYSRCS]: N connections to
 #	127.0.0.1:PORT, one every GAP seconds, from the SOURCES (comma
 #	separated) in turn, each sending the first half of a ClientHello
 #	for NAME and nothing more; then it waits, up to SECS after the
@@ -6,7 +6,10 @@
 #	gets one line per connection, in the order they were opened:
 #	"INDEX DELAY", the seconds from its bytes going out to its close
 #	by the peer (-1: never closed).  OUT.opened appears once all are
-#	opened.  Prints "opened N closed N errors N".
+#	opened.  Prints "opened N closed N errors N".  With PROXYSRCS
+#	(comma separated IPv4 addresses), each connection first sends a
+#	PROXY protocol v1 header naming the next of them as its client,
+#	as a load balancer would.
 # hold.py silent PORT SOURCE N RATE SECS: N connections to
 #	127.0.0.1:PORT from SOURCE, RATE a second, that never send a
 #	byte, all held open until SECS after the first; prints "opened N
@@ -39,7 +42,7 @@ def closed_by_peer(s):
     except OSError:
         return True
 
-def hellos(port, name, srcs, n, gap, secs, out):
+def hellos(port, name, srcs, n, gap, secs, out, ppsrcs):
     raise_nofile()
     part = hello_bytes(name)
     part = part[:len(part) // 2]
@@ -57,6 +60,9 @@ def hellos(port, name, srcs, n, gap, secs, out):
                 s.bind((srcs[i % len(srcs)], 0))
                 s.settimeout(5)
                 s.connect(("127.0.0.1", port))
+                if ppsrcs:
+                    s.sendall(("PROXY TCP4 %s 127.0.0.1 %d 443\r\n" %
+                               (ppsrcs[i % len(ppsrcs)], 1024 + i)).encode())
                 s.sendall(part)
                 s.setblocking(False)
                 c = [s, time.monotonic(), -1.0]
@@ -155,7 +161,7 @@ m = sys.argv[1]
 a = sys.argv[2:]
 if m == "hellos":
     hellos(int(a[0]), a[1], a[2].split(","), int(a[3]), float(a[4]),
-           float(a[5]), a[6])
+           float(a[5]), a[6], a[7].split(",") if len(a) > 7 else [])
 elif m == "relays":
     relays(int(a[0]), a[1], a[2], a[3], int(a[4]), float(a[5]), a[6])
 elif m == "silent":
