@@ -83,8 +83,10 @@
 #			is_alert talk check_closed start_trap capture
 #			check_header long_connection ask request_loop
 #			parallel_requests start_loop stop_loop measure_rate
-#			check_ratio start_download holders download_beside
-#	control		ctl check_ctl check_jq scrape check_prom metric
+#			start_rate check_ratio start_download holders
+#			download_beside
+#	control		ctl check_ctl reloads check_jq scrape check_prom
+#			metric
 #	checks on daemons  daemons_alive check_privsep check_kill9
 #			refused_link check_filtered pooled npooled
 #			wait_pooled addresses start_flood check_link_flood
@@ -1579,6 +1581,16 @@ measure_rate()
 	[ -s "$T/rate.$1" ] || echo "ok 0 fail 1 no status" >"$T/rate.$1"
 }
 
+# start_rate TAG SECONDS: measure_rate in the background, tracked as
+# rate-TAG; once wait "$(dpid rate-TAG)" returns, the rate is in
+# $T/rate.TAG.
+start_rate()
+{
+	rm -f "$T/rate.$1"
+	start_daemon "rate-$1" python3 "$REGRESS/tools/load.py" rate \
+	    "$P_PUBLIC" "$NAME" "$C/root.crt" "$2" 4 "$T/rate.$1"
+}
+
 # check_ratio CHECK BEFORE DURING: of the rates measured as BEFORE and
 # DURING (measure_rate), the second had no failure (check
 # CHECK-no-failure) and kept 90% of the first's requests (CHECK-rate).
@@ -1702,6 +1714,21 @@ check_ctl()
 		fail "$cl_check" "epsctl $*: exit $CTL_RC: $(head -c 300 \
 		    "$T/ctl.err")"
 	fi
+}
+
+# reloads NAME N GAP: epsctl reload of daemon NAME N times, GAP
+# seconds apart; $RELOADS_OK says how many every child applied.
+reloads()
+{
+	rl_i=0
+	RELOADS_OK=0
+	while [ "$rl_i" -lt "$2" ]; do
+		ctl "$1" -j reload
+		jq -e '.ok and (.data | all(.result == "applied"))' \
+		    "$T/ctl.out" >/dev/null 2>&1 && RELOADS_OK=$((RELOADS_OK + 1))
+		rl_i=$((rl_i + 1))
+		sleep "$3"
+	done
 }
 
 # check_jq CHECK FILTER [FILE]: jq -e FILTER holds for FILE, by default
