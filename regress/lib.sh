@@ -55,8 +55,9 @@
 # Run with VERBOSE=1 to start the daemons with -v.
 #
 # The functions, by section (each is described where it is defined):
-#	output		pass fail skip check refute die note logtails need
-#			need_root need_python quiet_ok
+#	output		pass fail skip check refute (regress/checks.sh)
+#			die note logtails need need_root need_python
+#			quiet_ok
 #	processes	alive track dpid children title child_titles
 #			child_pid child_pids start_time tracked stopped
 #			status_ids children_as fds role_fds vanish stop_pid
@@ -118,57 +119,14 @@ GENCERTS=$TOP/etc/demo/gencerts.sh
 NAME=test.internal-server.local
 CLIENT='127\.0\.0\.1:[0-9]+'		# a client address in a log line
 STOP_WAIT=${STOP_WAIT:-5}
-FAILS=0
-CHECKS=0
 
 # ---------------------------------------------------------------- output
 
-pass()
-{
-	CHECKS=$((CHECKS + 1))
-	echo "PASS $CASE/$1"
-}
-
-# fail CHECK WHY: the check failed; show the end of every log.
-fail()
-{
-	CHECKS=$((CHECKS + 1))
-	FAILS=$((FAILS + 1))
-	echo "FAIL $CASE/$1: $2"
-	logtails
-}
-
-skip()
-{
-	CHECKS=$((CHECKS + 1))
-	echo "SKIP $CASE/$1: $2"
-}
-
-# check CHECK WHY CMD...: pass if CMD succeeds, else fail with WHY.
-check()
-{
-	ck_name=$1
-	ck_why=$2
-	shift 2
-	if "$@"; then
-		pass "$ck_name"
-	else
-		fail "$ck_name" "$ck_why"
-	fi
-}
-
-# refute CHECK WHY CMD...: pass if CMD fails, else fail with WHY.
-refute()
-{
-	rf_name=$1
-	rf_why=$2
-	shift 2
-	if "$@"; then
-		fail "$rf_name" "$rf_why"
-	else
-		pass "$rf_name"
-	fi
-}
+# pass, fail, skip, check and refute, and the counts CHECKS and FAILS;
+# a failed check shows the end of every log
+# shellcheck source=regress/checks.sh
+. "$REGRESS/checks.sh"
+FAIL_HOOK=logtails
 
 # die CHECK WHY: fail and end the case (its setup did not work).
 die()
