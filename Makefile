@@ -131,7 +131,7 @@ UNIT_OBJS_test_token = $(O)/proxyd/token.o
 UNIT_INCS_test_token = -Iproxyd
 
 .SECONDEXPANSION:
-$(B)/unit/%: regress/unit/%.c $(B)/libcommon.a regress/unit/unit.h \
+$(B)/unit/%: regress/unit/%.c $(B)/libcommon.a $(wildcard regress/unit/*.h) \
     $$(UNIT_OBJS_$$*)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Iregress/unit $(UNIT_INCS_$*) $(LDFLAGS) -o $@ \

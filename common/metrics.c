@@ -583,9 +583,10 @@ metrics_declare_histogram(struct metrics *m, const char *name,
 	    nbounds));
 }
 
-int
-metrics_add(struct metrics *m, const char *name,
-    const struct metric_label *l, size_t n, double v)
+/* Add v to a sample, or set it to v; a counter takes no v below 0. */
+static int
+sample_put(struct metrics *m, const char *name,
+    const struct metric_label *l, size_t n, double v, int add)
 {
 	struct metric_family	*f;
 	struct metric_sample	*s;
@@ -598,27 +599,25 @@ metrics_add(struct metrics *m, const char *name,
 	}
 	if ((s = sample_get(m, f, l, n)) == NULL)
 		return (-1);
-	s->value += v;
+	if (add)
+		s->value += v;
+	else
+		s->value = v;
 	return (0);
+}
+
+int
+metrics_add(struct metrics *m, const char *name,
+    const struct metric_label *l, size_t n, double v)
+{
+	return (sample_put(m, name, l, n, v, 1));
 }
 
 int
 metrics_set(struct metrics *m, const char *name,
     const struct metric_label *l, size_t n, double v)
 {
-	struct metric_family	*f;
-	struct metric_sample	*s;
-
-	if ((f = family_typed(m, name, 0)) == NULL)
-		return (-1);
-	if (f->type == METRIC_COUNTER && !(v >= 0)) {
-		errno = EINVAL;
-		return (-1);
-	}
-	if ((s = sample_get(m, f, l, n)) == NULL)
-		return (-1);
-	s->value = v;
-	return (0);
+	return (sample_put(m, name, l, n, v, 0));
 }
 
 int

@@ -4,8 +4,8 @@
 #
 # usage: sh debian/deb.sh build|check
 #
-# build ("make deb"): installs what the build needs if it is missing (as
-# etc/deps.sh does: apt-get as root, else it prints the command and
+# build ("make deb"): installs what the build needs if it is missing
+# (with etc/deps.sh: apt-get as root, else it prints the command and
 # fails), copies the tree (the files git knows, without build/) to a
 # scratch directory, runs "dpkg-buildpackage -us -uc -b" there, so the
 # working build/ is never touched, and leaves the packages, the
@@ -19,8 +19,9 @@
 # package, so "make regress" does not run it.  It works without systemd
 # as PID 1: the package's scripts then skip systemctl.
 #
-# Output: one line per check, "PASS deb/check" or "FAIL deb/check: why",
-# then the count; the exit status is 1 when anything failed.
+# Output: one line per check, "PASS deb/check" or "FAIL deb/check: why"
+# (regress/checks.sh, as the tests say it), then the count; the exit
+# status is 1 when anything failed.
 
 set -u
 
@@ -32,32 +33,9 @@ USERS="_proxyd _privproxyd _epsd"
 DAEMONS="proxyd privproxyd epsd"
 CONFS="/etc/proxyd.conf /etc/privproxyd.conf /etc/epsd.conf"
 UNITS="proxyd.service privproxyd.service epsd.service epsd@.service"
-npass=0
-nfail=0
-
-pass()
-{
-	npass=$((npass + 1))
-	echo "PASS deb/$1"
-}
-
-fail()
-{
-	nfail=$((nfail + 1))
-	echo "FAIL deb/$1: $2"
-}
-
-check()
-{
-	ck_name=$1
-	ck_why=$2
-	shift 2
-	if "$@"; then
-		pass "$ck_name"
-	else
-		fail "$ck_name" "$ck_why"
-	fi
-}
+CASE=deb
+# shellcheck source=regress/checks.sh
+. "$TOP/regress/checks.sh"
 
 die()
 {
@@ -71,27 +49,11 @@ installed()
 	    "install ok installed" ]
 }
 
-# need PKG...: install the Debian packages that are missing.
+# need PKG...: install the Debian packages that are missing (what
+# apt-get says is left out, its errors are not).
 need()
 {
-	nd_missing=
-	for nd_p in "$@"; do
-		installed "$nd_p" || nd_missing="$nd_missing $nd_p"
-	done
-	[ -n "$nd_missing" ] || return 0
-	nd_cmd="apt-get install -y --no-install-recommends$nd_missing"
-	if [ "$(id -u)" -ne 0 ]; then
-		echo "$prog: missing packages:$nd_missing" >&2
-		echo "$prog: run as root: apt-get update && $nd_cmd" >&2
-		exit 1
-	fi
-	echo "$prog: installing$nd_missing" >&2
-	apt-get update >/dev/null || die "apt-get update failed"
-	# The package list is split into words on purpose.
-	# shellcheck disable=SC2086
-	DEBIAN_FRONTEND=noninteractive apt-get install -y \
-	    --no-install-recommends $nd_missing >/dev/null ||
-	    die "apt-get install$nd_missing failed"
+	sh "$TOP/etc/deps.sh" "$@" >/dev/null || die "could not install $*"
 }
 
 # The build tools and debian/control's Build-Depends.
@@ -352,8 +314,8 @@ check_all()
 
 summary()
 {
-	echo "$npass passed, $nfail failed"
-	[ "$nfail" -eq 0 ] || exit 1
+	echo "$((CHECKS - FAILS)) passed, $FAILS failed"
+	[ "$FAILS" -eq 0 ] || exit 1
 	exit 0
 }
 

@@ -2,6 +2,10 @@
 #
 # deps.sh: install the Debian 12 packages the project needs.
 #
+# usage: sh etc/deps.sh [package ...]
+#
+# Without arguments, the packages listed below; with them, those
+# packages instead (debian/deb.sh asks for the package build's tools).
 # Says nothing and succeeds when every package is installed.  Otherwise,
 # as root, it runs apt-get update and installs the missing ones without
 # their recommendations; as another user it prints the apt-get command to
@@ -26,6 +30,7 @@ pkgs="$pkgs openssl curl jq ca-certificates"
 # PROXY protocol and haproxy as a load balancer that sends it
 pkgs="$pkgs clang libclang-rt-14-dev wrk parallel mandoc procps iproute2"
 pkgs="$pkgs netcat-openbsd python3 python3-msgpack nginx-light haproxy"
+[ "$#" -eq 0 ] || pkgs=" $*"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
 	echo "$prog: dpkg-query not found: install by hand:$pkgs" >&2

@@ -35,6 +35,16 @@
  * connect timeout.  A connection is never waited for with an event of
  * its own once the relay starts: the relay's events are added before
  * the set-up's on the same descriptors go.
+ *
+ * Reloads.  A new configuration takes the place of the old one at once,
+ * for what starts afterwards; what is under way goes on.  A set-up that
+ * may still dial another address holds the configuration it took the
+ * addresses from (conf_hold), which is freed only after the last such
+ * set-up relays or fails: a notified connection from its IMSG_CONNECT,
+ * a pooled one from its go header.  A pooled backchannel being opened
+ * dials one address only and holds nothing; it is answered, joins the
+ * pool and is shared out as the new configuration says.  A client whose
+ * go header is still coming looks up its domain in the new one.
  */
 
 #include <sys/socket.h>
@@ -100,6 +110,7 @@ struct pconn {
 	struct setup		*su;
 	uint8_t			*hdr;		/* a go header so far */
 	size_t			 hdrlen;
+	struct privproxyd_conf	*conf;		/* held: the addresses' */
 	int			 counted;	/* in npconns */
 	unsigned int		 keygen;	/* of the key it presented */
 	time_t			 started;
@@ -139,6 +150,29 @@ static void	pool_fill(struct ppool *);
 static void	pool_lost(struct pconn *, const char *, const char *, int);
 static void	go_parse(struct pconn *, const uint8_t *, size_t);
 
+/* A set-up dials addresses of the current configuration: keep it. */
+static void
+conf_hold(struct pconn *c)
+{
+	c->conf = conf;
+	conf->refs++;
+}
+
+/* Done with those addresses: an old configuration goes after its last. */
+static void
+conf_drop(struct pconn *c)
+{
+	struct privproxyd_conf	*k = c->conf;
+
+	if (k == NULL)
+		return;
+	c->conf = NULL;
+	c->bc.addrs = c->in.addrs = NULL;
+	c->bc.naddrs = c->in.naddrs = 0;
+	if (--k->refs == 0 && k != conf)
+		config_free(k);
+}
+
 static void
 pconn_free(struct pconn *c)
 {
@@ -168,6 +202,7 @@ pconn_free(struct pconn *c)
 	}
 	if (c->timer != NULL)
 		event_free(c->timer);
+	conf_drop(c);
 	if (c->bc.out != NULL) {
 		explicit_bzero(c->bc.out, c->bc.outlen);
 		free(c->bc.out);
@@ -248,6 +283,7 @@ pconn_ready(struct pconn *c)
 		return;
 	}
 	c->state = S_RELAY;
+	conf_drop(c);
 	if (c->timer != NULL) {
 		event_free(c->timer);
 		c->timer = NULL;
@@ -471,6 +507,9 @@ pool_open(struct ppool *p)
 		pool_lost(c, "backchannel", strerror(errno), 0);
 		return;
 	}
+	/* never redialled (it is replaced), so a reload may free them */
+	c->bc.addrs = NULL;
+	c->bc.naddrs = 0;
 	pool_tune(c->bc.fd);
 }
 
@@ -696,6 +735,7 @@ go_parse(struct pconn *c, const uint8_t *b, size_t n)
 	c->state = S_CONNECT;
 	c->in.addrs = dom->fwd;
 	c->in.naddrs = dom->nfwd;
+	conf_hold(c);
 	log_debug("pooled backchannel from %s: %s for %s", su->public,
 	    su->domain, su->client);
 	if (pconn_timer(c) == -1) {
@@ -929,6 +969,7 @@ connect_new(struct frame *f)
 	c->bc.naddrs = pub->nbc;
 	c->in.addrs = dom->fwd;
 	c->in.naddrs = dom->nfwd;
+	conf_hold(c);
 	if (dom->proxy != PROXY_NONE) {
 		if ((n = proxy_header(dom->proxy, su->client, su->server,
 		    ph, sizeof(ph))) == -1) {
@@ -1033,22 +1074,15 @@ pools_sync(void)
 int
 connector_config(struct privsep *p, void *nconf, char *why, size_t whylen)
 {
-	struct pconn		*c, *t;
+	struct privproxyd_conf	*old = conf;
 	struct ppool		*pp;
 
 	if (nconf == NULL)
 		return (-1);
-	/* connections being set up point into the old configuration */
-	TAILQ_FOREACH_SAFE(c, &pconns, entry, t) {
-		if (c->sp != NULL || c->state == S_ANSWER)
-			continue;
-		if (c->pool != NULL)
-			pconn_free(c);		/* a new one will come */
-		else
-			pconn_fail(c, "set-up", "configuration reloaded");
-	}
-	config_free(conf);
+	/* set-ups under way that hold the old one free it when done */
 	conf = nconf;
+	if (old != NULL && old->refs == 0)
+		config_free(old);
 	pools_sync();
 	TAILQ_FOREACH(pp, &ppools, entry)
 		if (pp->nopen == 0 && pp->target == 0)
@@ -1099,7 +1133,6 @@ static const struct {
 	{ "go header", "backchannel" },
 	{ "internal server", "internal_server" },
 	{ "configuration", "configuration" },
-	{ "set-up", "reload" },
 	{ "", "internal" },		/* the rest: ours */
 };
 

@@ -105,6 +105,8 @@ struct privproxyd_conf {
 	struct pp_publics	 publics;
 	struct pp_domains	 domains;
 	struct proc_ctlconf	 ctl;		/* the parent's: control, metrics */
+	unsigned int		 refs;		/* connector: set-ups dialling
+						   its addresses */
 };
 
 /* privproxyd.c */

@@ -52,18 +52,21 @@
 #	PP_POOL		"pool" of its public block (default: none given)
 #	PP_PREFORK	connectors (1; empty for the daemon's default)
 #	PP_EXTRA	more lines for privproxyd.conf
+#	UNIT_CAPS	a directory of systemd units: each daemon runs with
+#			its unit's CapabilityBoundingSet (spawn)
 # Run with VERBOSE=1 to start the daemons with -v.
 #
 # The functions, by section (each is described where it is defined):
-#	output		pass fail skip check refute die note logtails need
-#			need_root need_python need_installed has_ipv6
+#	output		pass fail skip check refute (regress/checks.sh)
+#			die note logtails need need_root need_python
+#			need_installed has_ipv6
 #			quiet_ok
 #	processes	alive track dpid children title child_titles
 #			child_pid child_pids start_time tracked stopped
 #			status_ids children_as fds role_fds vanish stop_pid
 #			stop_tree stop_recorded stop_daemon stop_all
-#			start_daemon spawn remember_children proc_sample
-#			tcp_listeners instances
+#			start_daemon spawn unit_caps remember_children
+#			proc_sample tcp_listeners instances
 #	logs, files	lines wait_log wait_size hex where wait_listen
 #			assert_log refute_log count_log wait_count lineof
 #			has_line ere tree_files bad_modes now_ms wait_ms
@@ -85,10 +88,10 @@
 #			is_alert talk check_closed start_trap capture
 #			check_header long_connection ask request_loop
 #			parallel_requests start_loop stop_loop measure_rate
-#			check_ratio start_download holders download_beside
-#			demo_from check_demo_from
-#	control		ctl check_ctl check_jq scrape check_prom metric
-#			ctl_metric wait_metric most_metric
+#			start_rate check_ratio start_download holders
+#			download_beside demo_from check_demo_from
+#	control		ctl check_ctl reloads check_jq scrape check_prom
+#			metric ctl_metric wait_metric most_metric
 #	checks on daemons  daemons_alive check_privsep check_kill9
 #			refused_link check_filtered pooled npooled
 #			wait_pooled addresses start_flood check_link_flood
@@ -96,7 +99,8 @@
 #			start_hellos hang unhang start_stalls wait_stalls
 #			stalls stall_ids stall_span start_silent
 #			start_relays
-#	install		make_top installed_expected check_initscripts
+#	install		make_top installed_expected check_unit_caps
+#			check_initscripts
 #	demo		check_demo_stops
 # Programs the functions run are in regress/tools/: flood.py (for
 # start_flood), load.py (measure_rate, start_hellos), hold.py
@@ -122,57 +126,14 @@ GENCERTS=$TOP/etc/demo/gencerts.sh
 NAME=test.internal-server.local
 CLIENT='127\.0\.0\.1:[0-9]+'		# a client address in a log line
 STOP_WAIT=${STOP_WAIT:-5}
-FAILS=0
-CHECKS=0
 
 # ---------------------------------------------------------------- output
 
-pass()
-{
-	CHECKS=$((CHECKS + 1))
-	echo "PASS $CASE/$1"
-}
-
-# fail CHECK WHY: the check failed; show the end of every log.
-fail()
-{
-	CHECKS=$((CHECKS + 1))
-	FAILS=$((FAILS + 1))
-	echo "FAIL $CASE/$1: $2"
-	logtails
-}
-
-skip()
-{
-	CHECKS=$((CHECKS + 1))
-	echo "SKIP $CASE/$1: $2"
-}
-
-# check CHECK WHY CMD...: pass if CMD succeeds, else fail with WHY.
-check()
-{
-	ck_name=$1
-	ck_why=$2
-	shift 2
-	if "$@"; then
-		pass "$ck_name"
-	else
-		fail "$ck_name" "$ck_why"
-	fi
-}
-
-# refute CHECK WHY CMD...: pass if CMD fails, else fail with WHY.
-refute()
-{
-	rf_name=$1
-	rf_why=$2
-	shift 2
-	if "$@"; then
-		fail "$rf_name" "$rf_why"
-	else
-		pass "$rf_name"
-	fi
-}
+# pass, fail, skip, check and refute, and the counts CHECKS and FAILS;
+# a failed check shows the end of every log
+# shellcheck source=regress/checks.sh
+. "$REGRESS/checks.sh"
+FAIL_HOOK=logtails
 
 # die CHECK WHY: fail and end the case (its setup did not work).
 die()
@@ -543,10 +504,32 @@ start_daemon()
 }
 
 # spawn NAME DAEMON FILE: start $BIN/DAEMON as NAME with configuration
-# FILE, without waiting for it.
+# FILE, without waiting for it.  With UNIT_CAPS set to a directory of
+# systemd units, DAEMON runs (setpriv) with no capabilities but those
+# of the CapabilityBoundingSet of UNIT_CAPS/DAEMON.service.
 spawn()
 {
-	start_daemon "$1" "$BIN/$2" $(dflags) -f "$3"
+	if [ -n "${UNIT_CAPS:-}" ]; then
+		sn_caps=$(unit_caps "$UNIT_CAPS/$2.service") ||
+		    die setup "no CapabilityBoundingSet in $2.service"
+		start_daemon "$1" setpriv --bounding-set="$sn_caps" \
+		    "$BIN/$2" $(dflags) -f "$3"
+	else
+		start_daemon "$1" "$BIN/$2" $(dflags) -f "$3"
+	fi
+}
+
+# unit_caps UNIT: the CapabilityBoundingSet of the systemd unit file
+# UNIT as setpriv --bounding-set takes it ("-all,+chown,+kill"); false
+# when it has none, or an inverted one ("~CAP_...").
+unit_caps()
+{
+	uc_set=$(sed -n 's/^CapabilityBoundingSet=//p' "$1" | tr -s ' ' '\n')
+	case $uc_set in
+	''|*'~'*)	return 1 ;;
+	esac
+	echo "$uc_set" | sed -n 's/^CAP_//p' | tr 'A-Z' 'a-z' |
+	    awk 'BEGIN { printf "-all" } { printf ",+%s", $0 } END { print "" }'
 }
 
 # remember_children NAME: record the children of daemon NAME, so that
@@ -810,16 +793,19 @@ within()
 
 # ---------------------------------------------------------------- ports
 
-# port VAR: set VAR to a TCP port on 127.0.0.1 that nothing uses, below
-# the ephemeral range and not given out before in this case.
+# port VAR [LOW HIGH]: set VAR to a TCP port on 127.0.0.1 that nothing
+# uses, from LOW up to HIGH (default 20000 to 31999, below the ephemeral
+# range) and not given out before in this case.
 port()
 {
+	pt_lo=${2:-20000}
+	pt_hi=${3:-31999}
 	pt_try=0
 	while :; do
 		pt_try=$((pt_try + 1))
 		[ "$pt_try" -le 200 ] || die setup "no free port found"
 		pt_n=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
-		pt_p=$((20000 + pt_n % 12000))
+		pt_p=$((pt_lo + pt_n % (pt_hi - pt_lo + 1)))
 		grep -qx "$pt_p" "$T/ports" 2>/dev/null && continue
 		if command -v ss >/dev/null 2>&1; then
 			[ -z "$(ss -Htan "sport = :$pt_p" 2>/dev/null)" ] ||
@@ -1727,6 +1713,16 @@ measure_rate()
 	[ -s "$T/rate.$1" ] || echo "ok 0 fail 1 no status" >"$T/rate.$1"
 }
 
+# start_rate TAG SECONDS: measure_rate in the background, tracked as
+# rate-TAG; once wait "$(dpid rate-TAG)" returns, the rate is in
+# $T/rate.TAG.
+start_rate()
+{
+	rm -f "$T/rate.$1"
+	start_daemon "rate-$1" python3 "$REGRESS/tools/load.py" rate \
+	    "$P_PUBLIC" "$NAME" "$C/root.crt" "$2" 4 "$T/rate.$1"
+}
+
 # check_ratio CHECK BEFORE DURING: of the rates measured as BEFORE and
 # DURING (measure_rate), the second had no failure (check
 # CHECK-no-failure) and kept 90% of the first's requests (CHECK-rate).
@@ -1869,6 +1865,21 @@ check_ctl()
 		fail "$cl_check" "epsctl $*: exit $CTL_RC: $(head -c 300 \
 		    "$T/ctl.err")"
 	fi
+}
+
+# reloads NAME N GAP: epsctl reload of daemon NAME N times, GAP
+# seconds apart; $RELOADS_OK says how many every child applied.
+reloads()
+{
+	rl_i=0
+	RELOADS_OK=0
+	while [ "$rl_i" -lt "$2" ]; do
+		ctl "$1" -j reload
+		jq -e '.ok and (.data | all(.result == "applied"))' \
+		    "$T/ctl.out" >/dev/null 2>&1 && RELOADS_OK=$((RELOADS_OK + 1))
+		rl_i=$((rl_i + 1))
+		sleep "$3"
+	done
 }
 
 # check_jq CHECK FILTER [FILE]: jq -e FILTER holds for FILE, by default
@@ -2412,6 +2423,102 @@ EOT
 		echo "/usr/share/man/man${ex_b##*.}"
 		echo "/usr/share/man/man${ex_b##*.}/$ex_b"
 	done
+}
+
+# check_unit_caps UNITDIR: as root, the daemons of start_all run with
+# no capabilities but those of their systemd units in UNITDIR (spawn
+# with UNIT_CAPS) and use what their pages document that takes one: a
+# "control group" on every control socket (CAP_CHOWN), proxyd's public
+# port and epsd's peer port below 1024 (CAP_NET_BIND_SERVICE),
+# children chrooted as nobody (CAP_SYS_CHROOT, CAP_SETUID, CAP_SETGID)
+# and stopped by their parent (CAP_KILL).  Checks caps-NAME-...: each
+# runs with its unit's bounding set, its children dropped to nobody,
+# its socket the group's, which nobody (in the group) reloads it
+# through; a request gets through; SIGTERM stops it and its children
+# ("terminating": the parent did not hang on a child it could not
+# kill); no log says "not permitted".  First, caps-need-chown: epsd
+# with a control group and the epsd unit's set but CAP_CHOWN refuses
+# to start, as under a unit without it; caps-epsd@: the template's set
+# is epsd.service's.  Skipped when not root or without setpriv.
+check_unit_caps()
+{
+	if [ "$(id -u)" -ne 0 ] || ! command -v setpriv >/dev/null 2>&1; then
+		skip caps "needs root and setpriv"
+		return 0
+	fi
+	uc_dir=$1
+	uc_grp=$(id -gn nobody)
+	uc_line="control group \"$uc_grp\""
+	ports
+	port P_PUBLIC 600 1023
+	port P_EPS 600 1023
+	PROXYD_EXTRA=$uc_line
+	EPSPUB_EXTRA=$uc_line
+	EPSPRIV_EXTRA=$uc_line
+	PP_EXTRA=$uc_line
+
+	certs
+	[ -s "$C/epsd-public.crt" ] || issue epsd-public public
+	conf_epsd_public
+	if ! uc_set=$(unit_caps "$uc_dir/epsd.service"); then
+		fail caps "no CapabilityBoundingSet in epsd.service"
+		return 0
+	fi
+	check caps-epsd@ "epsd@.service has $(unit_caps \
+	    "$uc_dir/epsd@.service"), epsd.service $uc_set" \
+	    [ "$(unit_caps "$uc_dir/epsd@.service")" = "$uc_set" ]
+	timeout -k 5 20 setpriv --bounding-set="$(echo "$uc_set" |
+	    sed 's/,+chown//')" "$BIN/epsd" -d -f "$T/epsd-public.conf" \
+	    >"$T/nochown.out" 2>&1 </dev/null
+	uc_rc=$?
+	check caps-need-chown "without CAP_CHOWN: exit $uc_rc, $(head -n 2 \
+	    "$T/nochown.out" | tr '\n' ' ')" \
+	    grep -q 'control socket: .*group [0-9]*: Operation not permitted' \
+	    "$T/nochown.out"
+
+	UNIT_CAPS=$uc_dir
+	start_all
+	UNIT_CAPS=
+	check_name caps-request "$NAME"
+	for uc_n in epsd-public proxyd epsd-private privproxyd; do
+		uc_d=${uc_n%-*}
+		uc_pid=$(dpid "$uc_n")
+		uc_want=$(setpriv --bounding-set="$(unit_caps \
+		    "$uc_dir/$uc_d.service")" awk '/^CapBnd:/ { print $2 }' \
+		    /proc/self/status)
+		uc_have=$(awk '/^CapBnd:/ { print $2 }' "/proc/$uc_pid/status")
+		check "caps-$uc_n-set" "CapBnd $uc_have, wanted $uc_want" \
+		    [ "$uc_have" = "$uc_want" ]
+		uc_bad=$(children_as "$uc_pid" "$CHROOT_DIR")
+		check "caps-$uc_n-children" "$uc_bad" [ -z "$uc_bad" ]
+		uc_st=$(stat -c '%a %G' "$T/$uc_n.ctl" 2>&1)
+		check "caps-$uc_n-group" "$uc_n.ctl is $uc_st" \
+		    [ "$uc_st" = "660 $uc_grp" ]
+		as_nobody "$BIN/epsctl" -s "$T/$uc_n.ctl" -j reload \
+		    >"$T/ctl.out" 2>"$T/ctl.err"
+		check_jq "caps-$uc_n-reload" '.data | all(.result == "applied")'
+	done
+	for uc_n in privproxyd epsd-private proxyd epsd-public; do
+		uc_kids=$(children "$(dpid "$uc_n")")
+		stop_daemon "$uc_n"
+		uc_left=
+		for uc_c in $uc_kids; do
+			alive "$uc_c" && uc_left="$uc_left $uc_c"
+		done
+		check "caps-$uc_n-stop" "SIGTERM: no \"terminating\" in \
+$uc_n.log" grep -q terminating "$T/$uc_n.log"
+		check "caps-$uc_n-stop-children" "children left:$uc_left" \
+		    [ -z "$uc_left" ]
+		refute "caps-$uc_n-permitted" "$(grep -i 'not permitted' \
+		    "$T/$uc_n.log" | head -n 1)" \
+		    grep -qi 'not permitted' "$T/$uc_n.log"
+	done
+	stop_all
+	PROXYD_EXTRA=
+	EPSPUB_EXTRA=
+	EPSPRIV_EXTRA=
+	PP_EXTRA=
+	unset P_PUBLIC P_IS
 }
 
 # check_initscripts: as root, the init scripts installed with

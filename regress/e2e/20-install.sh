@@ -3,9 +3,12 @@
 # exactly the expected files, with their modes; the units and init
 # scripts with the installed paths in place of their placeholders; the
 # examples as they are in etc/; the units clean for systemd-analyze
-# verify and rated at most 4.0 by systemd-analyze security.  A second
-# install keeps a configuration that was changed; uninstall removes all
-# the rest and leaves only directories.  With the default PREFIX the
+# verify and rated at most 4.0 by systemd-analyze security; as root,
+# each daemon runs with no capabilities but those of its unit and uses
+# all its pages document that takes one (a control group, ports below
+# 1024: check_unit_caps).  A second install keeps a configuration that
+# was changed; uninstall removes all the rest and leaves only
+# directories.  With the default PREFIX the
 # paths are below /usr/local.  As root, the init scripts installed below
 # $T start each daemon, which goes into the background, find its pid,
 # report its status, reload it, and stop it.
@@ -91,6 +94,10 @@ if command -v systemd-analyze >/dev/null 2>&1; then
 else
 	skip verify "systemd-analyze not installed"
 fi
+
+# --------------------------------------------------- unit capabilities
+
+check_unit_caps "$UNITDIR"
 
 # ------------------------------------------- reinstall, then uninstall
 

@@ -9,7 +9,8 @@
  * it is the same however the bytes are cut and at most twice their
  * number, so a 16 KB hello sent a byte at a time is read in linear
  * time.  The random pieces and mutations come from a fixed seed, so a
- * failure can be run again.
+ * failure can be run again.  The hellos come from the builder of
+ * hello.h, with many empty extensions.
  */
 
 #include <stddef.h>
@@ -19,15 +20,11 @@
 #include <string.h>
 
 #include "clienthello.h"
+#include "hello.h"
 #include "unit.h"
 
-#define BUFMAX		(4 * CH_MAXLEN)
 #define SNI		"reasm.internal-server.local"
-
-struct bld {
-	uint8_t		 b[BUFMAX];
-	size_t		 n;
-};
+#define NSIZES		64	/* random record sizes, used in turn */
 
 /* How a hello was fed: the answer, where it came, what info said. */
 struct fed {
@@ -38,13 +35,10 @@ struct fed {
 };
 
 static uint64_t		 rng = 0x9e3779b97f4a7c15ULL;
-static size_t		 exts_at;	/* where hello_hs() put extensions */
 
 static uint32_t	 rnd(void);
-static void	 put8(struct bld *, unsigned int);
-static void	 put16(struct bld *, unsigned int);
-static size_t	 hello_hs(struct bld *, size_t, size_t);
-static size_t	 records(const struct bld *, size_t, struct bld *);
+static size_t	 hello_hs(struct bld *, int, size_t);
+static size_t	 wrap(const struct bld *, size_t, struct bld *);
 static int	 complete(enum ch_status);
 static void	 feed(const uint8_t *, size_t, size_t, int, struct fed *);
 static int	 same(const struct fed *, const struct fed *);
@@ -65,103 +59,40 @@ rnd(void)
 	return ((uint32_t)((rng * 0x2545f4914f6cdd1dULL) >> 32));
 }
 
-static void
-put8(struct bld *b, unsigned int v)
-{
-	if (b->n >= BUFMAX) {
-		fprintf(stderr, "builder overflow\n");
-		exit(2);
-	}
-	b->b[b->n++] = v & 0xff;
-}
-
-static void
-put16(struct bld *b, unsigned int v)
-{
-	put8(b, v >> 8);
-	put8(b, v);
-}
-
 /*
- * A ClientHello handshake message with the server_name SNI among
- * nexts empty extensions of distinct types, padded to about size bytes.
+ * A ClientHello handshake message with the server_name SNI half-way
+ * among nempty empty extensions, padded to about size bytes.
  */
 static size_t
-hello_hs(struct bld *b, size_t nexts, size_t size)
+hello_hs(struct bld *b, int nempty, size_t size)
 {
-	size_t	 extspos, padpos, i, len;
+	struct hopts	 in, o;
+	char		 name[1];
 
-	b->n = 0;
-	put8(b, 1);
-	put8(b, 0);
-	put16(b, 0);
-	put16(b, 0x0303);
-	for (i = 0; i < 32; i++)
-		put8(b, i * 5 + 3);
-	put8(b, 32);
-	for (i = 0; i < 32; i++)
-		put8(b, 0xc0 + i);
-	put16(b, 6);
-	put16(b, 0x1301);
-	put16(b, 0x1302);
-	put16(b, 0x1303);
-	put8(b, 1);
-	put8(b, 0);
-	extspos = b->n;
-	exts_at = extspos + 2;
-	put16(b, 0);
-	for (i = 0; i < nexts; i++) {
-		if (i == nexts / 2) {
-			put16(b, 0x0000);
-			put16(b, 2 + 3 + strlen(SNI));
-			put16(b, 3 + strlen(SNI));
-			put8(b, 0);
-			put16(b, strlen(SNI));
-			for (len = 0; SNI[len] != '\0'; len++)
-				put8(b, SNI[len]);
-		}
-		put16(b, 0x0100 + i);
-		put16(b, 0);
-	}
+	memset(&in, 0, sizeof(in));
+	in.names[0] = SNI;
+	in.nempty = nempty;
+	settle(&in, &o, name);
+	build_hs(&o, b);
 	if (b->n + 4 < size) {
-		put16(b, 0x0015);
-		padpos = b->n;
-		put16(b, 0);
-		len = size - b->n;
-		for (i = 0; i < len; i++)
-			put8(b, 0);
-		b->b[padpos] = len >> 8;
-		b->b[padpos + 1] = len & 0xff;
+		o.padding = size - b->n - 4;
+		build_hs(&o, b);
 	}
-	len = b->n - extspos - 2;
-	b->b[extspos] = len >> 8;
-	b->b[extspos + 1] = len & 0xff;
-	len = b->n - 4;
-	b->b[1] = len >> 16;
-	b->b[2] = len >> 8;
-	b->b[3] = len & 0xff;
 	return (b->n);
 }
 
 /* Wrap handshake bytes in records of chunk bytes (0: random sizes). */
 static size_t
-records(const struct bld *hs, size_t chunk, struct bld *out)
+wrap(const struct bld *hs, size_t chunk, struct bld *out)
 {
-	size_t	 done = 0, n, i;
+	size_t	 sizes[NSIZES];
+	size_t	 i;
 
-	out->n = 0;
-	while (done < hs->n) {
-		n = chunk != 0 ? chunk : 1 + rnd() % 700;
-		if (n > hs->n - done)
-			n = hs->n - done;
-		put8(out, 22);
-		put16(out, 0x0301);
-		put16(out, n);
-		for (i = 0; i < n; i++)
-			put8(out, hs->b[done + i]);
-		done += n;
-	}
-	return (out->n);
+	if (chunk != 0)
+		return (records(hs->b, hs->n, &chunk, 1, 0x0301, out));
+	for (i = 0; i < NSIZES; i++)
+		sizes[i] = 1 + rnd() % 700;
+	return (records(hs->b, hs->n, sizes, NSIZES, 0x0301, out));
 }
 
 static int
@@ -262,7 +193,7 @@ test_ways(void)
 
 	hello_hs(&hs, 12, 512);
 	for (i = 0; i < sizeof(chunks) / sizeof(chunks[0]); i++) {
-		records(&hs, chunks[i], &rec);
+		wrap(&hs, chunks[i], &rec);
 		feed(rec.b, rec.n, SIZE_MAX, 0, &whole);
 		if (chunks[i] == 0)
 			(void)strlcpy(name, "chreasm: a hello in records of "
@@ -306,14 +237,15 @@ test_big(void)
 	static struct bld	 hs, rec;
 	struct fed		 whole, bytes, pieces;
 	static const size_t	 chunks[] = { 16384, 1, 0 };
-	size_t			 i, nexts;
+	size_t			 i;
+	int			 nexts;
 	int			 ok = 1, ok_work = 1;
 
 	for (i = 0; i < sizeof(chunks) / sizeof(chunks[0]); i++) {
 		/* As many empty extensions as records of that size allow. */
 		nexts = chunks[i] == 1 ? 600 : chunks[i] == 0 ? 3900 : 4000;
 		hello_hs(&hs, nexts, 0);
-		records(&hs, chunks[i], &rec);
+		wrap(&hs, chunks[i], &rec);
 		if (rec.n > CH_MAXLEN) {
 			fprintf(stderr, "hello of %zu bytes\n", rec.n);
 			exit(2);
@@ -345,7 +277,7 @@ test_trailing(void)
 	size_t			 work;
 
 	hello_hs(&hs, 8, 300);
-	records(&hs, 100, &rec);
+	wrap(&hs, 100, &rec);
 	feed(rec.b, rec.n, SIZE_MAX, 0, &whole);
 	memcpy(&tail, &rec, sizeof(rec));
 	put8(&tail, 23);
@@ -384,10 +316,10 @@ test_errors(void)
 
 	/* A duplicate extension type a quarter into a 16 KB hello. */
 	hello_hs(&hs, 4000, 0);
-	at = exts_at + 4 * 1000;
+	at = hs.empty_at + 4 * 1000;
 	hs.b[at] = hs.b[at - 4];
 	hs.b[at + 1] = hs.b[at - 3];
-	records(&hs, 900, &rec);
+	wrap(&hs, 900, &rec);
 	feed(rec.b, rec.n, SIZE_MAX, 0, &whole);
 	feed(rec.b, rec.n, 1, 0, &bytes);
 	feed(rec.b, rec.n, 0, 0, &pieces);
@@ -400,7 +332,7 @@ test_errors(void)
 
 	/* Too big for maxlen: refused as soon as the length says so. */
 	hello_hs(&hs, 10, 900);
-	records(&hs, 50, &rec);
+	wrap(&hs, 50, &rec);
 	ch_init(&p, 600);
 	at = 0;
 	while (at < rec.n && ch_feed(&p, rec.b + at, 1, &info) == CH_MORE)
@@ -428,7 +360,7 @@ test_mutants(void)
 	int			 ok = 1, ok_at = 1, nok = 0;
 
 	hello_hs(&hs, 20, 700);
-	records(&hs, 0, &rec);
+	wrap(&hs, 0, &rec);
 	for (i = 0; i < 400; i++) {
 		memcpy(&mut, &rec, sizeof(rec));
 		nflip = 1 + rnd() % 3;
