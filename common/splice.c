@@ -52,12 +52,15 @@
  * A pipe goes back to the pool only when every byte spliced into it has
  * been spliced out (the counts say so), so no byte of one connection
  * can ever reach another; a relay freed with bytes in a pipe closes that
- * pipe.  Pipes are made SPLICE_PIPESZ (256 KiB) large, four times the
- * kernel's default: a bulk transfer then takes a quarter of the splice
- * calls and wakeups.  The size counts against fs.pipe-user-pages-soft
- * (16384 pages per user by default) only while the pipe exists: a full
- * pool of SPLICE_MAXPIPES is 4096 pages, and a pipe the kernel refuses
- * to enlarge keeps its 64 KiB.  The pool is per process: a process that
+ * pipe.  The first SPLICE_BIGPIPES (8) pipes of a process are made
+ * SPLICE_PIPESZ (256 KiB) large, four times the kernel's default: a bulk
+ * transfer then takes a quarter of the splice calls and wakeups; the
+ * others keep the default 64 KiB.  Pipe sizes count against
+ * fs.pipe-user-pages-soft, 16384 pages for all processes of a user by
+ * default: a full pool is 512 + 56 * 16 = 1408 pages.  Past that limit
+ * the kernel makes new pipes of two pages only, which would splice a
+ * few KiB per wakeup: such a pipe is closed, and the direction reads
+ * and writes instead until a pipe is tried again.  The pool is per process: a process that
  * forks must not relay in both halves with pipes pooled before the fork
  * (the daemons fork their children before relaying).
  */
@@ -80,7 +83,9 @@
 
 #define SPLICE_BUFSZ	(16 * 1024)	/* a full read moves to splice(2) */
 #define SPLICE_CHUNK	(1024 * 1024)	/* splice(2) len; the pipe bounds it */
-#define SPLICE_PIPESZ	(256 * 1024)	/* F_SETPIPE_SZ of a new pipe */
+#define SPLICE_PIPESZ	(256 * 1024)	/* F_SETPIPE_SZ of the first ones */
+#define SPLICE_BIGPIPES	8		/* pipes of a process made that large */
+#define SPLICE_MINPIPESZ (64 * 1024)	/* a smaller pipe is not used */
 #define SPLICE_ROUNDS	8		/* reads per event, at most */
 #define SPLICE_PIPE_WAIT 64		/* rounds without pipe2(2) after it
 					   failed */
@@ -182,8 +187,14 @@ pipe_get(void)
 	p->p_fd[0] = fd[0];
 	p->p_fd[1] = fd[1];
 	splice_nopen++;
-	/* refused past fs.pipe-user-pages-soft: the default size does */
-	(void)fcntl(fd[1], F_SETPIPE_SZ, SPLICE_PIPESZ);
+	if (splice_nopen <= SPLICE_BIGPIPES)
+		(void)fcntl(fd[1], F_SETPIPE_SZ, SPLICE_PIPESZ);
+	if (fcntl(fd[1], F_GETPIPE_SZ) < SPLICE_MINPIPESZ) {
+		/* the user is past fs.pipe-user-pages-soft */
+		pipe_close(p);
+		splice_pipe_wait = SPLICE_PIPE_WAIT;
+		return (NULL);
+	}
 	return (p);
 }
 

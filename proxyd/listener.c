@@ -163,7 +163,7 @@ struct lsock {
 /* What one source holds in this listener. */
 struct lsource {
 	RB_ENTRY(lsource)	 node;
-	TAILQ_HEAD(, conn)	 hs;		/* in their handshake, by age */
+	TAILQ_HEAD(lsource_hs, conn) hs;	/* in their handshake, by age */
 	TAILQ_HEAD(, bconn)	 pending;	/* before their preamble */
 	unsigned int		 nhs;
 	unsigned int		 nconns;
@@ -812,11 +812,6 @@ conn_routed(struct conn *c, uint8_t *p, size_t n)
 }
 
 /*
- * The PROXY header, from the n bytes at p: the number of them it took,
- * or -1 if the client was refused.  The header's addresses are the
- * client's from now on.
- */
-/*
  * A PROXY header named the client: charge it to its own source from now
  * on, under that source's limits, instead of to the balancer's.  0, or
  * -1 when it was refused (and closed).
@@ -825,6 +820,7 @@ static int
 conn_resource(struct conn *c)
 {
 	struct lsource	*src;
+	struct conn	*o;
 	char		 key[NET_SOURCELEN];
 
 	if (net_source_key(&c->peer.sa, key, sizeof(key)) == -1 ||
@@ -839,9 +835,16 @@ conn_resource(struct conn *c)
 		return (-1);
 	}
 	if (c->inhs) {
+		/* by accept order (id) among the source's, from the newest */
 		TAILQ_REMOVE(&c->src->hs, c, srcentry);
 		c->src->nhs--;
-		TAILQ_INSERT_TAIL(&src->hs, c, srcentry);
+		TAILQ_FOREACH_REVERSE(o, &src->hs, lsource_hs, srcentry)
+			if (o->id < c->id)
+				break;
+		if (o == NULL)
+			TAILQ_INSERT_HEAD(&src->hs, c, srcentry);
+		else
+			TAILQ_INSERT_AFTER(&src->hs, o, c, srcentry);
 		src->nhs++;
 	}
 	c->src->nconns--;
@@ -851,6 +854,11 @@ conn_resource(struct conn *c)
 	return (0);
 }
 
+/*
+ * The PROXY header, from the n bytes at p: the number of them it took,
+ * or -1 if the client was refused.  The header's addresses are the
+ * client's from now on.
+ */
 static ssize_t
 conn_proxy(struct conn *c, const uint8_t *p, size_t n)
 {
@@ -1095,8 +1103,8 @@ conn_admit(const char *key, const union sockaddr_any *ss, int what)
 	struct conn	*c;
 	char		 why[NET_SOURCELEN + 96], a[NET_ADDRSTRLEN];
 
-	while ((what & ADMIT_SOURCE) && conf->max_src_hs > 0 && (src = source_find(key)) != NULL &&
-	    src->nhs >= conf->max_src_hs) {
+	while ((what & ADMIT_SOURCE) && conf->max_src_hs > 0 &&
+	    (src = source_find(key)) != NULL && src->nhs >= conf->max_src_hs) {
 		(void)snprintf(why, sizeof(why), "evicted: %u handshakes "
 		    "from %s, this one the oldest", src->nhs, key);
 		conn_close(TAILQ_FIRST(&src->hs), 0, why);
@@ -2102,6 +2110,8 @@ static const struct {
 	{ "PROXY header", "bad_proxy_header" },
 	{ "", "internal" },		/* the rest: ours */
 };
+/* a table longer than listener_stats.refused fails to compile */
+typedef char refusals_fit[nitems(refusals) <= LISTENER_REFUSALS ? 1 : -1];
 
 void
 listener_refused(const char *why)
