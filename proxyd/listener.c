@@ -1155,14 +1155,21 @@ conn_new(int fd, const union sockaddr_any *ss, const struct lsock *l)
 	}
 	/*
 	 * A trusted balancer's clients are charged to their own source
-	 * once its PROXY header names it (conn_proxy), not to the
-	 * balancer's.
+	 * once its PROXY header names it (conn_resource).  Until then, or
+	 * for good with a LOCAL header, they are held by a source of
+	 * their own, "@" and the balancer's key, under no per-source
+	 * limit, and out of reach of the balancer's address's limits.
 	 */
 	trusted = l->ntrust > 0 && pp_net_match(l->trust, l->ntrust, &ss->sa);
 	if (conn_admit(key, ss, trusted ? ADMIT_TOTAL :
 	    ADMIT_SOURCE | ADMIT_TOTAL) == -1) {
 		close(fd);
 		return;
+	}
+	if (trusted) {
+		memmove(key + 1, key, sizeof(key) - 1);
+		key[0] = '@';
+		key[sizeof(key) - 1] = '\0';
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL ||
 	    (c->src = source_get(key)) == NULL) {
