@@ -153,7 +153,7 @@ regress-run: all unit fuzz-if-clang
 # libFuzzer targets need clang; regress runs each one briefly.
 FUZZ_CC	?= clang
 FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined
-build/fuzz/%: regress/fuzz/%.c $(COMMON_SRCS) $(wildcard common/*.h)
+build/fuzz/%: regress/fuzz/%.c regress/fuzz/fuzz.h $(COMMON_SRCS) $(wildcard common/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(CPPFLAGS) $(PKG_CFLAGS) $(FUZZ_FLAGS) -o $@ $< \
 	    $(COMMON_SRCS) $(LDLIBS)

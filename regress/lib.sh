@@ -105,7 +105,8 @@
 # Programs the functions run are in regress/tools/: flood.py (for
 # start_flood), load.py (measure_rate, start_hellos), hold.py
 # (start_stalls, start_silent) and demopty.py (check_demo_stops);
-# tokens.py is run by 35-tokens, ppclient.py by 37-proxyproto-in.
+# tokens.py is run by 35-tokens, ppclient.py by 37-proxyproto-in;
+# clientbits.py is what load.py and hold.py share.
 # Functions that start with check_ (and check, refute, assert_log,
 # refute_log, daemons_alive, eventually_demo, capture, refused_link)
 # print checks; the others only tell or do.  A check must not run in

@@ -24,19 +24,11 @@
 #include <string.h>
 
 #include "clienthello.h"
-
-#define FZ_ASSERT(cond) do {						\
-	if (!(cond)) {							\
-		fprintf(stderr, "%s:%d: invariant failed: %s\n",	\
-		    __FILE__, __LINE__, #cond);				\
-		abort();						\
-	}								\
-} while (0)
+#include "fuzz.h"
 
 #define PREFIX_ALL	512	/* every prefix up to this input size */
 #define PREFIX_SAMPLES	128	/* else about this many */
 
-int			 LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 static enum ch_status	 fz_parse(const uint8_t *, size_t, size_t,
 			    struct ch_info *);
 static int		 fz_complete(enum ch_status);
@@ -61,10 +53,7 @@ fz_parse(const uint8_t *buf, size_t len, size_t maxlen,
 	enum ch_status	 st;
 	uint8_t		*copy;
 
-	if ((copy = malloc(len > 0 ? len : 1)) == NULL)
-		abort();
-	if (len > 0)
-		memcpy(copy, buf, len);
+	copy = fz_copy(buf, len);
 	memset(info, 0xa5, sizeof(*info));
 	st = ch_parse(copy, len, maxlen, info);
 	free(copy);

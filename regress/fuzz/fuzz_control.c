@@ -30,16 +30,8 @@
 #include "log.h"
 #include "metrics.h"
 #include "mp.h"
+#include "fuzz.h"
 
-int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
-
-#define FZ_ASSERT(cond) do {						\
-	if (!(cond)) {							\
-		fprintf(stderr, "%s:%d: invariant failed: %s\n",	\
-		    __FILE__, __LINE__, #cond);				\
-		abort();						\
-	}								\
-} while (0)
 
 static void
 fz_args(const uint8_t *p, size_t len)

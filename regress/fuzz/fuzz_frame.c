@@ -43,14 +43,7 @@
 #include "frame.h"
 #include "chan.h"
 #include "log.h"
-
-#define FZ_ASSERT(cond) do {						\
-	if (!(cond)) {							\
-		fprintf(stderr, "%s:%d: invariant failed: %s\n",	\
-		    __FILE__, __LINE__, #cond);				\
-		abort();						\
-	}								\
-} while (0)
+#include "fuzz.h"
 
 #define STREAMMAX	65536
 #define MAXFRAMES	(STREAMMAX / FRAME_HDRLEN + 2)
@@ -71,7 +64,6 @@ struct run {
 	int		 after_close;
 };
 
-int		 LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 static void	*fz_malloc(size_t);
 static void	*fz_realloc(void *, size_t);
 static void	 fz_free(void *);

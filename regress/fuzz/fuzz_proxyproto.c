@@ -32,16 +32,8 @@
 #include <string.h>
 
 #include "proxyproto.h"
+#include "fuzz.h"
 
-#define FZ_ASSERT(cond) do {						\
-	if (!(cond)) {							\
-		fprintf(stderr, "%s:%d: invariant failed: %s\n",	\
-		    __FILE__, __LINE__, #cond);				\
-		abort();						\
-	}								\
-} while (0)
-
-int			 LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 static enum pp_status	 fz_parse(const uint8_t *, size_t, struct pp_info *,
 			    const char **);
 static int		 fz_same(enum pp_status, const struct pp_info *,
@@ -61,10 +53,7 @@ fz_parse(const uint8_t *buf, size_t len, struct pp_info *info,
 	enum pp_status	 st;
 	uint8_t		*copy;
 
-	if ((copy = malloc(len > 0 ? len : 1)) == NULL)
-		abort();
-	if (len > 0)
-		memcpy(copy, buf, len);
+	copy = fz_copy(buf, len);
 	memset(info, 0xa5, sizeof(*info));
 	*why = NULL;
 	st = pp_parse(copy, len, info, why);

@@ -33,14 +33,7 @@
 #include "compat.h"
 #include "mp.h"
 #include "rpc.h"
-
-#define FZ_ASSERT(cond) do {						\
-	if (!(cond)) {							\
-		fprintf(stderr, "%s:%d: invariant failed: %s\n",	\
-		    __FILE__, __LINE__, #cond);				\
-		abort();						\
-	}								\
-} while (0)
+#include "fuzz.h"
 
 struct reply {
 	int			 n;
@@ -49,7 +42,6 @@ struct reply {
 	const msgpack_object	*result;
 };
 
-int		 LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 static long	 ref_obj(const uint8_t *, size_t, size_t, int, int);
 static int	 ref_check(const uint8_t *, size_t, int);
 static void	 fz_checks(const uint8_t *, size_t);

@@ -18,21 +18,8 @@
 #	to NAME through 127.0.0.1:PORT from SOURCE, one request each on
 #	https://NAME/jsonrpc (kept alive), held open for SECS; OUT gets
 #	"held N failed N" once all have had their answer.
-import os, resource, selectors, socket, ssl, sys, time
-
-def raise_nofile():
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-def hello_bytes(name):
-    ctx = ssl.create_default_context()
-    inb, outb = ssl.MemoryBIO(), ssl.MemoryBIO()
-    obj = ctx.wrap_bio(inb, outb, server_hostname=name)
-    try:
-        obj.do_handshake()
-    except ssl.SSLWantReadError:
-        pass
-    return outb.read()
+import os, selectors, socket, ssl, sys, time
+from clientbits import hello_bytes, raise_nofile
 
 def closed_by_peer(s):
     try:

@@ -7,21 +7,8 @@
 #	SECONDS, each connection given up after 3 s; STATUS gets "sent N
 #	closed N errors N".
 # A STATUS file is replaced whole (written aside, then renamed).
-import os, resource, selectors, socket, ssl, sys, threading, time
-
-def raise_nofile():
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-def hello_bytes(name):
-    ctx = ssl.create_default_context()
-    inb, outb = ssl.MemoryBIO(), ssl.MemoryBIO()
-    obj = ctx.wrap_bio(inb, outb, server_hostname=name)
-    try:
-        obj.do_handshake()
-    except ssl.SSLWantReadError:
-        pass
-    return outb.read()
+import os, selectors, socket, ssl, sys, threading, time
+from clientbits import hello_bytes, raise_nofile
 
 def status(path, text):
     with open(path + ".tmp", "w") as f:
