@@ -620,6 +620,33 @@ metrics_set(struct metrics *m, const char *name,
 	return (sample_put(m, name, l, n, v, 0));
 }
 
+size_t
+metrics_reason(const struct metric_reason *r, size_t n, const char *why)
+{
+	size_t	 i;
+
+	for (i = 0; i + 1 < n; i++)
+		if (strncmp(why, r[i].prefix, strlen(r[i].prefix)) == 0)
+			break;
+	return (i);
+}
+
+int
+metrics_add_reasons(struct metrics *m, const char *name,
+    const struct metric_reason *r, size_t n, const uint64_t *counts)
+{
+	struct metric_label	 l;
+	size_t			 i;
+
+	l.name = "reason";
+	for (i = 0; i < n; i++) {
+		l.value = r[i].label;
+		if (metrics_add(m, name, &l, 1, (double)counts[i]) == -1)
+			return (-1);
+	}
+	return (0);
+}
+
 int
 metrics_observe(struct metrics *m, const char *name,
     const struct metric_label *l, size_t n, double v)

@@ -114,6 +114,24 @@ int		 metrics_add_hist(struct metrics *, const char *name,
 size_t		 metrics_count(const struct metrics *);	/* samples */
 
 /*
+ * Reasons, as a refusal or failure is counted by: each is told by the
+ * start of the text it was logged with, the table's last entry (prefix
+ * "") takes the rest, and entries may share a label.  metrics_reason()
+ * is the index of why's entry; metrics_add_reasons() adds counts[i],
+ * for each entry i of the table, to family name's sample of its label
+ * ("reason").
+ */
+struct metric_reason {
+	const char	*prefix;
+	const char	*label;
+};
+size_t		 metrics_reason(const struct metric_reason *, size_t,
+		    const char *why);
+int		 metrics_add_reasons(struct metrics *, const char *name,
+		    const struct metric_reason *, size_t,
+		    const uint64_t *counts);
+
+/*
  * A value as the exposition writes it: the shortest text that reads
  * back as the same double, integers without exponent, NaN, +Inf, -Inf.
  */

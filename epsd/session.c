@@ -1347,10 +1347,7 @@ session_init(struct privsep *ps)
 struct session_stats	 session_stats;
 
 /* Why an inbound link is refused, as the metrics label it. */
-static const struct {
-	const char	*prefix;	/* of link_close()'s reason */
-	const char	*label;
-} refusals[] = {
+static const struct metric_reason refusals[] = {	/* link_close()'s */
 	{ "dropped: too many handshakes", "handshake_slots" },
 	{ "TLS handshake timed out", "handshake_timeout" },
 	{ "TLS handshake failed", "tls_handshake" },
@@ -1359,18 +1356,14 @@ static const struct {
 	{ "operator", "unknown_operator" },
 	{ "", "other" },
 };
+/* a table longer than session_stats.refused fails to compile */
+typedef char refusals_fit[nitems(refusals) <= SESSION_REFUSALS ? 1 : -1];
 
 void
 session_refused(const char *why)
 {
-	size_t	 i;
-
-	for (i = 0; i < nitems(refusals) - 1; i++)
-		if (strncmp(why, refusals[i].prefix,
-		    strlen(refusals[i].prefix)) == 0)
-			break;
-	if (i < SESSION_REFUSALS)
-		session_stats.refused[i]++;
+	session_stats.refused[metrics_reason(refusals, nitems(refusals),
+	    why)]++;
 }
 
 static const char *
@@ -1429,12 +1422,8 @@ session_metrics(struct privsep *ps, struct metrics *m)
 	    (double)session_stats.accepted);
 	(void)metrics_declare(m, "epsd_links_refused_total", METRIC_COUNTER,
 	    "Inbound links refused before they were up, by reason.");
-	l.name = "reason";
-	for (i = 0; i < nitems(refusals) && i < SESSION_REFUSALS; i++) {
-		l.value = refusals[i].label;
-		(void)metrics_add(m, "epsd_links_refused_total", &l, 1,
-		    (double)session_stats.refused[i]);
-	}
+	(void)metrics_add_reasons(m, "epsd_links_refused_total", refusals,
+	    nitems(refusals), session_stats.refused);
 	(void)metrics_declare(m, "epsd_link_bytes_total", METRIC_COUNTER,
 	    "Bytes carried by the links inside TLS: in from the peers, out "
 	    "to them.");

@@ -1124,10 +1124,7 @@ connector_init(struct privsep *p)
 struct connector_stats	 connector_stats;
 
 /* What failed, as the metrics label it. */
-static const struct {
-	const char	*what;		/* pconn_fail()'s */
-	const char	*label;
-} failures[] = {
+static const struct metric_reason failures[] = {	/* pconn_fail()'s what */
 	{ "limit", "limit" },
 	{ "backchannel", "backchannel" },
 	{ "go header", "backchannel" },
@@ -1135,17 +1132,14 @@ static const struct {
 	{ "configuration", "configuration" },
 	{ "", "internal" },		/* the rest: ours */
 };
+/* a table longer than connector_stats.failed fails to compile */
+typedef char failures_fit[nitems(failures) <= CONNECTOR_FAILURES ? 1 : -1];
 
 void
 connector_failed(const char *what)
 {
-	size_t	 i;
-
-	for (i = 0; i < nitems(failures) - 1; i++)
-		if (strcmp(what, failures[i].what) == 0)
-			break;
-	if (i < CONNECTOR_FAILURES)
-		connector_stats.failed[i]++;
+	connector_stats.failed[metrics_reason(failures, nitems(failures),
+	    what)]++;
 }
 
 void
@@ -1156,9 +1150,7 @@ connector_metrics(struct privsep *p, struct metrics *m)
 	struct ppool		*pp;
 	uint64_t		 in = connector_stats.bytes_in;
 	uint64_t		 out = connector_stats.bytes_out;
-	uint64_t		 failed[nitems(failures)];
 	unsigned int		 idle = 0;
-	size_t			 i, k;
 
 	TAILQ_FOREACH(c, &pconns, entry)
 		if (c->sp != NULL) {
@@ -1179,24 +1171,8 @@ connector_metrics(struct privsep *p, struct metrics *m)
 	(void)metrics_declare(m, "privproxyd_connections_refused_total",
 	    METRIC_COUNTER, "Client connections refused or failed before "
 	    "their relay, by reason.");
-	memset(failed, 0, sizeof(failed));
-	for (i = 0; i < nitems(failures) && i < CONNECTOR_FAILURES; i++) {
-		for (k = 0; strcmp(failures[k].label, failures[i].label) != 0;
-		    k++)
-			;
-		failed[k] += connector_stats.failed[i];
-	}
-	l.name = "reason";
-	for (i = 0; i < nitems(failures); i++) {
-		for (k = 0; strcmp(failures[k].label, failures[i].label) != 0;
-		    k++)
-			;
-		if (k != i)
-			continue;
-		l.value = failures[i].label;
-		(void)metrics_add(m, "privproxyd_connections_refused_total",
-		    &l, 1, (double)failed[i]);
-	}
+	(void)metrics_add_reasons(m, "privproxyd_connections_refused_total",
+	    failures, nitems(failures), connector_stats.failed);
 	(void)metrics_declare(m, "privproxyd_bytes_total", METRIC_COUNTER,
 	    "Bytes relayed: in from the clients (their ClientHello "
 	    "included), out to them.");

@@ -2094,10 +2094,7 @@ listener_init(struct privsep *p)
 struct listener_stats	 listener_stats;
 
 /* The reasons a client is refused for, as the metrics label them. */
-static const struct {
-	const char	*prefix;	/* of the reason logged */
-	const char	*label;
-} refusals[] = {
+static const struct metric_reason refusals[] = {
 	{ "limit", "limit" },
 	{ "too many connections waiting", "limit" },
 	{ "evicted: the listener is full", "evicted" },
@@ -2123,14 +2120,8 @@ typedef char refusals_fit[nitems(refusals) <= LISTENER_REFUSALS ? 1 : -1];
 void
 listener_refused(const char *why)
 {
-	size_t	 i;
-
-	for (i = 0; i < nitems(refusals) - 1; i++)
-		if (strncmp(why, refusals[i].prefix,
-		    strlen(refusals[i].prefix)) == 0)
-			break;
-	if (i < LISTENER_REFUSALS)
-		listener_stats.refused[i]++;
+	listener_stats.refused[metrics_reason(refusals, nitems(refusals),
+	    why)]++;
 }
 
 static const char *
@@ -2160,8 +2151,6 @@ listener_metrics(struct privsep *p, struct metrics *m)
 	struct conn		*c;
 	uint64_t		 in = listener_stats.bytes_in;
 	uint64_t		 out = listener_stats.bytes_out;
-	uint64_t		 refused[nitems(refusals)];
-	size_t			 i, k;
 
 	RB_FOREACH(c, conn_ids, &conns)
 		if (c->sp != NULL) {
@@ -2187,25 +2176,8 @@ listener_metrics(struct privsep *p, struct metrics *m)
 	(void)metrics_add(m, "proxyd_sources", NULL, 0, nsources);
 	(void)metrics_declare(m, "proxyd_connections_refused_total",
 	    METRIC_COUNTER, "Client connections refused, by reason.");
-	/* each label once, with the sum of its prefixes */
-	memset(refused, 0, sizeof(refused));
-	for (i = 0; i < nitems(refusals) && i < LISTENER_REFUSALS; i++) {
-		for (k = 0; strcmp(refusals[k].label, refusals[i].label) != 0;
-		    k++)
-			;
-		refused[k] += listener_stats.refused[i];
-	}
-	l.name = "reason";
-	for (i = 0; i < nitems(refusals); i++) {
-		for (k = 0; strcmp(refusals[k].label, refusals[i].label) != 0;
-		    k++)
-			;
-		if (k != i)
-			continue;
-		l.value = refusals[i].label;
-		(void)metrics_add(m, "proxyd_connections_refused_total", &l, 1,
-		    (double)refused[i]);
-	}
+	(void)metrics_add_reasons(m, "proxyd_connections_refused_total",
+	    refusals, nitems(refusals), listener_stats.refused);
 	(void)metrics_declare(m, "proxyd_bytes_total", METRIC_COUNTER,
 	    "Bytes relayed: in from the clients (their ClientHello "
 	    "included), out to them.");

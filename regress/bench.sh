@@ -215,19 +215,24 @@ tree()
 # counting those descendants that have exited and been reaped.
 ticks()
 {
-	for tk_p in $(tree "$@"); do
-		cat "/proc/$tk_p/stat" 2>/dev/null
-	done | sed 's/.*) //' |
-	    awk '{ s += $12 + $13 + $14 + $15 } END { print s + 0 }'
+	statsum '$12 + $13 + $14 + $15' "$@"
 }
 
 # systicks PID...: the system part of ticks PID...
 systicks()
 {
+	statsum '$13 + $15' "$@"
+}
+
+# statsum EXPR PID...: EXPR of the fields of /proc/PID/stat after the
+# command's name, summed over the processes of tree PID...
+statsum()
+{
+	ss_e=$1
+	shift
 	for tk_p in $(tree "$@"); do
 		cat "/proc/$tk_p/stat" 2>/dev/null
-	done | sed 's/.*) //' |
-	    awk '{ s += $13 + $15 } END { print s + 0 }'
+	done | sed 's/.*) //' | awk "{ s += $ss_e } END { print s + 0 }"
 }
 
 # rss PID...: KiB resident in the processes and their descendants.

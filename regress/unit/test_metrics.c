@@ -139,6 +139,45 @@ test_basic(void)
 	metrics_free(m);
 }
 
+/* Reasons by prefix, the catch-all last, a label shared by two. */
+static void
+test_reasons(void)
+{
+	static const struct metric_reason r[] = {
+		{ "limit", "limit" },
+		{ "evicted: the listener", "evicted" },
+		{ "evicted:", "source_evicted" },
+		{ "too many", "limit" },
+		{ "", "internal" },
+	};
+	uint64_t	 counts[nitems(r)] = { 0 };
+	struct metrics	*m = metrics_new();
+
+	UT_CHECK("reason exact", metrics_reason(r, nitems(r), "limit") == 0);
+	UT_CHECK("reason first prefix wins", metrics_reason(r, nitems(r),
+	    "evicted: the listener is full") == 1);
+	UT_CHECK("reason later prefix", metrics_reason(r, nitems(r),
+	    "evicted: 4 handshakes from 10.0.0.1") == 2);
+	UT_CHECK("reason catch-all", metrics_reason(r, nitems(r),
+	    "out of memory") == 4);
+	UT_CHECK("reason empty text", metrics_reason(r, nitems(r), "") == 4);
+	counts[0] = 2;
+	counts[1] = 1;
+	counts[3] = 5;
+	UT_CHECK("reasons declare", m != NULL && metrics_declare(m, "r_total",
+	    METRIC_COUNTER, NULL) == 0);
+	UT_CHECK("reasons add", metrics_add_reasons(m, "r_total", r,
+	    nitems(r), counts) == 0);
+	UT_CHECK("reasons one sample a label", metrics_count(m) == 4);
+	UT_CHECK("reasons summed", text_is(m,
+	    "# TYPE r_total counter\n"
+	    "r_total{reason=\"evicted\"} 1\n"
+	    "r_total{reason=\"internal\"} 0\n"
+	    "r_total{reason=\"limit\"} 7\n"
+	    "r_total{reason=\"source_evicted\"} 0\n"));
+	metrics_free(m);
+}
+
 static void
 test_escaping(void)
 {
@@ -1031,6 +1070,7 @@ main(void)
 		return (1);
 	}
 	test_basic();
+	test_reasons();
 	test_escaping();
 	test_numbers();
 	test_histogram();
