@@ -69,7 +69,7 @@
 #			proc_sample tcp_listeners instances
 #	logs, files	lines wait_log wait_size hex where wait_listen
 #			assert_log refute_log count_log wait_count lineof
-#			has_line ere tree_files bad_modes now_ms wait_ms
+#			has_line ere tree_files bad_modes now_ms log_second wait_ms
 #			within log_interval
 #	ports		port ports via
 #	certificates	certs issue selfca
@@ -773,6 +773,14 @@ bad_modes()
 now_ms()
 {
 	date +%s%3N
+}
+
+# log_second: sleep into the next second, where the daemons' rate
+# limit of a message (log_limited, so many a second) starts afresh, so
+# that a line a check looks for is not the one suppressed after a burst.
+log_second()
+{
+	sleep 1.2
 }
 
 # wait_ms FILE REGEX FROM T0 SECONDS: until a line of FILE after line

@@ -92,7 +92,7 @@ $sent sent and $errors errors" [ "$ok" = 1 ]
 used=$(ctl_metric proxyd "$R{reason=\"token_used\"}")
 check legit-not-refused "the demo's backchannels were refused as used: \
 $used" [ "$used" = 0 ]
-sleep 1.2			# a new second for the rate limit
+log_second
 
 # replayed: the captured preamble of the last used token
 pre=$(tail -n 1 "$T/captured")

@@ -75,6 +75,7 @@ timeouts=$(ctl_metric proxyd \
 check a-counted "handshake_timeout: $timeouts" [ "${timeouts:-0}" -ge 1000 ]
 
 # b. 20 from one source with room for 16: its oldest make room
+log_second
 from=$(lines "$log")
 start_stalls b 127.0.0.2 20 0.05 $((TO + 20))
 check_demo_from b-other-source 127.0.0.3
@@ -93,6 +94,7 @@ check b-others-at-timeout "$(stalls b $((TO - 1)) $((TO + 10))) of 15 \
 closed at the timeout" [ "$(stalls b $((TO - 1)) $((TO + 10)))" -eq 15 ]
 
 # e. a source at its connections: a handshake makes room, else refused
+log_second
 from=$(lines "$log")
 start_relays e 127.0.0.4 19 60
 check e-held-19 "$(cat "$T/relays.e")" grep -qx "held 19 failed 0" \
