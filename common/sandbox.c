@@ -138,9 +138,15 @@ sb_rules(scmp_filter_ctx ctx, int can)
 	if ((can & SB_ACCEPT) &&
 	    sb_allow(ctx, accept_calls, nitems(accept_calls)) == -1)
 		return (-1);
-	if ((can & SB_RELAY) &&
-	    sb_allow(ctx, relay_calls, nitems(relay_calls)) == -1)
-		return (-1);
+	if (can & SB_RELAY) {
+		if (sb_allow(ctx, relay_calls, nitems(relay_calls)) == -1)
+			return (-1);
+		/* the size of the splice pipes (splice.c) */
+		r |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1,
+		    SCMP_A1(SCMP_CMP_EQ, F_SETPIPE_SZ, 0));
+		r |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1,
+		    SCMP_A1(SCMP_CMP_EQ, F_GETPIPE_SZ, 0));
+	}
 	if ((can & SB_SOCKOPT) &&
 	    sb_allow(ctx, sockopt_calls, nitems(sockopt_calls)) == -1)
 		return (-1);

@@ -73,12 +73,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include <event.h>
 
 #include "compat.h"
+#include "metrics.h"
 #include "splice.h"
 
 #define SPLICE_BUFSZ	(16 * 1024)	/* a full read moves to splice(2) */
@@ -137,6 +139,7 @@ static unsigned int		 splice_nopen;	/* pipes in all */
 static unsigned int		 splice_maxpipes = SPLICE_MAXPIPES;
 static unsigned int		 splice_pipe_wait;	/* rounds before the
 							   next pipe2(2) */
+static struct splice_stats	 splice_stats_now;
 /* what a direction read and is writing: never held across events */
 static uint8_t			 splice_rbuf[SPLICE_BUFSZ];
 
@@ -161,7 +164,7 @@ static struct splice_pipe *
 pipe_get(void)
 {
 	struct splice_pipe	*p;
-	int			 fd[2];
+	int			 fd[2], sz;
 
 	if ((p = SLIST_FIRST(&splice_pool)) != NULL) {
 		SLIST_REMOVE_HEAD(&splice_pool, p_entry);
@@ -175,12 +178,14 @@ pipe_get(void)
 		return (NULL);
 	}
 	if (pipe2(fd, O_NONBLOCK | O_CLOEXEC) == -1) {
+		splice_stats_now.pipes_failed++;
 		splice_pipe_wait = SPLICE_PIPE_WAIT;
 		return (NULL);
 	}
 	if ((p = malloc(sizeof(*p))) == NULL) {
 		(void)close(fd[0]);
 		(void)close(fd[1]);
+		splice_stats_now.pipes_failed++;
 		splice_pipe_wait = SPLICE_PIPE_WAIT;
 		return (NULL);
 	}
@@ -189,12 +194,16 @@ pipe_get(void)
 	splice_nopen++;
 	if (splice_nopen <= SPLICE_BIGPIPES)
 		(void)fcntl(fd[1], F_SETPIPE_SZ, SPLICE_PIPESZ);
-	if (fcntl(fd[1], F_GETPIPE_SZ) < SPLICE_MINPIPESZ) {
+	/* a size that cannot be read is the default one */
+	if ((sz = fcntl(fd[1], F_GETPIPE_SZ)) != -1 &&
+	    sz < SPLICE_MINPIPESZ) {
 		/* the user is past fs.pipe-user-pages-soft */
 		pipe_close(p);
+		splice_stats_now.pipes_failed++;
 		splice_pipe_wait = SPLICE_PIPE_WAIT;
 		return (NULL);
 	}
+	splice_stats_now.pipes_made++;
 	return (p);
 }
 
@@ -217,6 +226,39 @@ pipe_put(struct splice_pipe *p)
 	}
 	SLIST_INSERT_HEAD(&splice_pool, p, p_entry);
 	splice_nidle++;
+}
+
+void
+splice_stats(struct splice_stats *st)
+{
+	*st = splice_stats_now;
+}
+
+void
+splice_metrics(struct metrics *m, const char *prefix)
+{
+	struct metric_label	 l;
+	char			 name[64];
+
+	(void)snprintf(name, sizeof(name), "%s_relay_bytes_total", prefix);
+	(void)metrics_declare(m, name, METRIC_COUNTER, "Bytes relayed, by "
+	    "how they moved: through a pipe (splice), or read into the "
+	    "process and written out (copy).");
+	l.name = "how";
+	l.value = "splice";
+	(void)metrics_add(m, name, &l, 1, (double)splice_stats_now.spliced);
+	l.value = "copy";
+	(void)metrics_add(m, name, &l, 1, (double)splice_stats_now.copied);
+	(void)snprintf(name, sizeof(name), "%s_relay_pipes_total", prefix);
+	(void)metrics_declare(m, name, METRIC_COUNTER, "Pipes the relay "
+	    "made for splice(2), and those it could not make or not make "
+	    "large enough (the bytes were copied instead).");
+	l.name = "result";
+	l.value = "made";
+	(void)metrics_add(m, name, &l, 1, (double)splice_stats_now.pipes_made);
+	l.value = "failed";
+	(void)metrics_add(m, name, &l, 1,
+	    (double)splice_stats_now.pipes_failed);
 }
 
 void
@@ -294,6 +336,10 @@ dir_flush(struct splice_dir *d)
 		d->d_pending -= (size_t)n;
 		d->d_off += (size_t)n;
 		d->d_bytes += (uint64_t)n;
+		if (d->d_pipe != NULL)
+			splice_stats_now.spliced += (uint64_t)n;
+		else
+			splice_stats_now.copied += (uint64_t)n;
 		if (d->d_pending > 0)
 			return (0);	/* the destination is full */
 	}
@@ -424,6 +470,7 @@ dir_pump(struct splice_dir *d)
 			w = 0;
 		}
 		d->d_bytes += (uint64_t)w;
+		splice_stats_now.copied += (uint64_t)w;
 		if (w < n) {
 			if (dir_keep(d, splice_rbuf + w, (size_t)(n - w)) ==
 			    -1)

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 struct event_base;
+struct metrics;
 struct splice;
 
 enum splice_end {
@@ -66,5 +67,18 @@ uint64_t	 splice_bytes(const struct splice *, int dir);
  */
 #define SPLICE_MAXPIPES	64
 void		 splice_set_pool(unsigned int max);
+
+/* What the relays of this process moved, and how, since it started. */
+struct splice_stats {
+	uint64_t	spliced;	/* bytes written out of a pipe */
+	uint64_t	copied;		/* bytes read in and written out */
+	uint64_t	pipes_made;
+	uint64_t	pipes_failed;	/* pipe2(2) failed, or the pipe was
+					   too small to use */
+};
+void		 splice_stats(struct splice_stats *);
+
+/* The same as PREFIX_relay_bytes_total{how} and PREFIX_relay_pipes_total. */
+void		 splice_metrics(struct metrics *, const char *prefix);
 
 #endif /* SPLICE_H */

@@ -1192,6 +1192,7 @@ connector_metrics(struct privsep *p, struct metrics *m)
 	    METRIC_COUNTER, "Clients that came through a notification.");
 	(void)metrics_add(m, "privproxyd_pool_misses_total", NULL, 0,
 	    (double)(connector_stats.accepted - connector_stats.pool_hits));
+	splice_metrics(m, "privproxyd");
 }
 
 static int

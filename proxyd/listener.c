@@ -2211,6 +2211,7 @@ listener_metrics(struct privsep *p, struct metrics *m)
 	    "backchannel was idle here: they took the notification path.");
 	(void)metrics_add(m, "proxyd_pool_misses_total", NULL, 0,
 	    (double)listener_stats.pool_misses);
+	splice_metrics(m, "proxyd");
 }
 
 static int

@@ -235,6 +235,58 @@ statsum()
 	done | sed 's/.*) //' | awk "{ s += $ss_e } END { print s + 0 }"
 }
 
+# procticks PID...: "PID TICKS TITLE" for each process of tree PID...,
+# TICKS its own CPU clock ticks (user + system), TITLE its command line.
+procticks()
+{
+	for pt_p in $(tree "$@"); do
+		pt_t=$(sed 's/.*) //' "/proc/$pt_p/stat" 2>/dev/null |
+		    awk '{ print $12 + $13 }')
+		[ -n "$pt_t" ] || continue
+		echo "$pt_p $pt_t $(tr '\0' ' ' <"/proc/$pt_p/cmdline" \
+		    2>/dev/null)"
+	done
+}
+
+# procnote SIDE BEFORE AFTER CONNS: the note of what each process of a
+# side spent per connection, from procticks before and after, dearest
+# first; processes of the same title are summed ("proxyd: listener"
+# twice, say), a parent is named by its program.
+procnote()
+{
+	pn_l=$(awk -v n="$4" -v hz="$HZ" '
+	FILENAME == ARGV[1] { t0[$1] = $2; next }
+	{
+		pid = $1
+		d = $2 - ((pid in t0) ? t0[pid] : 0)
+		$1 = $2 = ""
+		sub(/^ +/, "")
+		sub(/ +$/, "")
+		sub(/ -.*/, "")
+		sub(/^.*\//, "")
+		if (!($0 in sum))
+			order[++k] = $0
+		sum[$0] += d
+	}
+	END {
+		# the dearest first; those under 0.5 us left out
+		for (i = 1; i <= k; i++)
+			for (j = i + 1; j <= k; j++)
+				if (sum[order[j]] > sum[order[i]]) {
+					t = order[i]
+					order[i] = order[j]
+					order[j] = t
+				}
+		for (i = 1; i <= k; i++) {
+			us = sum[order[i]] * 1000000 / hz / n
+			if (us >= 0.5)
+				printf "%s%s %.0f", (i > 1 ? ", " : ""),
+				    order[i], us
+		}
+	}' "$2" "$3")
+	[ -z "$pn_l" ] || bnote "$bn_path" "CPU µs per connection, $1: $pn_l"
+}
+
 # rss PID...: KiB resident in the processes and their descendants.
 rss()
 {
@@ -588,11 +640,21 @@ m_conns()
 			    "$(ticks "$(dpid nginx)")" "$WRK_N")"
 		fi
 	fi
+	procticks $PUB >"$T/pt.pub0"
+	procticks $PRIV >"$T/pt.priv0"
 	mc_pub=$(ticks $PUB)
 	mc_priv=$(ticks $PRIV)
 	wrk_run "$PUB_PORT" "$T/wrk.$bn_path" || return 0
 	mc_pub1=$(ticks $PUB)
 	mc_priv1=$(ticks $PRIV)
+	procticks $PUB >"$T/pt.pub1"
+	procticks $PRIV >"$T/pt.priv1"
+	case $bn_path in
+	pool*)
+		procnote public "$T/pt.pub0" "$T/pt.pub1" "$WRK_N"
+		procnote private "$T/pt.priv0" "$T/pt.priv1" "$WRK_N"
+		;;
+	esac
 	result conn "$WRK_RPS"
 	[ -z "$PUB" ] || result cpupub "$(per_conn "$mc_pub" "$mc_pub1" "$WRK_N")"
 	[ -z "$PRIV" ] ||
