@@ -79,6 +79,7 @@ static const int sb_base[] = {
 };
 
 static int	 sb_allow(scmp_filter_ctx, const int *, size_t);
+static int	 sb_fcntl(scmp_filter_ctx, const int *, size_t);
 static int	 sb_rules(scmp_filter_ctx, int);
 
 static int
@@ -88,6 +89,19 @@ sb_allow(scmp_filter_ctx ctx, const int *calls, size_t n)
 
 	for (i = 0; i < n; i++)
 		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, calls[i], 0) < 0)
+			return (-1);
+	return (0);
+}
+
+/* fcntl(2) with these commands only. */
+static int
+sb_fcntl(scmp_filter_ctx ctx, const int *cmds, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1,
+		    SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)cmds[i], 0)) < 0)
 			return (-1);
 	return (0);
 }
@@ -109,7 +123,10 @@ sb_rules(scmp_filter_ctx ctx, int can)
 	static const int fcntl_cmds[] = {
 		F_GETFL, F_SETFL, F_GETFD, F_SETFD,
 	};
-	size_t		 i;
+	/* the size of the splice pipes (splice.c) */
+	static const int pipe_cmds[] = {
+		F_SETPIPE_SZ, F_GETPIPE_SZ,
+	};
 	int		 r = 0;
 
 	if (sb_allow(ctx, sb_base, nitems(sb_base)) == -1)
@@ -126,9 +143,7 @@ sb_rules(scmp_filter_ctx ctx, int can)
 	r |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
 	    SCMP_A1(SCMP_CMP_EQ, FIONREAD, 0));
 	/* descriptor flags, no duplicates */
-	for (i = 0; i < nitems(fcntl_cmds); i++)
-		r |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1,
-		    SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)fcntl_cmds[i], 0));
+	r |= sb_fcntl(ctx, fcntl_cmds, nitems(fcntl_cmds));
 	/* abort(3) signals the process itself, nothing else */
 	r |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
 	    SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid(), 0));
@@ -138,15 +153,10 @@ sb_rules(scmp_filter_ctx ctx, int can)
 	if ((can & SB_ACCEPT) &&
 	    sb_allow(ctx, accept_calls, nitems(accept_calls)) == -1)
 		return (-1);
-	if (can & SB_RELAY) {
-		if (sb_allow(ctx, relay_calls, nitems(relay_calls)) == -1)
-			return (-1);
-		/* the size of the splice pipes (splice.c) */
-		r |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1,
-		    SCMP_A1(SCMP_CMP_EQ, F_SETPIPE_SZ, 0));
-		r |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1,
-		    SCMP_A1(SCMP_CMP_EQ, F_GETPIPE_SZ, 0));
-	}
+	if ((can & SB_RELAY) &&
+	    (sb_allow(ctx, relay_calls, nitems(relay_calls)) == -1 ||
+	    sb_fcntl(ctx, pipe_cmds, nitems(pipe_cmds)) == -1))
+		return (-1);
 	if ((can & SB_SOCKOPT) &&
 	    sb_allow(ctx, sockopt_calls, nitems(sockopt_calls)) == -1)
 		return (-1);

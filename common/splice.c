@@ -155,6 +155,9 @@ static void	 dir_dispatch(int, short, void *);
 static void	 splice_timeout(int, short, void *);
 static void	 splice_end(struct splice *, enum splice_end, int);
 static void	 splice_release(struct splice *);
+static void	 splice_metric(struct metrics *, const char *, const char *,
+		    const char *, const char *, const char *, uint64_t,
+		    const char *, uint64_t);
 
 /*
  * An empty pipe from the pool, a new one, or NULL if all are busy or
@@ -234,31 +237,37 @@ splice_stats(struct splice_stats *st)
 	*st = splice_stats_now;
 }
 
-void
-splice_metrics(struct metrics *m, const char *prefix)
+/* One counter of two samples, told apart by label: value a, value b. */
+static void
+splice_metric(struct metrics *m, const char *prefix, const char *suffix,
+    const char *help, const char *label, const char *a, uint64_t va,
+    const char *b, uint64_t vb)
 {
 	struct metric_label	 l;
 	char			 name[64];
 
-	(void)snprintf(name, sizeof(name), "%s_relay_bytes_total", prefix);
-	(void)metrics_declare(m, name, METRIC_COUNTER, "Bytes relayed, by "
+	(void)snprintf(name, sizeof(name), "%s_%s", prefix, suffix);
+	(void)metrics_declare(m, name, METRIC_COUNTER, help);
+	l.name = label;
+	l.value = a;
+	(void)metrics_add(m, name, &l, 1, (double)va);
+	l.value = b;
+	(void)metrics_add(m, name, &l, 1, (double)vb);
+}
+
+void
+splice_metrics(struct metrics *m, const char *prefix)
+{
+	const struct splice_stats	*st = &splice_stats_now;
+
+	splice_metric(m, prefix, "relay_bytes_total", "Bytes relayed, by "
 	    "how they moved: through a pipe (splice), or read into the "
-	    "process and written out (copy).");
-	l.name = "how";
-	l.value = "splice";
-	(void)metrics_add(m, name, &l, 1, (double)splice_stats_now.spliced);
-	l.value = "copy";
-	(void)metrics_add(m, name, &l, 1, (double)splice_stats_now.copied);
-	(void)snprintf(name, sizeof(name), "%s_relay_pipes_total", prefix);
-	(void)metrics_declare(m, name, METRIC_COUNTER, "Pipes the relay "
-	    "made for splice(2), and those it could not make or not make "
-	    "large enough (the bytes were copied instead).");
-	l.name = "result";
-	l.value = "made";
-	(void)metrics_add(m, name, &l, 1, (double)splice_stats_now.pipes_made);
-	l.value = "failed";
-	(void)metrics_add(m, name, &l, 1,
-	    (double)splice_stats_now.pipes_failed);
+	    "process and written out (copy).", "how", "splice", st->spliced,
+	    "copy", st->copied);
+	splice_metric(m, prefix, "relay_pipes_total", "Pipes the relay made "
+	    "for splice(2), and those it could not make or not make large "
+	    "enough (the bytes were copied instead).", "result", "made",
+	    st->pipes_made, "failed", st->pipes_failed);
 }
 
 void

@@ -3,7 +3,7 @@
  *
  * It registers the methods proxyd serves (announce, withdraw), passes
  * those calls to the matcher with the caller's operator name as epsd
- * attached it, and places the "incoming" calls the matcher asks for.
+ * attached it, and places the "incoming" calls the listeners ask for.
  * The parent opens the connection to epsd and passes it down
  * (common/epsclient.c asks again, with back-off, when it is lost).
  *
@@ -38,6 +38,7 @@ TAILQ_HEAD(opcallss, opcalls);
 
 struct incoming {
 	uint8_t		 token[EPS_TOKEN_LEN];
+	int		 listener;	/* whose client it is */
 	char		 op[RPC_NAMEMAX];
 	char		 domain[DNAME_MAX + 1];
 	struct opcalls	*calls;		/* counted in */
@@ -345,7 +346,7 @@ announce_res(struct frame *f)
 }
 
 static void
-incoming_fail(const uint8_t *token, const char *reason)
+incoming_fail(int listener, const uint8_t *token, const char *reason)
 {
 	struct mp_out	 m;
 
@@ -353,7 +354,8 @@ incoming_fail(const uint8_t *token, const char *reason)
 	msgpack_pack_map(&m.pk, 2);
 	mp_pack_kbin(&m.pk, "token", token, EPS_TOKEN_LEN);
 	mp_pack_kstr(&m.pk, "reason", reason);
-	(void)proc_send_mp(ps, PROC_MATCHER, 0, IMSG_INCOMING_FAIL, 0, -1, &m);
+	(void)proc_send_mp(ps, PROC_LISTENER, listener, IMSG_INCOMING_FAIL, 0,
+	    -1, &m);
 	mp_out_free(&m);
 }
 
@@ -362,13 +364,13 @@ incoming_reply(const char *error, const msgpack_object *result, void *arg)
 {
 	struct incoming	*in = arg;
 	char		 verr[LOG_VISLEN(200)];
-	char		 vreason[200];		/* what the matcher takes */
+	char		 vreason[200];		/* what the listener takes */
 
 	if (error != NULL) {
 		/* the private side's text, logged again by the listener */
 		log_limited(&fail_limit, "incoming %s to %s failed: %s",
 		    in->domain, in->op, log_vis(error, verr, sizeof(verr)));
-		incoming_fail(in->token, log_vis(error, vreason,
+		incoming_fail(in->listener, in->token, log_vis(error, vreason,
 		    sizeof(vreason)));
 	}
 	if (in->calls != NULL)
@@ -378,7 +380,7 @@ incoming_reply(const char *error, const msgpack_object *result, void *arg)
 }
 
 static void
-incoming(struct frame *f)
+incoming(struct proc_chan *from, struct frame *f)
 {
 	struct mp_doc		 d;
 	struct mp_out		 m;
@@ -398,11 +400,13 @@ incoming(struct frame *f)
 	    -1 || mp_map_bin(d.root, "token", in->token, EPS_TOKEN_LEN) ==
 	    -1 || mp_map_str(d.root, "client", client, sizeof(client)) == -1 ||
 	    mp_map_str(d.root, "server", server, sizeof(server)) == -1) {
-		log_warnx("%s: bad message from matcher", __func__);
+		log_warnx("%s: bad message from listener %d", __func__,
+		    from->instance);
 		mp_free(&d);
 		free(in);
 		return;
 	}
+	in->listener = from->instance;
 	mp_free(&d);
 	/*
 	 * A private site that takes calls and never answers holds its
@@ -457,8 +461,8 @@ eps_dispatch(struct privsep *p, struct proc_chan *from, struct frame *f)
 		return;
 	switch (f->hdr.type) {
 	case IMSG_INCOMING:
-		if (from->id == PROC_MATCHER)
-			incoming(f);
+		if (from->id == PROC_LISTENER)
+			incoming(from, f);
 		return;
 	case IMSG_ANNOUNCE_RES:
 		if (from->id == PROC_MATCHER)

@@ -3,17 +3,16 @@
  *
  * It owns the public and backchannel sockets of its instance, every
  * client connection accepted on them, its share of the pooled
- * backchannels and the token of each client that waits for its private
- * proxy.  A client goes through these states:
+ * backchannels and the token table of its clients that wait for their
+ * private proxy (token.c).  A client goes through these states:
  *
  *	PROXY	on a public address that takes the PROXY protocol, from
  *		one of its trusted networks: reading the header, under
  *		the handshake timeout (which goes on running for HELLO)
  *	HELLO	reading the ClientHello, under the handshake timeout
- *	ROUTE	no pooled backchannel: the matcher issues a token and
- *		calls the private operator
- *	WAIT	a token was issued; waiting for the backchannel, under the
- *		token timeout
+ *	WAIT	no pooled backchannel: a token was issued here and the
+ *		eps process calls the private operator; waiting for the
+ *		backchannel, under the token timeout
  *	SEND	writing the bytes read so far (after the go header, on a
  *		pooled backchannel) to the backchannel
  *	RELAY	spliced to the backchannel until both sides are done
@@ -23,9 +22,13 @@
  * to every listener (IMSG_ROUTES); the SNI name is looked up here, and
  * a client whose operator has an idle pooled backchannel in this
  * listener is joined to it at once: go header and ClientHello in one
- * write, then the relay.  A name without a route is refused here.  Only
- * a client whose operator has no idle pooled backchannel here goes to
- * the matcher (IMSG_ROUTE), which keeps the token table.
+ * write, then the relay.  A name without a route is refused here.  A
+ * client whose operator has no idle pooled backchannel here gets a
+ * token from this listener's table, within its share of "max tokens"
+ * (the limit divided by prefork, as for the operator's), and the
+ * incoming call goes straight to the eps process (IMSG_INCOMING), which
+ * says so only if it fails (IMSG_INCOMING_FAIL).  The matcher is asked
+ * nothing on either path.
  *
  * The PROXY protocol (common/proxyproto.c): a public socket finds the
  * networks it trusts in the configuration by its own address, again at
@@ -33,7 +36,7 @@
  * header; its bytes are read with the ClientHello's first read, and the
  * bytes after it are the ClientHello.  The header's source replaces the
  * TCP peer and its destination the address connected to, for everything
- * after: the matcher, the go header, the notification, the control
+ * after: the go header, the notification, the control
  * socket, the logs.  A LOCAL or UNKNOWN header keeps the connection's
  * own addresses.  A trusted client without a valid header is refused
  * ("PROXY header"); a client from anywhere else is an ordinary one,
@@ -42,9 +45,11 @@
  *
  * A backchannel connection sends a preamble (common/eps.h).  A token
  * preamble whose token belongs to a client of this listener is joined
- * here; otherwise the socket goes to the matcher, which knows which
- * listener issued the token and hands it on.  Tokens are found by their
- * first eight bytes and then compared whole in constant time.  A pool
+ * here.  One whose token names another listener (its byte TOKEN_OWNER)
+ * is passed to that listener (IMSG_BC_HANDOFF), which alone can tell;
+ * any other is refused here, by what became of the token if this
+ * table still remembers it.  Tokens are found by their first eight
+ * bytes and then compared whole in constant time.  A pool
  * preamble carries an operator's pool key, compared in constant time
  * with each operator's current key and, for PROXYD_POOL_GRACE seconds
  * after a new one came, its previous one.  The backchannel then belongs
@@ -115,6 +120,7 @@
 #include "proxyd.h"
 #include "proxyproto.h"
 #include "splice.h"
+#include "token.h"
 
 #define HELLO_BUF0	2048	/* first heap buffer for a ClientHello */
 #define ACCEPT_BATCH	1	/* accepts per event: epoll says if more */
@@ -133,7 +139,6 @@
 enum conn_state {
 	C_PROXY,
 	C_HELLO,
-	C_ROUTE,
 	C_WAIT,
 	C_SEND,
 	C_RELAY,
@@ -192,6 +197,8 @@ struct conn {
 	size_t			 cap;
 	uint64_t		 tokkey;
 	uint8_t			 token[EPS_TOKEN_LEN];
+	struct token		*tok;		/* WAIT: issued for us */
+	struct lpool		*tokpool;	/* its operator's count */
 	struct splice		*sp;
 	const struct lsock	*ls;
 	struct lsource		*src;
@@ -233,6 +240,8 @@ struct lpool {
 	unsigned int		 want;		/* pool size asked for */
 	unsigned int		 nidle;
 	unsigned int		 nroutes;
+	unsigned int		 ntokens;	/* the token table counts
+						 * its issued ones here */
 	TAILQ_HEAD(, pbc)	 idle;
 };
 
@@ -276,6 +285,8 @@ static struct privsep		*ps;
 static struct proxyd_conf	*conf;
 static struct conn_ids		 conns = RB_INITIALIZER(&conns);
 static struct conn_toks		 tokens = RB_INITIALIZER(&tokens);
+static struct token_table	 ltokens;	/* what became of them */
+static struct event		*sweep_ev;
 static struct lpools		 lpools = RB_INITIALIZER(&lpools);
 static struct lroutes		 lroutes = RB_INITIALIZER(&lroutes);
 static struct bconns		 bconns = TAILQ_HEAD_INITIALIZER(bconns);
@@ -305,6 +316,8 @@ static void	bconn_free(struct bconn *, int closefd);
 static void	bconn_drop(struct bconn *, const struct lsource *);
 static void	pool_keep(struct lpool *, int fd, unsigned int want,
 		    unsigned int hops, struct event *ev);
+static void	lpool_trim(struct lpool *);
+static void	token_tick(evutil_socket_t, short, void *);
 
 static int
 conn_idcmp(struct conn *a, struct conn *b)
@@ -447,26 +460,27 @@ conn_hs_end(struct conn *c)
 	c->src->nhs--;
 }
 
+/* The client's token is done with: used, or its client went away. */
 static void
-token_done(const uint8_t *token, int used)
+conn_token_end(struct conn *c, enum token_state st)
 {
-	struct mp_out	 m;
+	struct lpool	*p = c->tokpool;
 
-	mp_out_init(&m);
-	msgpack_pack_map(&m.pk, 2);
-	mp_pack_kbin(&m.pk, "token", token, EPS_TOKEN_LEN);
-	mp_pack_kbool(&m.pk, "used", used);
-	(void)proc_send_mp(ps, PROC_MATCHER, 0, IMSG_TOKEN_DONE, 0, -1, &m);
-	mp_out_free(&m);
+	if (c->tok == NULL)
+		return;
+	RB_REMOVE(conn_toks, &tokens, c);
+	/* the sweep may have ended it already, in a late round */
+	if (c->tok->state == TOKEN_ISSUED)
+		token_end(&ltokens, c->tok, st);
+	c->tok = NULL;
+	c->tokpool = NULL;
+	lpool_trim(p);
 }
 
 static void
 conn_free(struct conn *c)
 {
-	if (c->state == C_WAIT) {
-		RB_REMOVE(conn_toks, &tokens, c);
-		token_done(c->token, 0);
-	}
+	conn_token_end(c, TOKEN_EXPIRED);
 	RB_REMOVE(conn_ids, &conns, c);
 	conn_hs_end(c);
 	if (c->src != NULL) {
@@ -730,31 +744,74 @@ route_find(const char *name)
 	return (NULL);
 }
 
-/* No pooled backchannel: the matcher issues a token. */
-static void
-conn_route(struct conn *c)
+/* This listener's share of a limit of all of them. */
+static unsigned int
+listener_share(unsigned int max)
 {
-	struct mp_out	 m;
-	char		 cl[NET_ADDRSTRLEN], sv[NET_ADDRSTRLEN];
-	int		 r;
+	return ((max + (unsigned int)conf->prefork - 1) /
+	    (unsigned int)conf->prefork);
+}
 
-	c->state = C_ROUTE;
+/*
+ * No pooled backchannel: a token, and the incoming call to the private
+ * operator p through the eps process.
+ */
+static void
+conn_route(struct conn *c, struct lpool *p)
+{
+	struct proxyd_operator	*op;
+	struct token		*t;
+	struct mp_out		 m;
+	char			 cl[NET_ADDRSTRLEN], sv[NET_ADDRSTRLEN];
+	char			 why[RPC_NAMEMAX + 96];
+	int			 r;
+
+	if ((op = config_operator(conf, p->name)) == NULL) {
+		conn_close(c, TLS_ALERT_INTERNAL_ERROR,
+		    "operator unavailable");
+		return;
+	}
+	/* the client times out first; the table's lifetime is a net */
+	if ((t = token_issue_op(&ltokens, listener_share(conf->max_tokens),
+	    &p->ntokens, listener_share(op->max_tokens), conf->to_token + 5,
+	    ps->instance, c->id, c->name)) == NULL) {
+		(void)snprintf(why, sizeof(why), "too many connections "
+		    "waiting for a backchannel of %s%s", p->name,
+		    p->ntokens >= listener_share(op->max_tokens) ? "" :
+		    " (all operators)");
+		conn_close(c, TLS_ALERT_INTERNAL_ERROR, why);
+		return;
+	}
+	memcpy(c->token, t->tok, sizeof(c->token));
+	c->tokkey = token_key(t->tok);
+	if (RB_INSERT(conn_toks, &tokens, c) != NULL) {
+		token_end(&ltokens, t, TOKEN_FAILED);
+		conn_close(c, TLS_ALERT_INTERNAL_ERROR, "token collision");
+		return;
+	}
+	c->tok = t;
+	c->tokpool = p;
+	c->state = C_WAIT;
 	if (c->ev != NULL)
 		event_del(c->ev);
-	/* the lookup counts against the handshake timeout */
-	if (c->timer == NULL && conn_timer(c, conf->to_handshake) == -1) {
+	if (conn_timer(c, conf->to_token) == -1) {
 		conn_close(c, TLS_ALERT_INTERNAL_ERROR, "out of memory");
 		return;
 	}
 	mp_out_init(&m);
-	msgpack_pack_map(&m.pk, 3);
-	mp_pack_kstr(&m.pk, "name", c->name);
+	msgpack_pack_map(&m.pk, 5);
+	mp_pack_kstr(&m.pk, "operator", p->name);
+	mp_pack_kstr(&m.pk, "domain", c->name);
+	mp_pack_kbin(&m.pk, "token", t->tok, EPS_TOKEN_LEN);
 	mp_pack_kstr(&m.pk, "client", peerstr(&c->peer, cl));
 	mp_pack_kstr(&m.pk, "server", conn_server(c, sv));
-	r = proc_send_mp(ps, PROC_MATCHER, 0, IMSG_ROUTE, c->id, -1, &m);
+	r = proc_send_mp(ps, PROC_EPS, 0, IMSG_INCOMING, 0, -1, &m);
 	mp_out_free(&m);
-	if (r == -1)
-		conn_close(c, TLS_ALERT_INTERNAL_ERROR, "matcher unavailable");
+	if (r == -1) {
+		conn_token_end(c, TOKEN_FAILED);
+		conn_close(c, TLS_ALERT_INTERNAL_ERROR,
+		    "eps process unavailable");
+	}
 }
 
 /*
@@ -808,7 +865,7 @@ conn_routed(struct conn *c, uint8_t *p, size_t n)
 		log_debug("client %s: %s: no pooled backchannel of %s here, "
 		    "notifying", peerstr(&c->peer, why), c->name,
 		    r->pool->name);
-	conn_route(c);
+	conn_route(c, r->pool);
 }
 
 /*
@@ -1059,9 +1116,6 @@ conn_timeout(evutil_socket_t fd, short ev, void *arg)
 	case C_HELLO:
 		conn_close(c, 0, "no ClientHello in time");
 		break;
-	case C_ROUTE:
-		conn_close(c, TLS_ALERT_INTERNAL_ERROR, "no route in time");
-		break;
 	case C_WAIT:
 		(void)snprintf(why, sizeof(why),
 		    "no backchannel for %s within %us", c->name,
@@ -1080,8 +1134,7 @@ conn_timeout(evutil_socket_t fd, short ev, void *arg)
 static void
 conn_join(struct conn *c, int bcfd, struct event *bcev)
 {
-	RB_REMOVE(conn_toks, &tokens, c);
-	token_done(c->token, 1);
+	conn_token_end(c, TOKEN_USED);
 	c->state = C_SEND;
 	if (conn_first_write(c, c->buf + c->off, c->len - c->off, bcfd,
 	    bcev) == -1) {
@@ -1231,18 +1284,21 @@ lpool_max(const struct lpool *p)
 	if (conf == NULL || (op = config_operator(conf, p->name)) == NULL)
 		return (0);
 	max = op->max_pool;
-	return ((max + (unsigned int)conf->prefork - 1) /
-	    (unsigned int)conf->prefork);
+	return (listener_share(max));
 }
 
 static void
 lpool_trim(struct lpool *p)
 {
-	unsigned int	 max = lpool_max(p);
+	unsigned int	 max;
 
+	if (p == NULL)
+		return;
+	max = lpool_max(p);
 	while (p->nidle > max)
 		pbc_free(TAILQ_FIRST(&p->idle), 1);
-	if (p->nidle == 0 && p->nroutes == 0 && !p->haskey) {
+	if (p->nidle == 0 && p->nroutes == 0 && p->ntokens == 0 &&
+	    !p->haskey) {
 		RB_REMOVE(lpools, &lpools, p);
 		explicit_bzero(p, sizeof(*p));
 		free(p);
@@ -1468,21 +1524,54 @@ bconn_timeout(evutil_socket_t fd, short ev, void *arg)
 	bconn_free(b, 1);
 }
 
+/*
+ * A backchannel presents a token this listener does not hold for a
+ * waiting client: refuse it, with what became of the token here.
+ */
 static void
-bconn_handoff(struct bconn *b, const uint8_t *tok)
+token_refuse(const uint8_t *tok, const char *addr)
+{
+	const struct token	*t = token_lookup(&ltokens, tok);
+	enum bc_refusal		 why;
+
+	if (token_why(t, &why) == 0) {
+		/* issued, yet no client holds it: it just ended */
+		why = BC_REF_TOKEN_EXPIRED;
+	}
+	listener_stats.bc_refused[why]++;
+	log_limited(&refused_limit, "refused backchannel from %s: %s", addr,
+	    t != NULL && t->state == TOKEN_ISSUED ? "token expired" :
+	    token_refusal(t));
+}
+
+/*
+ * A token of another listener (its byte TOKEN_OWNER says which): the
+ * backchannel goes there.  A token that names no listener, or this one,
+ * is refused here.
+ */
+static void
+bconn_token(struct bconn *b, const uint8_t *tok)
 {
 	struct mp_out	 m;
 	char		 a[NET_ADDRSTRLEN];
+	unsigned int	 owner = tok[TOKEN_OWNER];
 
+	(void)peerstr(&b->peer, a);
+	if (owner == (unsigned int)ps->instance ||
+	    owner >= (unsigned int)conf->prefork) {
+		token_refuse(tok, a);
+		bconn_free(b, 1);
+		return;
+	}
 	mp_out_init(&m);
 	msgpack_pack_map(&m.pk, 2);
 	mp_pack_kbin(&m.pk, "token", tok, EPS_TOKEN_LEN);
-	mp_pack_kstr(&m.pk, "addr", peerstr(&b->peer, a));
-	if (proc_send_mp(ps, PROC_MATCHER, 0, IMSG_BC_HANDOFF, 0, b->fd,
-	    &m) == -1) {
+	mp_pack_kstr(&m.pk, "addr", a);
+	if (proc_send_mp(ps, PROC_LISTENER, (int)owner, IMSG_BC_HANDOFF, 0,
+	    b->fd, &m) == -1) {
 		listener_stats.bc_refused[BC_REF_UNAVAILABLE]++;
 		log_limited(&refused_limit, "refused backchannel from %s: "
-		    "matcher unavailable", a);
+		    "listener %u unavailable", a, owner);
 	}
 	mp_out_free(&m);
 	b->fd = -1;		/* passed on, or closed by proc_send */
@@ -1541,7 +1630,7 @@ bconn_preamble(struct bconn *b)
 		conn_join(c, fd, ev);
 		return;
 	}
-	bconn_handoff(b, tok);
+	bconn_token(b, tok);
 }
 
 /* Read what there is of the preamble; 1 if more must come. */
@@ -1790,59 +1879,33 @@ lsock_add(struct frame *f)
  * Messages.
  */
 
+/* The incoming call for a waiting client failed: the client goes. */
 static void
-route_reply(struct frame *f)
+incoming_failed(struct frame *f)
 {
-	struct conn	 key, *c;
+	struct conn	*c;
 	struct mp_doc	 d;
-	char		 reason[256];
-	uint64_t	 alert;
 	uint8_t		 tok[EPS_TOKEN_LEN];
+	char		 reason[200], why[DNAME_MAX + 256];
 
-	key.id = f->hdr.ref;
-	c = RB_FIND(conn_ids, &conns, &key);
-	if (mp_parse(&d, f->data, f->len) == -1) {
-		log_warnx("%s: malformed message from matcher", __func__);
-		if (c != NULL && c->state == C_ROUTE)
-			conn_close(c, TLS_ALERT_INTERNAL_ERROR, NULL);
+	if (mp_parse(&d, f->data, f->len) == -1 ||
+	    mp_map_bin(d.root, "token", tok, sizeof(tok)) == -1 ||
+	    mp_map_str(d.root, "reason", reason, sizeof(reason)) == -1) {
+		log_warnx("%s: bad message from the eps process", __func__);
+		mp_free(&d);
 		return;
 	}
-	if (f->hdr.type == IMSG_ROUTE_OK) {
-		if (mp_map_bin(d.root, "token", tok, sizeof(tok)) == -1) {
-			log_warnx("%s: bad token from matcher", __func__);
-			goto done;
-		}
-		if (c == NULL || c->state != C_ROUTE) {
-			/* the client left meanwhile: give the token back */
-			token_done(tok, 0);
-			goto done;
-		}
-		memcpy(c->token, tok, sizeof(tok));
-		c->tokkey = token_key(tok);
-		if (RB_INSERT(conn_toks, &tokens, c) != NULL) {
-			conn_close(c, TLS_ALERT_INTERNAL_ERROR,
-			    "token collision");
-			goto done;
-		}
-		c->state = C_WAIT;
-		if (conn_timer(c, conf->to_token) == -1)
-			conn_close(c, TLS_ALERT_INTERNAL_ERROR,
-			    "out of memory");
-	} else if (c != NULL) {
-		if (mp_map_str(d.root, "reason", reason, sizeof(reason)) ==
-		    -1 || mp_map_uint(d.root, "alert", 255, &alert) == -1) {
-			(void)strlcpy(reason, "routing failed", sizeof(reason));
-			alert = TLS_ALERT_INTERNAL_ERROR;
-		}
-		if (c->state == C_ROUTE || c->state == C_WAIT)
-			conn_close(c, (int)alert, reason);
-	}
- done:
-	explicit_bzero(tok, sizeof(tok));
 	mp_free(&d);
+	if ((c = token_find(tok)) != NULL && c->state == C_WAIT) {
+		(void)snprintf(why, sizeof(why), "private proxy for %s not "
+		    "reached: %s", c->name, reason);
+		conn_token_end(c, TOKEN_FAILED);
+		conn_close(c, TLS_ALERT_INTERNAL_ERROR, why);
+	}
+	explicit_bzero(tok, sizeof(tok));
 }
 
-/* A backchannel the matcher traced to one of our tokens. */
+/* A backchannel another listener took for one of our tokens. */
 static void
 handoff_in(struct frame *f)
 {
@@ -1852,20 +1915,18 @@ handoff_in(struct frame *f)
 	char		 addr[NET_ADDRSTRLEN];
 
 	if (f->fd == -1 || mp_parse(&d, f->data, f->len) == -1) {
-		log_warnx("%s: bad handoff from matcher", __func__);
+		log_warnx("%s: bad handoff", __func__);
 		return;
 	}
 	if (mp_map_bin(d.root, "token", tok, sizeof(tok)) == -1 ||
 	    mp_map_str(d.root, "addr", addr, sizeof(addr)) == -1) {
-		log_warnx("%s: bad handoff from matcher", __func__);
+		log_warnx("%s: bad handoff", __func__);
 		mp_free(&d);
 		return;
 	}
 	mp_free(&d);
 	if ((c = token_find(tok)) == NULL || c->state != C_WAIT) {
-		listener_stats.bc_refused[BC_REF_TOKEN_EXPIRED]++;
-		log_limited(&refused_limit, "refused backchannel from %s: "
-		    "token expired", addr);
+		token_refuse(tok, addr);
 		explicit_bzero(tok, sizeof(tok));
 		return;
 	}
@@ -2034,14 +2095,13 @@ listener_dispatch(struct privsep *p, struct proc_chan *from, struct frame *f)
 		if (from->id == PROC_PARENT)
 			lsock_add(f);
 		return;
-	case IMSG_ROUTE_OK:
-	case IMSG_ROUTE_FAIL:
-		if (from->id != PROC_MATCHER || conf == NULL)
+	case IMSG_INCOMING_FAIL:
+		if (from->id != PROC_EPS || conf == NULL)
 			break;
-		route_reply(f);
+		incoming_failed(f);
 		return;
 	case IMSG_BC_HANDOFF:
-		if (from->id != PROC_MATCHER || conf == NULL)
+		if (from->id != PROC_LISTENER || conf == NULL)
 			break;
 		handoff_in(f);
 		return;
@@ -2061,35 +2121,33 @@ listener_dispatch(struct privsep *p, struct proc_chan *from, struct frame *f)
 }
 
 void
-listener_chan_event(struct privsep *p, struct proc_chan *peer, int up)
-{
-	struct conn	*c, *t;
-
-	if (up || peer->id != PROC_MATCHER)
-		return;
-	/*
-	 * Clients waiting for a route will not get one.  The route table
-	 * and the pools stay: the next matcher sends its table when it has
-	 * one.
-	 */
-	RB_FOREACH_SAFE(c, conn_ids, &conns, t)
-		if (c->state == C_ROUTE)
-			conn_close(c, TLS_ALERT_INTERNAL_ERROR,
-			    "matcher restarting");
-}
-
-void
 listener_init(struct privsep *p)
 {
+	struct timeval	 tv = { 1, 0 };
+
 	ps = p;
-	if ((routed_ev = evtimer_new(ps->base, accept_routed, NULL)) == NULL)
+	token_init(&ltokens, NULL);
+	if ((routed_ev = evtimer_new(ps->base, accept_routed, NULL)) ==
+	    NULL || (sweep_ev = evtimer_new(ps->base, token_tick, NULL)) ==
+	    NULL)
 		fatal("%s", __func__);
+	evtimer_add(sweep_ev, &tv);
 }
 
 /*
  * Operations: the numbers, the connections and the pools of this
  * listener.
  */
+
+/* Once a second: tokens past their time expire, old ones are forgotten. */
+static void
+token_tick(evutil_socket_t fd, short ev, void *arg)
+{
+	struct timeval	 tv = { 1, 0 };
+
+	token_sweep(&ltokens);
+	evtimer_add(sweep_ev, &tv);
+}
 
 struct listener_stats	 listener_stats;
 
@@ -2132,8 +2190,6 @@ conn_state_name(enum conn_state st)
 		return ("proxy");
 	case C_HELLO:
 		return ("hello");
-	case C_ROUTE:
-		return ("route");
 	case C_WAIT:
 		return ("wait");
 	case C_SEND:
@@ -2212,6 +2268,7 @@ listener_metrics(struct privsep *p, struct metrics *m)
 	(void)metrics_add(m, "proxyd_pool_misses_total", NULL, 0,
 	    (double)listener_stats.pool_misses);
 	splice_metrics(m, "proxyd");
+	token_metrics(m, &ltokens);
 }
 
 static int

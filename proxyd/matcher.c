@@ -2,22 +2,14 @@
  * matcher.c: the matcher process of proxyd.
  *
  * It owns the announcements (soft state: names private operators serve,
- * renewed before they expire), finds the operator for a client's SNI
- * name, and issues the one-time tokens, whose table (token.c) remembers
- * what became of each: issued (and by which listener), used, expired or
- * failed.  A token that is no longer issued stays known for a while, so
- * a late or second use of it is refused with the right reason, and
- * counted by it (proxyd_backchannels_refused_total, whose other reasons
- * the listeners count).
- *
- * Name lookup: the exact name first, then "*.suffix" patterns from the
- * most specific to the least.
+ * renewed before they expire) and the route table made of them: which
+ * operator serves a name or a "*.suffix" pattern.
  *
  * The route table and the pool keys live here and are pushed to every
- * listener, which looks names up in-process and joins a client to an
- * idle pooled backchannel of the operator without asking anyone; only
- * a client for whom its listener holds no pooled backchannel comes here
- * (IMSG_ROUTE) for a token and an incoming call.  A full table goes to
+ * listener, which looks names up in-process, joins a client to an idle
+ * pooled backchannel of the operator, or issues a token and has the
+ * eps process call the operator, without asking the matcher anything:
+ * no client's connection passes through here.  A full table goes to
  * a listener whose channel comes up, and to all after a reload; each
  * change follows as it happens (IMSG_ROUTES).  A new matcher waits for
  * the eps process to replay the names the last one accepted
@@ -41,7 +33,6 @@
 #include "clienthello.h"
 #include "log.h"
 #include "proxyd.h"
-#include "token.h"
 
 #define ANNOUNCE_REFUSED_MAX 32	/* refusals listed in one answer */
 
@@ -63,14 +54,12 @@ TAILQ_HEAD(pool_keys, pool_key);
 RB_HEAD(announces, announce);
 
 /*
- * What one operator holds: its issued tokens (the token table counts
- * them here) and its names.  It outlives a reload that drops the
- * operator until both are 0.
+ * What one operator holds: its names.  It outlives a reload that drops
+ * the operator until that is 0.
  */
 struct opstat {
 	TAILQ_ENTRY(opstat)	 entry;
 	char			 op[RPC_NAMEMAX];
-	unsigned int		 ntokens;
 	unsigned int		 nannounces;
 };
 TAILQ_HEAD(opstats, opstat);
@@ -80,7 +69,6 @@ RB_GENERATE_STATIC(announces, announce, node, announce_cmp)
 
 static struct privsep		*ps;
 static struct proxyd_conf	*conf;
-static struct token_table	 tokens;
 static struct announces		 announces = RB_INITIALIZER(&announces);
 static unsigned int		 nannounces;
 static struct event		*sweep_ev;
@@ -90,9 +78,8 @@ static struct opstats		 opstats = TAILQ_HEAD_INITIALIZER(opstats);
 static struct mp_out		 routes_pend;
 static unsigned int		 nroutes_pend;
 static int			 synced;	/* listeners have our table */
-static struct event		*sync_ev;
 static struct log_limit		 refused_limit = LOG_LIMIT_INITIALIZER(10);
-static uint64_t			 bc_refused[BC_REFUSALS];
+static struct event		*sync_ev;
 /* names come and go as peers say: their lines are limited too */
 static struct log_limit		 names_limit = LOG_LIMIT_INFO(20);
 
@@ -128,7 +115,7 @@ opstat_prune(void)
 	struct opstat	*os, *next;
 
 	TAILQ_FOREACH_SAFE(os, &opstats, entry, next)
-		if (os->ntokens == 0 && os->nannounces == 0 &&
+		if (os->nannounces == 0 &&
 		    config_operator(conf, os->op) == NULL) {
 			TAILQ_REMOVE(&opstats, os, entry);
 			free(os);
@@ -143,202 +130,6 @@ announce_find(const char *name)
 	if (strlcpy(key.name, name, sizeof(key.name)) >= sizeof(key.name))
 		return (NULL);
 	return (RB_FIND(announces, &announces, &key));
-}
-
-static struct announce *
-route_lookup(const char *name)
-{
-	struct announce	*a;
-	char		 pat[DNAME_MAX + 3], cur[DNAME_MAX + 3];
-
-	if ((a = announce_find(name)) != NULL)
-		return (a);
-	(void)strlcpy(cur, name, sizeof(cur));
-	while (dname_parent(cur, pat, sizeof(pat)) == 0) {
-		if ((a = announce_find(pat)) != NULL)
-			return (a);
-		(void)strlcpy(cur, pat, sizeof(cur));
-	}
-	return (NULL);
-}
-
-static void
-route_fail(struct proc_chan *from, uint32_t connid, const char *reason,
-    int alert)
-{
-	struct mp_out	 m;
-
-	mp_out_init(&m);
-	msgpack_pack_map(&m.pk, 2);
-	mp_pack_kstr(&m.pk, "reason", reason);
-	mp_pack_kuint(&m.pk, "alert", (uint64_t)alert);
-	(void)proc_chan_send(from, IMSG_ROUTE_FAIL, connid, -1, &m);
-	mp_out_free(&m);
-}
-
-static void
-route(struct proc_chan *from, struct frame *f)
-{
-	struct mp_doc		 d;
-	struct mp_out		 m;
-	struct announce		*a;
-	struct token		*t;
-	struct proxyd_operator	*op;
-	struct opstat		*os;
-	char			 name[DNAME_MAX + 1], reason[DNAME_MAX + 96];
-	char		 client[NET_ADDRSTRLEN], server[NET_ADDRSTRLEN];
-
-	if (mp_parse(&d, f->data, f->len) == -1 ||
-	    mp_map_str(d.root, "name", name, sizeof(name)) == -1 ||
-	    mp_map_str(d.root, "client", client, sizeof(client)) == -1 ||
-	    mp_map_str(d.root, "server", server, sizeof(server)) == -1) {
-		log_warnx("%s: bad route request", __func__);
-		mp_free(&d);
-		route_fail(from, f->hdr.ref, "bad route request",
-		    TLS_ALERT_INTERNAL_ERROR);
-		return;
-	}
-	mp_free(&d);
-	if ((a = route_lookup(name)) == NULL) {
-		(void)snprintf(reason, sizeof(reason),
-		    "no announcement for %s", name);
-		route_fail(from, f->hdr.ref, reason,
-		    TLS_ALERT_UNRECOGNIZED_NAME);
-		return;
-	}
-	if (ps->chans[PROC_EPS][0].chan == NULL) {
-		route_fail(from, f->hdr.ref, "eps process unavailable",
-		    TLS_ALERT_INTERNAL_ERROR);
-		return;
-	}
-	if ((op = config_operator(conf, a->op)) == NULL ||
-	    (os = opstat_get(a->op)) == NULL) {
-		route_fail(from, f->hdr.ref, "operator unavailable",
-		    TLS_ALERT_INTERNAL_ERROR);
-		return;
-	}
-	/* the listener times out first; this is the safety net */
-	if ((t = token_issue_op(&tokens, conf->max_tokens, &os->ntokens,
-	    op->max_tokens, conf->to_token + 5, from->instance, f->hdr.ref,
-	    name)) == NULL) {
-		(void)snprintf(reason, sizeof(reason), "too many connections "
-		    "waiting for a backchannel of %s%s", a->op,
-		    os->ntokens >= op->max_tokens ? "" : " (all operators)");
-		route_fail(from, f->hdr.ref, reason,
-		    TLS_ALERT_INTERNAL_ERROR);
-		return;
-	}
-	/* the listener learns the token before the private proxy can */
-	mp_out_init(&m);
-	msgpack_pack_map(&m.pk, 1);
-	mp_pack_kbin(&m.pk, "token", t->tok, EPS_TOKEN_LEN);
-	(void)proc_chan_send(from, IMSG_ROUTE_OK, f->hdr.ref, -1, &m);
-	mp_out_reset(&m);
-	msgpack_pack_map(&m.pk, 5);
-	mp_pack_kstr(&m.pk, "operator", a->op);
-	mp_pack_kstr(&m.pk, "domain", name);
-	mp_pack_kbin(&m.pk, "token", t->tok, EPS_TOKEN_LEN);
-	mp_pack_kstr(&m.pk, "client", client);
-	mp_pack_kstr(&m.pk, "server", server);
-	if (proc_send_mp(ps, PROC_EPS, 0, IMSG_INCOMING, 0, -1, &m) == -1) {
-		token_end(&tokens, t, TOKEN_FAILED);
-		route_fail(from, f->hdr.ref, "eps process unavailable",
-		    TLS_ALERT_INTERNAL_ERROR);
-	}
-	mp_out_free(&m);
-}
-
-/* The listener is done with a token: used, or its client went away. */
-static void
-token_done(struct frame *f)
-{
-	struct mp_doc	 d;
-	struct token	*t;
-	uint8_t		 tok[EPS_TOKEN_LEN];
-	int		 used;
-
-	if (mp_parse(&d, f->data, f->len) == -1 ||
-	    mp_map_bin(d.root, "token", tok, sizeof(tok)) == -1 ||
-	    mp_map_bool(d.root, "used", &used) == -1) {
-		log_warnx("%s: bad message", __func__);
-		mp_free(&d);
-		return;
-	}
-	mp_free(&d);
-	if ((t = token_lookup(&tokens, tok)) != NULL)
-		token_end(&tokens, t, used ? TOKEN_USED : TOKEN_EXPIRED);
-	explicit_bzero(tok, sizeof(tok));
-}
-
-/* A backchannel whose token the listener that took it does not hold. */
-static void
-handoff(struct proc_chan *from, struct frame *f)
-{
-	struct mp_doc	 d;
-	struct mp_out	 m;
-	struct token	*t;
-	uint8_t		 tok[EPS_TOKEN_LEN];
-	char		 addr[NET_ADDRSTRLEN];
-	enum bc_refusal	 why;
-
-	if (f->fd == -1 || mp_parse(&d, f->data, f->len) == -1 ||
-	    mp_map_bin(d.root, "token", tok, sizeof(tok)) == -1 ||
-	    mp_map_str(d.root, "addr", addr, sizeof(addr)) == -1) {
-		log_warnx("%s: bad handoff", __func__);
-		mp_free(&d);
-		return;
-	}
-	mp_free(&d);
-	t = token_lookup(&tokens, tok);
-	if (token_why(t, &why) == 0) {
-		mp_out_init(&m);
-		msgpack_pack_map(&m.pk, 2);
-		mp_pack_kbin(&m.pk, "token", tok, EPS_TOKEN_LEN);
-		mp_pack_kstr(&m.pk, "addr", addr);
-		if (proc_send_mp(ps, PROC_LISTENER, t->listener,
-		    IMSG_BC_HANDOFF, 0, f->fd, &m) == -1) {
-			bc_refused[BC_REF_UNAVAILABLE]++;
-			log_limited(&refused_limit, "refused backchannel "
-			    "from %s: listener unavailable", addr);
-		}
-		f->fd = -1;
-		mp_out_free(&m);
-		token_end(&tokens, t, TOKEN_USED);
-		explicit_bzero(tok, sizeof(tok));
-		return;
-	}
-	bc_refused[why]++;
-	log_limited(&refused_limit, "refused backchannel from %s: %s", addr,
-	    token_refusal(t));
-	explicit_bzero(tok, sizeof(tok));
-}
-
-/* The incoming call to the private operator failed: drop the client. */
-static void
-incoming_fail(struct frame *f)
-{
-	struct mp_doc	 d;
-	struct token	*t;
-	uint8_t		 tok[EPS_TOKEN_LEN];
-	char		 reason[200], why[DNAME_MAX + 256];
-
-	if (mp_parse(&d, f->data, f->len) == -1 ||
-	    mp_map_bin(d.root, "token", tok, sizeof(tok)) == -1 ||
-	    mp_map_str(d.root, "reason", reason, sizeof(reason)) == -1) {
-		log_warnx("%s: bad message", __func__);
-		mp_free(&d);
-		return;
-	}
-	mp_free(&d);
-	if ((t = token_lookup(&tokens, tok)) != NULL &&
-	    t->state == TOKEN_ISSUED) {
-		(void)snprintf(why, sizeof(why), "private proxy for %s not "
-		    "reached: %s", t->name, reason);
-		route_fail(&ps->chans[PROC_LISTENER][t->listener], t->connid,
-		    why, TLS_ALERT_INTERNAL_ERROR);
-		token_end(&tokens, t, TOKEN_FAILED);
-	}
-	explicit_bzero(tok, sizeof(tok));
 }
 
 /*
@@ -678,7 +469,6 @@ sweep(evutil_socket_t fd, short ev, void *arg)
 			    "expired", a->name, a->op);
 			announce_free(a);
 		}
-	token_sweep(&tokens);
 	routes_flush();
 	evtimer_add(sweep_ev, &tv);
 }
@@ -729,33 +519,12 @@ matcher_config(struct privsep *p, void *nconf, char *why, size_t whylen)
 void
 matcher_dispatch(struct privsep *p, struct proc_chan *from, struct frame *f)
 {
-	if (conf == NULL && f->hdr.type == IMSG_ROUTE) {
-		route_fail(from, f->hdr.ref, "matcher starting",
-		    TLS_ALERT_INTERNAL_ERROR);
-		return;
-	}
 	if (conf == NULL) {
 		log_warnx("%s: message %u before configuration", __func__,
 		    f->hdr.type);
 		return;
 	}
 	switch (f->hdr.type) {
-	case IMSG_ROUTE:
-		if (from->id == PROC_LISTENER)
-			route(from, f);
-		return;
-	case IMSG_TOKEN_DONE:
-		if (from->id == PROC_LISTENER)
-			token_done(f);
-		return;
-	case IMSG_BC_HANDOFF:
-		if (from->id == PROC_LISTENER)
-			handoff(from, f);
-		return;
-	case IMSG_INCOMING_FAIL:
-		if (from->id == PROC_EPS)
-			incoming_fail(f);
-		return;
 	case IMSG_ANNOUNCE:
 	case IMSG_WITHDRAW:
 		if (from->id == PROC_EPS)
@@ -775,14 +544,9 @@ matcher_chan_event(struct privsep *p, struct proc_chan *peer, int up)
 {
 	if (peer->id != PROC_LISTENER)
 		return;
-	if (up) {
-		/* a (re)started listener gets the table, once we have it */
-		if (synced && conf != NULL)
-			routes_full(peer->instance);
-		return;
-	}
-	/* the listener's clients are gone with it */
-	token_listener_gone(&tokens, peer->instance);
+	/* a (re)started listener gets the table, once we have it */
+	if (up && synced && conf != NULL)
+		routes_full(peer->instance);
 }
 
 void
@@ -792,7 +556,6 @@ matcher_init(struct privsep *p)
 	struct timeval	 wait = { PROXYD_SYNC_WAIT, 0 };
 
 	ps = p;
-	token_init(&tokens, NULL);
 	mp_out_init(&routes_pend);
 	if ((sweep_ev = evtimer_new(ps->base, sweep, NULL)) == NULL ||
 	    (sync_ev = evtimer_new(ps->base, routes_sync, NULL)) == NULL)
@@ -802,7 +565,7 @@ matcher_init(struct privsep *p)
 }
 
 /*
- * Operations: announcements, routes, tokens.
+ * Operations: announcements and routes.
  */
 
 void
@@ -824,39 +587,6 @@ matcher_metrics(struct privsep *p, struct metrics *m)
 		l.value = a->op;
 		(void)metrics_add(m, "proxyd_announcements", &l, 1, 1);
 	}
-	(void)metrics_declare(m, "proxyd_tokens_issued_total", METRIC_COUNTER,
-	    "Tokens issued to clients waiting for a backchannel.");
-	(void)metrics_add(m, "proxyd_tokens_issued_total", NULL, 0,
-	    (double)tokens.issued_total);
-	(void)metrics_declare(m, "proxyd_tokens_used_total", METRIC_COUNTER,
-	    "Tokens a backchannel presented in time.");
-	(void)metrics_add(m, "proxyd_tokens_used_total", NULL, 0,
-	    (double)tokens.used);
-	(void)metrics_declare(m, "proxyd_tokens_expired_total",
-	    METRIC_COUNTER, "Tokens no backchannel presented in time, or "
-	    "whose client left first.");
-	(void)metrics_add(m, "proxyd_tokens_expired_total", NULL, 0,
-	    (double)tokens.expired);
-	(void)metrics_declare(m, "proxyd_tokens_failed_total", METRIC_COUNTER,
-	    "Tokens whose private proxy could not be told, or whose "
-	    "listener went away.");
-	(void)metrics_add(m, "proxyd_tokens_failed_total", NULL, 0,
-	    (double)tokens.failed);
-	(void)metrics_declare(m, "proxyd_tokens_pending", METRIC_GAUGE,
-	    "Tokens issued and not yet used.");
-	(void)metrics_add(m, "proxyd_tokens_pending", NULL, 0,
-	    tokens.nissued);
-	(void)metrics_declare(m, "proxyd_tokens_remembered", METRIC_GAUGE,
-	    "Tokens no longer issued and still known, so that a late or "
-	    "second use is refused with its reason.");
-	(void)metrics_add(m, "proxyd_tokens_remembered", NULL, 0,
-	    tokens.ntokens - tokens.nissued);
-	(void)metrics_declare_histogram(m, "proxyd_notification_seconds",
-	    "Seconds from issuing a token to the backchannel presenting it.",
-	    token_notify_bounds, TOKEN_NOTIFY_NBOUNDS);
-	(void)metrics_add_hist(m, "proxyd_notification_seconds", NULL, 0,
-	    &tokens.notify);
-	bc_refused_metrics(m, bc_refused);
 }
 
 int

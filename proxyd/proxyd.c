@@ -25,17 +25,19 @@ struct privsep		 proxyd_ps;
 
 static const struct proc_type procs[] = {
 	{ .title = "listener", .id = PROC_LISTENER,
-	  .talks_to = (1U << PROC_MATCHER) | (1U << PROC_LISTENER),
+	  .talks_to = (1U << PROC_MATCHER) | (1U << PROC_LISTENER) |
+	  (1U << PROC_EPS),
 	  .init = listener_init,
 	  .config = listener_config, .dispatch = listener_dispatch,
-	  .chan_event = listener_chan_event, .metrics = listener_metrics,
+	  .metrics = listener_metrics,
 	  .control = listener_control },
 	{ .title = "matcher", .id = PROC_MATCHER,
 	  .talks_to = (1U << PROC_LISTENER) | (1U << PROC_EPS),
 	  .init = matcher_init, .config = matcher_config,
 	  .dispatch = matcher_dispatch, .chan_event = matcher_chan_event,
 	  .metrics = matcher_metrics, .control = matcher_control },
-	{ .title = "eps", .id = PROC_EPS, .talks_to = 1U << PROC_MATCHER,
+	{ .title = "eps", .id = PROC_EPS,
+	  .talks_to = (1U << PROC_MATCHER) | (1U << PROC_LISTENER),
 	  .init = eps_init, .config = eps_config,
 	  .dispatch = eps_dispatch, .chan_event = eps_chan_event,
 	  .metrics = eps_metrics },

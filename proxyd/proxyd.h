@@ -91,17 +91,11 @@ enum imsg_type {
 	IMSG_CFG_LISTEN = IMSG_DAEMON, /* fd + {kind: "public"|"backchannel"} */
 	/* ... and IMSG_PROC_CFG_DONE; the eps process's epsd connection comes
 	   with IMSG_EPS_CONNECT and IMSG_EPS_FD (epsclient.h) */
-	IMSG_ROUTE,		/* listener->matcher, ref conn:
-				   {name, client, server} */
-	IMSG_ROUTE_OK,		/* matcher->listener, ref conn:
-				   {token: bin 32} */
-	IMSG_ROUTE_FAIL,	/* matcher->listener, ref conn:
-				   {reason: str, alert: uint} */
-	IMSG_TOKEN_DONE,	/* listener->matcher {token, used: bool} */
-	IMSG_BC_HANDOFF,	/* listener<->matcher fd + {token, addr} */
-	IMSG_INCOMING,		/* matcher->eps {operator, domain, token,
+	IMSG_BC_HANDOFF,	/* listener->listener fd + {token, addr}: a
+				   backchannel for the token's owner */
+	IMSG_INCOMING,		/* listener->eps {operator, domain, token,
 				   client, server} */
-	IMSG_INCOMING_FAIL,	/* eps->matcher {token, reason} */
+	IMSG_INCOMING_FAIL,	/* eps->listener {token, reason} */
 	IMSG_ANNOUNCE,		/* eps->matcher, ref msgid:
 				   {caller, domains: [str], ttl,
 				   replay: bool (optional, no answer)} */
@@ -181,7 +175,6 @@ void	 listener_init(struct privsep *);
 int	 listener_config(struct privsep *, void *, char *, size_t);
 void	 listener_dispatch(struct privsep *, struct proc_chan *,
 	    struct frame *);
-void	 listener_chan_event(struct privsep *, struct proc_chan *, int);
 
 /* matcher.c */
 void	 matcher_init(struct privsep *);

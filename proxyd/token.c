@@ -128,6 +128,7 @@ token_issue_op(struct token_table *tt, unsigned int max,
 		return (NULL);
 	do {
 		arc4random_buf(t->tok, sizeof(t->tok));
+		t->tok[TOKEN_OWNER] = (uint8_t)listener;
 		memcpy(&t->key, t->tok, sizeof(t->key));
 	} while (RB_INSERT(token_tree, &tt->tree, t) != NULL);
 	t->state = TOKEN_ISSUED;
@@ -208,16 +209,6 @@ token_sweep(struct token_table *tt)
 		token_end(tt, t, TOKEN_EXPIRED);
 }
 
-void
-token_listener_gone(struct token_table *tt, int listener)
-{
-	struct token	*t, *tn;
-
-	TAILQ_FOREACH_SAFE(t, &tt->issued, entry, tn)
-		if (t->listener == listener)
-			token_end(tt, t, TOKEN_FAILED);
-}
-
 int
 token_why(const struct token *t, enum bc_refusal *why)
 {
@@ -288,4 +279,45 @@ bc_refused_metrics(struct metrics *m, const uint64_t *counts)
 		(void)metrics_add(m, "proxyd_backchannels_refused_total", &l,
 		    1, (double)counts[i]);
 	}
+}
+
+void
+token_metrics(struct metrics *m, const struct token_table *tt)
+{
+	const struct {
+		const char	*name;
+		enum metric_type type;
+		const char	*help;
+		double		 value;
+	} ms[] = {
+		{ "proxyd_tokens_issued_total", METRIC_COUNTER,
+		    "Tokens issued to clients waiting for a backchannel.",
+		    (double)tt->issued_total },
+		{ "proxyd_tokens_used_total", METRIC_COUNTER,
+		    "Tokens a backchannel presented in time.",
+		    (double)tt->used },
+		{ "proxyd_tokens_expired_total", METRIC_COUNTER,
+		    "Tokens no backchannel presented in time, or whose "
+		    "client left first.", (double)tt->expired },
+		{ "proxyd_tokens_failed_total", METRIC_COUNTER,
+		    "Tokens whose private proxy could not be told.",
+		    (double)tt->failed },
+		{ "proxyd_tokens_pending", METRIC_GAUGE,
+		    "Tokens issued and not yet used.", tt->nissued },
+		{ "proxyd_tokens_remembered", METRIC_GAUGE,
+		    "Tokens no longer issued and still known, so that a "
+		    "late or second use is refused with its reason.",
+		    tt->ntokens - tt->nissued },
+	};
+	size_t	 i;
+
+	for (i = 0; i < nitems(ms); i++) {
+		(void)metrics_declare(m, ms[i].name, ms[i].type, ms[i].help);
+		(void)metrics_add(m, ms[i].name, NULL, 0, ms[i].value);
+	}
+	(void)metrics_declare_histogram(m, "proxyd_notification_seconds",
+	    "Seconds from issuing a token to the backchannel presenting it.",
+	    token_notify_bounds, TOKEN_NOTIFY_NBOUNDS);
+	(void)metrics_add_hist(m, "proxyd_notification_seconds", NULL, 0,
+	    &tt->notify);
 }

@@ -1,8 +1,11 @@
 /*
- * token.h: the one-time tokens of proxyd's matcher.
+ * token.h: the one-time tokens of proxyd's listeners.
  *
- * A token is issued for one client waiting for its backchannel, by one
- * listener.  It is used once (the backchannel presented it), or it
+ * A token is issued for one client waiting for its backchannel, by the
+ * listener that holds the client, each listener keeping its own table.
+ * Its byte TOKEN_OWNER is that listener's instance, the other 31 are
+ * random: a backchannel that reaches another listener is passed to the
+ * owner, which alone knows the token.  It is used once (the backchannel presented it), or it
  * expires (the listener gave up, or nobody came within its time), or
  * it fails (the call to the private proxy failed, or the listener went
  * away).  A token that is no longer issued is remembered for
@@ -32,6 +35,7 @@
 #include "proxyd.h"
 
 #define TOKEN_KEEP	60	/* s a finished token is remembered */
+#define TOKEN_OWNER	0	/* the byte that names the listener */
 
 enum token_state {
 	TOKEN_ISSUED,
@@ -110,8 +114,6 @@ void		 token_end(struct token_table *, struct token *,
 		    enum token_state);
 /* Issued tokens past their time expire; finished ones are forgotten. */
 void		 token_sweep(struct token_table *);
-/* Every token still issued by listener fails (the listener is gone). */
-void		 token_listener_gone(struct token_table *, int listener);
 /*
  * Why a backchannel presenting token t (NULL: unknown) is refused, in
  * *why: BC_REF_UNKNOWN_TOKEN, BC_REF_TOKEN_USED, BC_REF_TOKEN_EXPIRED
@@ -120,5 +122,11 @@ void		 token_listener_gone(struct token_table *, int listener);
 int		 token_why(const struct token *, enum bc_refusal *why);
 /* The same as the log says it; NULL if t may be used. */
 const char	*token_refusal(const struct token *);
+
+/*
+ * The table's numbers as proxyd_tokens_* and proxyd_notification_seconds
+ * (the parent adds up those of all listeners).
+ */
+void		 token_metrics(struct metrics *, const struct token_table *);
 
 #endif /* TOKEN_H */

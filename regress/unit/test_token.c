@@ -5,7 +5,7 @@
  * says what happens to one token and when (it is ended as used,
  * expired or failed at some second, or never), and what a backchannel
  * presenting it later is told; the test sweeps every second, as the
- * matcher does.  Then the limits, the lookup, the listener's end and
+ * listener does.  Then the limits, the lookup, the listener's end and
  * the reasons of a refusal as codes and metric labels.
  */
 
@@ -26,7 +26,7 @@ static time_t	 test_clock(void);
 static void	 test_lives(void);
 static void	 test_lookup(void);
 static void	 test_limits(void);
-static void	 test_listener_gone(void);
+static void	 test_owner(void);
 static void	 test_reasons(void);
 
 static time_t
@@ -129,8 +129,9 @@ test_lookup(void)
 	now = 5000;
 	token_init(&tt, test_clock);
 	t = token_issue(&tt, 64, LIFETIME, 3, 42, "b.example.org");
-	UT_CHECK("token: issued with what the matcher gave",
+	UT_CHECK("token: issued with what the listener gave",
 	    t != NULL && t->listener == 3 && t->connid == 42 &&
+	    t->tok[TOKEN_OWNER] == 3 &&
 	    strcmp(t->name, "b.example.org") == 0 &&
 	    t->state == TOKEN_ISSUED && tt.nissued == 1 && tt.ntokens == 1);
 	if (t == NULL)
@@ -266,7 +267,7 @@ test_limits(void)
 }
 
 static void
-test_listener_gone(void)
+test_owner(void)
 {
 	struct token_table	 tt;
 	struct token		*a, *b, *c;
@@ -275,20 +276,14 @@ test_listener_gone(void)
 	token_init(&tt, test_clock);
 	a = token_issue(&tt, 8, LIFETIME, 0, 1, "a.example.org");
 	b = token_issue(&tt, 8, LIFETIME, 1, 2, "a.example.org");
-	c = token_issue(&tt, 8, LIFETIME, 1, 3, "a.example.org");
-	if (a == NULL || b == NULL || c == NULL) {
-		UT_CHECK("token: setup for the listener", 0);
-		token_clear(&tt);
-		return;
-	}
-	token_end(&tt, c, TOKEN_USED);
-	token_listener_gone(&tt, 1);
-	UT_CHECK("token: a gone listener's issued token fails",
-	    strcmp(token_refusal(b), "token of a failed connection") == 0);
-	UT_CHECK("token: ... its used token stays used",
-	    strcmp(token_refusal(c), "token already used") == 0);
-	UT_CHECK("token: ... another listener's token is still usable",
-	    token_refusal(a) == NULL && tt.nissued == 1);
+	c = token_issue(&tt, 8, LIFETIME, 63, 3, "a.example.org");
+	UT_CHECK("token: each names the listener that issued it",
+	    a != NULL && b != NULL && c != NULL &&
+	    a->tok[TOKEN_OWNER] == 0 && b->tok[TOKEN_OWNER] == 1 &&
+	    c->tok[TOKEN_OWNER] == 63);
+	UT_CHECK("token: ... and is random past that byte",
+	    a != NULL && b != NULL &&
+	    memcmp(a->tok + 1, b->tok + 1, EPS_TOKEN_LEN - 1) != 0);
 	token_clear(&tt);
 
 	/* without a clock of its own, the table reads time(3) */
@@ -417,7 +412,7 @@ main(void)
 	test_lives();
 	test_lookup();
 	test_limits();
-	test_listener_gone();
+	test_owner();
 	test_reasons();
 	UT_EXIT();
 }
