@@ -2,7 +2,12 @@
  * chan.c: frames and descriptors over a Unix stream socket (chan.h).
  *
  * Output goes to an evbuffer; descriptors wait in a queue with the
- * stream offset of the frame they belong to.  A flush sends data with
+ * stream offset of the frame they belong to.  The first frame queued
+ * makes the write event active, so the queue is sent once the event
+ * loop's current round of callbacks is over, without waiting for
+ * epoll(7) to say that the socket is writable, which it nearly always
+ * is; only a socket that takes less than what is queued arms the
+ * write event.  A flush sends data with
  * sendmsg(2) and attaches a descriptor to the call whose first byte is
  * the first byte of its frame, and never sends past the start of the
  * next frame with a descriptor.  Linux delivers the descriptor with
@@ -196,8 +201,13 @@ chan_send(struct chan *c, uint16_t type, uint32_t ref, int fd,
 	c->outpos += FRAME_HDRLEN + len;
 	if (cf != NULL)
 		TAILQ_INSERT_TAIL(&c->outfds, cf, entry);
+	/*
+	 * Written once the callbacks of this round have run, in one
+	 * sendmsg(2) with whatever else they queued; the write event is
+	 * only armed (an epoll_ctl(2) each way) when the socket is full.
+	 */
 	if (!event_pending(c->wev, EV_WRITE, NULL))
-		event_add(c->wev, NULL);
+		event_active(c->wev, EV_WRITE, 0);
 	return (0);
  fail:
 	if (fd != -1)
