@@ -1572,7 +1572,8 @@ bconn_token(struct bconn *b, const uint8_t *tok)
 		listener_stats.bc_refused[BC_REF_UNAVAILABLE]++;
 		log_limited(&refused_limit, "refused backchannel from %s: "
 		    "listener %u unavailable", a, owner);
-	}
+	} else
+		listener_stats.bc_passed++;
 	mp_out_free(&m);
 	b->fd = -1;		/* passed on, or closed by proc_send */
 	bconn_free(b, 0);
@@ -2247,6 +2248,12 @@ listener_metrics(struct privsep *p, struct metrics *m)
 	    "included.");
 	(void)metrics_add(m, "proxyd_backchannels_accepted_total", NULL, 0,
 	    (double)listener_stats.bc_accepted);
+	(void)metrics_declare(m, "proxyd_backchannels_passed_total",
+	    METRIC_COUNTER, "Token backchannels that reached another "
+	    "listener than the one holding their client, passed to that "
+	    "one.");
+	(void)metrics_add(m, "proxyd_backchannels_passed_total", NULL, 0,
+	    (double)listener_stats.bc_passed);
 	(void)metrics_declare(m, "proxyd_backchannels_waiting", METRIC_GAUGE,
 	    "Backchannels that have not sent their preamble yet.");
 	(void)metrics_add(m, "proxyd_backchannels_waiting", NULL, 0, nbconns);

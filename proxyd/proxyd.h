@@ -245,6 +245,8 @@ struct listener_stats {
 	uint64_t	 bytes_out;
 	uint64_t	 pool_hits;	/* clients on a pooled backchannel */
 	uint64_t	 pool_misses;	/* ... of a pool, none idle here */
+	uint64_t	 bc_passed;	/* token backchannels passed to the
+					   listener that issued the token */
 };
 extern struct listener_stats listener_stats;
 /* one client refused, counted by the class of the reason it is given */
