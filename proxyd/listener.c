@@ -178,7 +178,6 @@ struct lsource {
 
 struct conn {
 	RB_ENTRY(conn)		 idnode;
-	RB_ENTRY(conn)		 toknode;
 	uint32_t		 id;
 	enum conn_state		 state;
 	int			 fd;
@@ -195,8 +194,6 @@ struct conn {
 	size_t			 off;
 	size_t			 len;
 	size_t			 cap;
-	uint64_t		 tokkey;
-	uint8_t			 token[EPS_TOKEN_LEN];
 	struct token		*tok;		/* WAIT: issued for us */
 	struct lpool		*tokpool;	/* its operator's count */
 	struct splice		*sp;
@@ -262,7 +259,6 @@ struct lroute {
 };
 
 RB_HEAD(conn_ids, conn);
-RB_HEAD(conn_toks, conn);
 RB_HEAD(lpools, lpool);
 RB_HEAD(lroutes, lroute);
 RB_HEAD(lsources, lsource);
@@ -271,12 +267,10 @@ TAILQ_HEAD(lsocks, lsock);
 TAILQ_HEAD(hsconns, conn);
 
 static int	conn_idcmp(struct conn *, struct conn *);
-static int	conn_tokcmp(struct conn *, struct conn *);
 static int	lpool_cmp(struct lpool *, struct lpool *);
 static int	lroute_cmp(struct lroute *, struct lroute *);
 static int	lsource_cmp(struct lsource *, struct lsource *);
 RB_GENERATE_STATIC(conn_ids, conn, idnode, conn_idcmp)
-RB_GENERATE_STATIC(conn_toks, conn, toknode, conn_tokcmp)
 RB_GENERATE_STATIC(lpools, lpool, node, lpool_cmp)
 RB_GENERATE_STATIC(lroutes, lroute, node, lroute_cmp)
 RB_GENERATE_STATIC(lsources, lsource, node, lsource_cmp)
@@ -284,8 +278,7 @@ RB_GENERATE_STATIC(lsources, lsource, node, lsource_cmp)
 static struct privsep		*ps;
 static struct proxyd_conf	*conf;
 static struct conn_ids		 conns = RB_INITIALIZER(&conns);
-static struct conn_toks		 tokens = RB_INITIALIZER(&tokens);
-static struct token_table	 ltokens;	/* what became of them */
+static struct token_table	 ltokens;	/* waiting clients' tokens */
 static struct event		*sweep_ev;
 static struct lpools		 lpools = RB_INITIALIZER(&lpools);
 static struct lroutes		 lroutes = RB_INITIALIZER(&lroutes);
@@ -326,12 +319,6 @@ conn_idcmp(struct conn *a, struct conn *b)
 }
 
 static int
-conn_tokcmp(struct conn *a, struct conn *b)
-{
-	return (a->tokkey < b->tokkey ? -1 : a->tokkey > b->tokkey);
-}
-
-static int
 lpool_cmp(struct lpool *a, struct lpool *b)
 {
 	return (strcmp(a->name, b->name));
@@ -349,25 +336,19 @@ lsource_cmp(struct lsource *a, struct lsource *b)
 	return (strcmp(a->key, b->key));
 }
 
-static uint64_t
-token_key(const uint8_t *tok)
-{
-	uint64_t	 k;
-
-	memcpy(&k, tok, sizeof(k));
-	return (k);
-}
-
+/* The client waiting here for the backchannel that presents tok. */
 static struct conn *
 token_find(const uint8_t *tok)
 {
+	struct token	*t;
 	struct conn	 key, *c;
 
-	key.tokkey = token_key(tok);
-	c = RB_FIND(conn_toks, &tokens, &key);
-	if (c == NULL || timingsafe_bcmp(c->token, tok, EPS_TOKEN_LEN) != 0)
+	if ((t = token_lookup(&ltokens, tok)) == NULL ||
+	    t->state != TOKEN_ISSUED)
 		return (NULL);
-	return (c);
+	key.id = t->connid;
+	c = RB_FIND(conn_ids, &conns, &key);
+	return (c != NULL && c->tok == t ? c : NULL);
 }
 
 static const char *
@@ -468,7 +449,6 @@ conn_token_end(struct conn *c, enum token_state st)
 
 	if (c->tok == NULL)
 		return;
-	RB_REMOVE(conn_toks, &tokens, c);
 	/* the sweep may have ended it already, in a late round */
 	if (c->tok->state == TOKEN_ISSUED)
 		token_end(&ltokens, c->tok, st);
@@ -505,7 +485,6 @@ conn_free(struct conn *c)
 	free(c->name);
 	free(c->hello);
 	free(c->pp);
-	explicit_bzero(c->token, sizeof(c->token));
 	free(c);
 	nconns--;
 }
@@ -780,13 +759,6 @@ conn_route(struct conn *c, struct lpool *p)
 		    p->ntokens >= listener_share(op->max_tokens) ? "" :
 		    " (all operators)");
 		conn_close(c, TLS_ALERT_INTERNAL_ERROR, why);
-		return;
-	}
-	memcpy(c->token, t->tok, sizeof(c->token));
-	c->tokkey = token_key(t->tok);
-	if (RB_INSERT(conn_toks, &tokens, c) != NULL) {
-		token_end(&ltokens, t, TOKEN_FAILED);
-		conn_close(c, TLS_ALERT_INTERNAL_ERROR, "token collision");
 		return;
 	}
 	c->tok = t;
@@ -1532,16 +1504,17 @@ static void
 token_refuse(const uint8_t *tok, const char *addr)
 {
 	const struct token	*t = token_lookup(&ltokens, tok);
+	const char		*text = token_refusal(t);
 	enum bc_refusal		 why;
 
 	if (token_why(t, &why) == 0) {
-		/* issued, yet no client holds it: it just ended */
+		/* issued, and no client here holds it: none ever will */
 		why = BC_REF_TOKEN_EXPIRED;
+		text = "token expired";
 	}
 	listener_stats.bc_refused[why]++;
 	log_limited(&refused_limit, "refused backchannel from %s: %s", addr,
-	    t != NULL && t->state == TOKEN_ISSUED ? "token expired" :
-	    token_refusal(t));
+	    text);
 }
 
 /*
