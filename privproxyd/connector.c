@@ -13,7 +13,8 @@
  * internal server of that domain, writes the PROXY protocol header if
  * the domain asks for it and the client's bytes that came with the
  * header, splices the two sockets, and opens another pooled backchannel
- * at once.  A go header for a name we do not serve closes the
+ * in the next round of the loop, after the client's own first steps.
+ * A go header for a name we do not serve closes the
  * backchannel.  A pooled backchannel that fails to open, is refused or
  * dies idle is replaced after a back-off, 1 s doubling up to 30 s, until
  * one is accepted again; a refused key, or a backchannel closed before
@@ -32,7 +33,10 @@
  * spliced.
  *
  * Each address of a name is tried in turn; a set-up is bounded by the
- * connect timeout.  A connection is never waited for with an event of
+ * connect timeout.  A side's first bytes (a preamble, a PROXY header,
+ * the client's) are sent right after connect(2): a peer close by has
+ * accepted by then, and the round of the loop that would say so is
+ * saved; otherwise the send says EAGAIN and the side's event goes on.  A connection is never waited for with an event of
  * its own once the relay starts: the relay's events are added before
  * the set-up's on the same descriptors go.
  *
@@ -132,6 +136,7 @@ struct ppool {
 	unsigned int		 fails;		/* in a row */
 	int			 ready;		/* was full once since a loss */
 	struct event		*retry;
+	struct event		*refill;	/* next round: pool_later() */
 	struct pconns		 idle;
 };
 TAILQ_HEAD(ppools, ppool);
@@ -149,6 +154,8 @@ static void	side_event(evutil_socket_t, short, void *);
 static void	pool_fill(struct ppool *);
 static void	pool_lost(struct pconn *, const char *, const char *, int);
 static void	go_parse(struct pconn *, const uint8_t *, size_t);
+static void	side_done(struct pconn *, struct side *);
+static int	side_now(struct pconn *, struct side *);
 
 /* A set-up dials addresses of the current configuration: keep it. */
 static void
@@ -412,6 +419,21 @@ pool_retry(evutil_socket_t fd, short ev, void *arg)
 }
 
 /*
+ * Refill in the next round of the loop, once the events of this one are
+ * served: a client that took a pooled backchannel has its internal
+ * server dialled, and its first bytes sent there, before the
+ * replacement's connect(2) and preamble take their turn.
+ */
+static void
+pool_later(struct ppool *p)
+{
+	const struct timeval	 now = { 0, 0 };
+
+	if (!evtimer_pending(p->refill, NULL))
+		evtimer_add(p->refill, &now);
+}
+
+/*
  * Something went wrong with a pooled backchannel: try again later.  A
  * round of tries that fails counts once, and is logged once.
  */
@@ -511,6 +533,7 @@ pool_open(struct ppool *p)
 	c->bc.addrs = NULL;
 	c->bc.naddrs = 0;
 	pool_tune(c->bc.fd);
+	(void)side_now(c, &c->bc);
 }
 
 /* Open pooled backchannels up to our share, unless backing off. */
@@ -600,16 +623,15 @@ go_start(struct pconn *c)
 	TAILQ_INSERT_TAIL(&pconns, c, entry);
 	c->pool = NULL;
 	c->state = S_GO;
+	/* another takes its place, after this client's first steps */
+	pool_later(p);
 	if ((c->su = calloc(1, sizeof(*c->su))) == NULL) {
-		pool_fill(p);
 		pconn_fail(c, "backchannel", "out of memory");
 		return (-1);
 	}
 	(void)strlcpy(c->su->public, p->name, sizeof(c->su->public));
 	(void)strlcpy(c->su->domain, "(go header)", sizeof(c->su->domain));
 	(void)strlcpy(c->su->client, "?", sizeof(c->su->client));
-	/* another takes its place at once */
-	pool_fill(p);
 	if (pconn_timer(c) == -1) {
 		pconn_fail(c, "timer", strerror(errno));
 		return (-1);
@@ -742,8 +764,11 @@ go_parse(struct pconn *c, const uint8_t *b, size_t n)
 		pconn_fail(c, "timer", strerror(errno));
 		return;
 	}
-	if (side_dial(c, &c->in, EV_READ | EV_WRITE) == -1)
+	if (side_dial(c, &c->in, EV_READ | EV_WRITE) == -1) {
 		pconn_fail(c, "internal server", strerror(errno));
+		return;
+	}
+	(void)side_now(c, &c->in);
 }
 
 /* Client bytes that came after the go header, before the relay. */
@@ -823,6 +848,13 @@ side_event(evutil_socket_t fd, short what, void *arg)
 	/* -1: c is gone (failed, or a pooled one replaced) */
 	if (side_write(c, s) == -1 || !s->ready)
 		return;
+	side_done(c, s);
+}
+
+/* A side is connected, and its first bytes are out. */
+static void
+side_done(struct pconn *c, struct side *s)
+{
 	if (c->state == S_DIAL && c->pool != NULL) {
 		pool_sent(c);
 		return;
@@ -834,6 +866,26 @@ side_event(evutil_socket_t fd, short what, void *arg)
 	/* a notified connection: this side waits for the other */
 	event_del(s->ev);
 	pconn_ready(c);
+}
+
+/*
+ * Right after side_dial(): send a side's first bytes at once.  A peer
+ * close by (the loopback, a LAN) has accepted the connection by the
+ * time connect(2) returns, and the loop's round that would tell is
+ * saved; one that has not makes send(2) say EAGAIN, and the event
+ * does the rest.  With nothing to send only the event can tell.  -1
+ * when c is gone.
+ */
+static int
+side_now(struct pconn *c, struct side *s)
+{
+	if (s->outlen == 0)
+		return (0);
+	if (side_write(c, s) == -1)
+		return (-1);
+	if (s->ready)
+		side_done(c, s);
+	return (0);
 }
 
 /*
@@ -991,8 +1043,12 @@ connect_new(struct frame *f)
 		pconn_fail(c, "backchannel", strerror(errno));
 		return;
 	}
-	if (side_dial(c, &c->in, EV_WRITE) == -1)
+	if (side_dial(c, &c->in, EV_WRITE) == -1) {
 		pconn_fail(c, "internal server", strerror(errno));
+		return;
+	}
+	if (side_now(c, &c->bc) == 0)
+		(void)side_now(c, &c->in);
 }
 
 /* A pool key from the eps process: the pool can (re)fill. */
@@ -1049,8 +1105,8 @@ pools_sync(void)
 		if (pub != NULL || p->nopen > 0)
 			continue;
 		TAILQ_REMOVE(&ppools, p, entry);
-		evtimer_del(p->retry);
 		event_free(p->retry);
+		event_free(p->refill);
 		explicit_bzero(p, sizeof(*p));
 		free(p);
 	}
@@ -1058,7 +1114,8 @@ pools_sync(void)
 		if (ppool_find(pub->name) != NULL)
 			continue;
 		if ((p = calloc(1, sizeof(*p))) == NULL ||
-		    (p->retry = evtimer_new(ps->base, pool_retry, p)) == NULL)
+		    (p->retry = evtimer_new(ps->base, pool_retry, p)) == NULL ||
+		    (p->refill = evtimer_new(ps->base, pool_retry, p)) == NULL)
 			fatal("%s", __func__);
 		(void)strlcpy(p->name, pub->name, sizeof(p->name));
 		TAILQ_INIT(&p->idle);
