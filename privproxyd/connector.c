@@ -313,10 +313,11 @@ pconn_ready(struct pconn *c)
 /*
  * Dial the next address of a side; -1 when none is left.  The event
  * watches for reading too where the relay will: when the connection
- * completes the relay's read event then changes nothing.
+ * completes the relay's read event then changes nothing.  It is added
+ * at once with arm, and otherwise by side_now() if it must be.
  */
 static int
-side_dial(struct pconn *c, struct side *s, short what)
+side_dial(struct pconn *c, struct side *s, short what, int arm)
 {
 	int	 saved = 0;
 
@@ -339,9 +340,21 @@ side_dial(struct pconn *c, struct side *s, short what)
 	}
 	s->sent = 0;
 	if ((s->ev = event_new(ps->base, s->fd, what | EV_PERSIST,
-	    side_event, c)) == NULL || event_add(s->ev, NULL) == -1)
+	    side_event, c)) == NULL || (arm && event_add(s->ev, NULL) == -1))
 		return (-1);
 	return (0);
+}
+
+/* A side failed: the connection goes, a pooled backchannel is replaced. */
+static void
+side_lost(struct pconn *c, struct side *s, const char *why)
+{
+	const char	*what = s == &c->bc ? "backchannel" : "internal server";
+
+	if (c->pool != NULL && s == &c->bc)
+		pool_lost(c, what, why, 0);
+	else
+		pconn_fail(c, what, why);
 }
 
 /*
@@ -352,7 +365,6 @@ side_dial(struct pconn *c, struct side *s, short what)
 static int
 side_write(struct pconn *c, struct side *s)
 {
-	const char	*what = s == &c->bc ? "backchannel" : "internal server";
 	socklen_t	 sl = sizeof(int);
 	ssize_t		 n;
 	int		 err = 0;
@@ -372,10 +384,7 @@ side_write(struct pconn *c, struct side *s)
 			err = errno;
 			if (s->sent == 0)
 				goto redial;
-			if (c->pool != NULL && s == &c->bc)
-				pool_lost(c, what, strerror(err), 0);
-			else
-				pconn_fail(c, what, strerror(err));
+			side_lost(c, s, strerror(err));
 			return (-1);
 		}
 		s->sent += (size_t)n;
@@ -384,14 +393,10 @@ side_write(struct pconn *c, struct side *s)
 	return (0);
 
  redial:
-	if (c->pool != NULL && s == &c->bc) {
-		/* a pooled backchannel is not redialled: it is replaced */
-		pool_lost(c, what, strerror(err), 0);
-		return (-1);
-	}
-	if (side_dial(c, s, c->state == S_CONNECT ? EV_READ | EV_WRITE :
-	    EV_WRITE) == -1) {
-		pconn_fail(c, what, strerror(err ? err : errno));
+	/* a pooled backchannel is not redialled: it is replaced */
+	if ((c->pool != NULL && s == &c->bc) || side_dial(c, s,
+	    c->state == S_CONNECT ? EV_READ | EV_WRITE : EV_WRITE, 1) == -1) {
+		side_lost(c, s, strerror(err ? err : errno));
 		return (-1);
 	}
 	return (0);
@@ -525,7 +530,7 @@ pool_open(struct ppool *p)
 		pconn_fail(c, "timer", strerror(errno));
 		return;
 	}
-	if (side_dial(c, &c->bc, EV_WRITE) == -1) {
+	if (side_dial(c, &c->bc, EV_WRITE, 0) == -1) {
 		pool_lost(c, "backchannel", strerror(errno), 0);
 		return;
 	}
@@ -764,7 +769,7 @@ go_parse(struct pconn *c, const uint8_t *b, size_t n)
 		pconn_fail(c, "timer", strerror(errno));
 		return;
 	}
-	if (side_dial(c, &c->in, EV_READ | EV_WRITE) == -1) {
+	if (side_dial(c, &c->in, EV_READ | EV_WRITE, 0) == -1) {
 		pconn_fail(c, "internal server", strerror(errno));
 		return;
 	}
@@ -872,19 +877,27 @@ side_done(struct pconn *c, struct side *s)
  * Right after side_dial(): send a side's first bytes at once.  A peer
  * close by (the loopback, a LAN) has accepted the connection by the
  * time connect(2) returns, and the loop's round that would tell is
- * saved; one that has not makes send(2) say EAGAIN, and the event
- * does the rest.  With nothing to send only the event can tell.  -1
- * when c is gone.
+ * saved, with the epoll_ctl(2) calls of an event that is never added;
+ * one that has not makes send(2) say EAGAIN, and the event does the
+ * rest.  With nothing to send only the event can tell.  -1 when c is
+ * gone.
  */
 static int
 side_now(struct pconn *c, struct side *s)
 {
-	if (s->outlen == 0)
-		return (0);
-	if (side_write(c, s) == -1)
+	if (s->outlen > 0) {
+		if (side_write(c, s) == -1)
+			return (-1);
+		if (s->ready) {
+			side_done(c, s);
+			return (0);
+		}
+	}
+	/* after a redial, side_dial() added it: that does no harm */
+	if (event_add(s->ev, NULL) == -1) {
+		side_lost(c, s, strerror(errno));
 		return (-1);
-	if (s->ready)
-		side_done(c, s);
+	}
 	return (0);
 }
 
@@ -1039,11 +1052,11 @@ connect_new(struct frame *f)
 		pconn_fail(c, "timer", strerror(errno));
 		return;
 	}
-	if (side_dial(c, &c->bc, EV_WRITE) == -1) {
+	if (side_dial(c, &c->bc, EV_WRITE, 0) == -1) {
 		pconn_fail(c, "backchannel", strerror(errno));
 		return;
 	}
-	if (side_dial(c, &c->in, EV_WRITE) == -1) {
+	if (side_dial(c, &c->in, EV_WRITE, 0) == -1) {
 		pconn_fail(c, "internal server", strerror(errno));
 		return;
 	}
