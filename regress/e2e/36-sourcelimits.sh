@@ -19,7 +19,8 @@
 # - 5,000 silent connections to the backchannel port from 127.0.0.2,
 #   held open, while the demo request loops on the notified path, then
 #   on the pool: no request fails, proxyd holds at most 32 of them at a
-#   time (as its metrics say) and counts those it evicted.
+#   time (its metrics say 33 at most, with the private proxy's own, see
+#   below; the log says 32 from 127.0.0.2) and counts those it evicted.
 # - the listener out of descriptors: 1,400 stalled connections (14
 #   from each of 100 sources) while a download is relayed: the public
 #   socket pauses, as logged and counted, the download arrives whole,
@@ -149,8 +150,13 @@ $LOOP_FAIL failed"
 	    [ "$LOOP_FAIL" -eq 0 ]
 	check "c-$path-served" "the demo was not served meanwhile" \
 	    [ "$LOOP_OK" -gt 0 ]
+	# 32 from 127.0.0.2, and maybe the demo's own: under this flood the
+	# kernel answers with SYN cookies, and a connection it makes from a
+	# cookie is accepted on its bare ACK, before its preamble, whatever
+	# TCP_DEFER_ACCEPT says; the loop's requests, and the pool's
+	# refills, come one at a time
 	check "c-$path-bounded" "proxyd held $most backchannels waiting for \
-their preamble, not 1 to 32" [ $((most >= 1 && most <= 32)) -eq 1 ]
+their preamble, not 1 to 33" [ $((most >= 1 && most <= 33)) -eq 1 ]
 	check "c-$path-evicted" "evicted $((ev - ev0)) of 5000" \
 	    [ $((ev - ev0)) -ge 4000 ]
 	assert_log "c-$path-logged" "$log" "refused backchannel from \
