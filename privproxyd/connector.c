@@ -36,9 +36,10 @@
  * connect timeout.  A side's first bytes (a preamble, a PROXY header,
  * the client's) are sent right after connect(2): a peer close by has
  * accepted by then, and the round of the loop that would say so is
- * saved; otherwise the send says EAGAIN and the side's event goes on.  A connection is never waited for with an event of
- * its own once the relay starts: the relay's events are added before
- * the set-up's on the same descriptors go.
+ * saved; otherwise the send says EAGAIN and the side's event goes on.
+ * A connection is never waited for with an event of its own once the
+ * relay starts: the relay's events are added before the set-up's on
+ * the same descriptors go.
  *
  * Reloads.  A new configuration takes the place of the old one at once,
  * for what starts afterwards; what is under way goes on.  A set-up that
@@ -880,7 +881,8 @@ side_done(struct pconn *c, struct side *s)
  * saved, with the epoll_ctl(2) calls of an event that is never added;
  * one that has not makes send(2) say EAGAIN, and the event does the
  * rest.  With nothing to send only the event can tell.  -1 when c is
- * gone.
+ * gone; 0 after side_done() too, which may start the relay or fail it,
+ * so c is touched afterwards only while the other side is not ready.
  */
 static int
 side_now(struct pconn *c, struct side *s)
@@ -1060,6 +1062,7 @@ connect_new(struct frame *f)
 		pconn_fail(c, "internal server", strerror(errno));
 		return;
 	}
+	/* the internal server is not ready yet: c outlives the first */
 	if (side_now(c, &c->bc) == 0)
 		(void)side_now(c, &c->in);
 }
